@@ -1,0 +1,538 @@
+// Package apisim is a faithful, deterministic stand-in for the AppDirect and HighLevel APIs that
+// marketsync reads: same paths, parameters, auth, pagination, bodies, rate limits and errors as
+// ../shared/docs/source-apis.md, plus a simulated clock that inserts, updates and deletes rows,
+// injectable faults, and /_sim endpoints that tell tests the exact source truth.
+package apisim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type location struct {
+	id, name, address string
+	installed         bool
+	installedAt       int64
+	charges           *table
+}
+
+type token struct {
+	kind     string // appdirect | appdirect-user | hl-company | hl-location
+	client   string
+	location int // hl-location: index into locations
+	expires  int64
+}
+
+// Server is one simulator instance. It is safe for concurrent use.
+type Server struct {
+	cfg Config
+
+	mu        sync.RWMutex // guards everything below that has no lock of its own
+	now       int64        // simulated clock, epoch ms
+	tables    map[string]*table
+	locations []*location
+	gen       *gen
+	carry     map[string]float64
+	cache     map[string][]byte
+
+	tokMu   sync.Mutex
+	tokens  map[string]token
+	revokes int
+
+	limMu     sync.Mutex
+	adBuckets map[string]*leakyBucket
+	hlWindows map[string]*fixedWindow
+
+	faultMu sync.Mutex
+	rng     *mrand.Rand
+
+	stats    stats
+	apiCalls atomic.Int64
+
+	httpSrv *http.Server
+	ln      net.Listener
+	baseURL string
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New builds a simulator; it does not listen until Start.
+func New(cfg Config) (*Server, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, now: epoch, tables: map[string]*table{}, carry: map[string]float64{},
+		tokens: map[string]token{}, adBuckets: map[string]*leakyBucket{}, hlWindows: map[string]*fixedWindow{},
+		rng:   mrand.New(mrand.NewPCG(uint64(cfg.Seed), 7)),
+		stats: newStats(),
+	}
+	seed := seedHash(cfg.Seed)
+	for _, name := range []string{"companies", "users", "invoices", "leads", "opportunities"} {
+		s.tables[name] = newTable(name, cfg.Scale, epoch-history, history, name == "users")
+	}
+	for _, name := range []string{"invoices", "leads", "opportunities"} {
+		s.tables[name].mutableWindow = int64(30 * 24 * time.Hour / time.Millisecond)
+	}
+	perLoc := max(1, cfg.Scale/cfg.Locations)
+	for k := 0; k < cfg.Locations; k++ {
+		loc := &location{
+			id:          hlID(seed, "locations", k),
+			name:        fmt.Sprintf("%s Office %d", pick(cities, rnd(seed, "locations", k, 1)), k),
+			address:     fmt.Sprintf("%d Main St, Austin, TX 78701", 100+k),
+			installed:   k%7 != 6, // some locations of the company do not have the app
+			installedAt: epoch - history + int64(k)*86400000,
+		}
+		loc.charges = newTable("charges/"+loc.id, perLoc, epoch-history, history, true)
+		s.locations = append(s.locations, loc)
+	}
+	s.gen = &gen{seed: seed, companies: s.tables["companies"], users: s.tables["users"]}
+	s.gen.companyID = func(i int) string { return uuidOf(seed, "companies", i) }
+	return s, nil
+}
+
+// Start listens on addr ("127.0.0.1:0" for any free port) and serves until Close.
+func (s *Server) Start(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("starting simulator on %s: %w", addr, err)
+	}
+	s.ln = ln
+	s.baseURL = "http://" + ln.Addr().String()
+	s.gen.baseURL = s.baseURL
+	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_ = s.httpSrv.Serve(ln) // returns http.ErrServerClosed on Close
+	}()
+	if s.cfg.Background > 0 {
+		s.wg.Add(1)
+		go s.background(ctx)
+	}
+	return nil
+}
+
+// URL is the base URL of both simulated APIs (AppDirect and HighLevel share the listener).
+func (s *Server) URL() string { return s.baseURL }
+
+// Close stops the listener and background clock and waits for them.
+func (s *Server) Close() error {
+	if s.stop != nil {
+		s.stop()
+	}
+	var err error
+	if s.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err = s.httpSrv.Shutdown(ctx); err != nil {
+			err = s.httpSrv.Close()
+		}
+	}
+	s.wg.Wait()
+	return err
+}
+
+func (s *Server) background(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Advance(time.Duration(s.cfg.Background * float64(100*time.Millisecond)))
+		}
+	}
+}
+
+// Now returns the simulated clock.
+func (s *Server) Now() time.Time {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return time.UnixMilli(s.now).UTC()
+}
+
+// Advance moves the simulated clock and applies the inserts, updates and deletes that the
+// configured rates produce over that time, in every stream.
+func (s *Server) Advance(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now += d.Milliseconds()
+	hours := d.Hours()
+	for _, name := range []string{"companies", "users", "invoices", "leads", "opportunities"} {
+		s.changeLocked(name, s.tables[name], hours)
+	}
+	for _, loc := range s.locations {
+		if loc.installed {
+			s.changeLocked(loc.charges.name, loc.charges, hours)
+		}
+	}
+	s.cache = nil
+}
+
+func (s *Server) changeLocked(key string, t *table, hours float64) {
+	for _, kind := range []struct {
+		name string
+		rate float64
+	}{{"insert", s.cfg.InsertRate}, {"update", s.cfg.UpdateRate}, {"delete", s.cfg.DeleteRate}} {
+		want := s.carry[key+kind.name] + kind.rate*float64(t.base)*hours
+		n := int(want)
+		s.carry[key+kind.name] = want - float64(n)
+		for ; n > 0; n-- {
+			switch kind.name {
+			case "insert":
+				t.insert(s.now)
+			case "update":
+				if i, ok := s.pickLive(t, true); ok {
+					t.update(i, s.now)
+				}
+			case "delete":
+				if i, ok := s.pickLive(t, false); ok {
+					t.remove(i, s.now)
+				}
+			}
+		}
+	}
+}
+
+// pickLive picks a random live row; updates of creation-ordered streams favour young rows
+// (invoices get paid, opportunities close), which the client's re-read window relies on.
+func (s *Server) pickLive(t *table, forUpdate bool) (int, bool) {
+	if t.live() == 0 {
+		return 0, false
+	}
+	lo := 0
+	if forUpdate && t.mutableWindow > 0 {
+		lo = t.firstCreatedAtOrAfter(s.now-t.mutableWindow, t.count)
+		if lo >= t.count {
+			lo = 0
+		}
+	}
+	for tries := 0; tries < 64; tries++ {
+		i := lo + int(s.rng.Uint64()%uint64(t.count-lo))
+		if !t.isDeleted(i) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// ---- HTTP ----
+
+// Handler returns the simulator's routes (also usable with httptest.NewServer).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	api := func(pattern, name string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.instrument(name, h))
+	}
+	api("POST /oauth2/token", "appdirect.token", s.adToken)
+	api("GET /api/account/v2/companies", "appdirect.companies", s.adAuth(s.companies))
+	api("GET /api/account/v2/users", "appdirect.users", s.adAuth(s.users))
+	api("GET /api/billing/v1/invoices", "appdirect.invoices", s.adAuth(s.invoices))
+	api("GET /api/lead/v2/leads", "appdirect.leads", s.adAuth(s.leads))
+	api("GET /api/assistedSales/v1/opportunities", "appdirect.opportunities", s.adAuth(s.opportunities))
+	api("POST /oauth/token", "highlevel.token", s.hlToken)
+	api("POST /oauth/locationToken", "highlevel.locationToken", s.hlAuth("hl-company", s.hlLocationToken))
+	api("GET /oauth/installedLocations", "highlevel.installedLocations", s.hlAuth("hl-company", s.installedLocations))
+	api("GET /marketplace/billing/charges", "highlevel.charges", s.hlAuth("hl-location", s.charges))
+	mux.HandleFunc("POST /_sim/advance", s.handleAdvance)
+	mux.HandleFunc("GET /_sim/stats", s.handleStats)
+	mux.HandleFunc("GET /_sim/truth", s.handleTruth)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 404, map[string]any{"status": 404, "code": "NOT_FOUND", "message": "No route for " + r.URL.Path})
+	})
+	return mux
+}
+
+// statusRecorder remembers the status for the stats.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = 200
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (s *Server) instrument(name string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			st := rec.status
+			if v := recover(); v != nil {
+				s.stats.add(name, 0)
+				panic(v) // http.ErrAbortHandler: the connection is dropped on purpose
+			}
+			s.stats.add(name, st)
+		}()
+		n := s.apiCalls.Add(1)
+		if ra := s.cfg.Faults.RevokeAfter; ra > 0 && n%int64(ra) == 0 {
+			s.tokMu.Lock()
+			s.tokens = map[string]token{}
+			s.revokes++
+			s.tokMu.Unlock()
+			s.stats.fault("token_revoked")
+		}
+		if s.injectFault(rec, r, name) {
+			return
+		}
+		h.ServeHTTP(rec, r)
+	})
+}
+
+func (s *Server) roll(p float64) bool {
+	if p <= 0 {
+		return false
+	}
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	return s.rng.Float64() < p
+}
+
+// injectFault answers the request with a fault instead of the real handler; true if it did.
+// Faults that corrupt a body are applied by faultyWriter after the handler ran.
+func (s *Server) injectFault(w *statusRecorder, r *http.Request, name string) bool {
+	f := s.cfg.Faults
+	if s.roll(f.Slow) {
+		s.stats.fault("slow")
+		select {
+		case <-time.After(f.SlowDelay):
+		case <-r.Context().Done():
+		}
+	}
+	if s.roll(f.Reset) {
+		s.stats.fault("reset")
+		panic(http.ErrAbortHandler)
+	}
+	if s.roll(f.ServerError) {
+		codes := []int{500, 502, 503, 504}
+		s.faultMu.Lock()
+		code := codes[s.rng.IntN(len(codes))]
+		s.faultMu.Unlock()
+		s.stats.fault(fmt.Sprintf("http_%d", code))
+		writeJSON(w, code, map[string]any{"status": code, "code": "INTERNAL_SERVER_ERROR", "message": http.StatusText(code)})
+		return true
+	}
+	if s.roll(f.Throttle) {
+		s.stats.fault("throttle")
+		s.stats.throttled.Add(1)
+		if s.roll(0.5) {
+			w.Header().Set("Retry-After", time.Now().Add(time.Second).UTC().Format(http.TimeFormat))
+		} else {
+			w.Header().Set("Retry-After", "0")
+		}
+		writeJSON(w, 429, map[string]any{"status": 429, "code": "TOO_MANY_REQUESTS", "message": "Too many requests"})
+		return true
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/marketplace/billing/charges" {
+		if s.roll(f.PageDrift) {
+			s.stats.fault("page_drift")
+			s.drift(name)
+		}
+		if s.roll(f.Truncated) {
+			s.stats.fault("truncated")
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", "4096")
+			w.WriteHeader(200)
+			_, _ = w.Write([]byte(`{"content":[{"uuid":"6b4bd452-895d-4098`))
+			panic(http.ErrAbortHandler)
+		}
+		if s.roll(f.InvalidJSON) {
+			s.stats.fault("invalid_json")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(200)
+			_, _ = w.Write([]byte("<html><body>502 Bad Gateway</body></html>"))
+			return true
+		}
+	}
+	return false
+}
+
+// drift inserts one row and deletes another in the stream being paged, as concurrent users do.
+func (s *Server) drift(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	stream := strings.TrimPrefix(strings.TrimPrefix(name, "appdirect."), "highlevel.")
+	t := s.tables[stream]
+	if stream == "charges" {
+		t = s.locations[0].charges
+	}
+	if t == nil {
+		return
+	}
+	t.insert(s.now)
+	if i, ok := s.pickLive(t, false); ok {
+		t.remove(i, s.now)
+	}
+	s.cache = nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+func writeBody(w http.ResponseWriter, code int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+func newToken() string {
+	var b [20]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (s *Server) issue(t token) string {
+	s.mu.RLock()
+	t.expires = s.now + s.cfg.TokenTTL.Milliseconds()
+	s.mu.RUnlock()
+	tok := newToken()
+	s.tokMu.Lock()
+	s.tokens[tok] = t
+	s.tokMu.Unlock()
+	return tok
+}
+
+// lookup returns the bearer token's grant, or why it is unusable.
+func (s *Server) lookup(r *http.Request) (token, string) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return token{}, "missing"
+	}
+	raw, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		return token{}, "invalid"
+	}
+	s.tokMu.Lock()
+	t, found := s.tokens[raw]
+	s.tokMu.Unlock()
+	if !found {
+		return token{}, "invalid"
+	}
+	s.mu.RLock()
+	expired := s.now >= t.expires
+	s.mu.RUnlock()
+	if expired {
+		return token{}, "expired"
+	}
+	return t, ""
+}
+
+// ---- introspection ----
+
+type stats struct {
+	mu        sync.Mutex
+	requests  map[string]map[int]int
+	faults    map[string]int
+	throttled atomic.Int64
+}
+
+func newStats() stats {
+	return stats{requests: map[string]map[int]int{}, faults: map[string]int{}}
+}
+
+func (st *stats) add(endpoint string, status int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	m := st.requests[endpoint]
+	if m == nil {
+		m = map[int]int{}
+		st.requests[endpoint] = m
+	}
+	m[status]++
+}
+
+func (st *stats) fault(kind string) {
+	st.mu.Lock()
+	st.faults[kind]++
+	st.mu.Unlock()
+}
+
+// Stats is the body of GET /_sim/stats.
+type Stats struct {
+	Requests  map[string]map[string]int `json:"requests"` // endpoint -> status ("0" = dropped) -> count
+	Total     int                       `json:"total"`
+	Throttled int                       `json:"throttled"` // 429s served (rate limit and injected)
+	Faults    map[string]int            `json:"faults"`
+	Revokes   int                       `json:"revokes"`
+}
+
+// Snapshot returns the request statistics so far.
+func (s *Server) Snapshot() Stats {
+	s.stats.mu.Lock()
+	defer s.stats.mu.Unlock()
+	out := Stats{Requests: map[string]map[string]int{}, Faults: map[string]int{}, Throttled: int(s.stats.throttled.Load())}
+	for ep, m := range s.stats.requests {
+		out.Requests[ep] = map[string]int{}
+		for code, n := range m {
+			out.Requests[ep][strconv.Itoa(code)] = n
+			out.Total += n
+		}
+	}
+	for k, v := range s.stats.faults {
+		out.Faults[k] = v
+	}
+	s.tokMu.Lock()
+	out.Revokes = s.revokes
+	s.tokMu.Unlock()
+	return out
+}
+
+func (s *Server) handleStats(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, s.Snapshot()) }
+
+func (s *Server) handleAdvance(w http.ResponseWriter, r *http.Request) {
+	sec, err := strconv.ParseFloat(r.URL.Query().Get("seconds"), 64)
+	if err != nil || sec < 0 {
+		writeJSON(w, 400, map[string]any{"status": 400, "code": "BAD_REQUEST", "message": "seconds: want a non-negative number"})
+		return
+	}
+	s.Advance(time.Duration(sec * float64(time.Second)))
+	writeJSON(w, 200, map[string]any{"now": s.Now().Format(time.RFC3339Nano)})
+}
+
+func (s *Server) handleTruth(w http.ResponseWriter, r *http.Request) {
+	var since int64
+	if v := r.URL.Query().Get("deletedSince"); v != "" {
+		var err error
+		if since, err = strconv.ParseInt(v, 10, 64); err != nil {
+			writeJSON(w, 400, map[string]any{"status": 400, "code": "BAD_REQUEST", "message": "deletedSince: want epoch milliseconds"})
+			return
+		}
+	}
+	writeJSON(w, 200, s.Truth(since))
+}
+
+var errStop = errors.New("stop")

@@ -1,0 +1,109 @@
+// Package state holds the types of sync state: a versioned cursor per stream and partition, and
+// the history of runs. The rows live in the warehouse itself (tables _sync_state and _sync_runs)
+// so that a cursor is always committed in the same transaction as the data it covers.
+package state
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// CursorVersion is the version written by this build; older versions are migrated on read.
+const CursorVersion = 1
+
+// Cursor is where a stream's next incremental run starts. Decoding tolerates unknown fields so
+// an older build can read a newer cursor.
+type Cursor struct {
+	V int `json:"v"`
+	// Value is the highest cursor-column value committed (microseconds since the epoch, UTC);
+	// zero means "never synced": the next run is a full scan.
+	Value int64 `json:"value_us,omitempty"`
+	// LastFullScan is when a complete full scan of the stream last committed (wall clock).
+	LastFullScan time.Time `json:"last_full_scan,omitzero"`
+}
+
+// Time returns Value as a time (zero time when unset).
+func (c Cursor) Time() time.Time {
+	if c.Value == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(c.Value).UTC()
+}
+
+// Encode returns the cursor's JSON.
+func (c Cursor) Encode() string {
+	c.V = CursorVersion
+	b, _ := json.Marshal(c) // a struct of plain fields cannot fail to marshal
+	return string(b)
+}
+
+// DecodeCursor parses a stored cursor.
+func DecodeCursor(s string) (Cursor, error) {
+	var c Cursor
+	if err := json.Unmarshal([]byte(s), &c); err != nil {
+		return Cursor{}, fmt.Errorf("decoding cursor %q: %w", s, err)
+	}
+	if c.V > CursorVersion {
+		return Cursor{}, fmt.Errorf("cursor version %d is newer than this build understands (%d): upgrade syncer", c.V, CursorVersion)
+	}
+	return c, nil
+}
+
+// StreamRun is one stream's (and partition's) outcome in a run: a row of _sync_runs.
+type StreamRun struct {
+	RunID     string
+	Stream    string
+	Partition string
+	Started   time.Time
+	Ended     time.Time
+	Status    string // succeeded | failed | cancelled
+	FullScan  bool
+	Inserted  int64
+	Updated   int64
+	Deleted   int64
+	Rejected  int64
+	Pages     int64
+	Requests  int64
+	Retries   int64
+	Throttled int64 // 429 answers
+	Error     string
+}
+
+// DDL creates the state tables.
+const DDL = `
+CREATE TABLE IF NOT EXISTS _sync_state (
+	stream VARCHAR NOT NULL,
+	partition VARCHAR NOT NULL,
+	cursor JSON NOT NULL,
+	updated_at TIMESTAMPTZ NOT NULL,
+	PRIMARY KEY (stream, partition)
+);
+CREATE TABLE IF NOT EXISTS _sync_runs (
+	run_id VARCHAR NOT NULL,
+	stream VARCHAR NOT NULL,
+	partition VARCHAR NOT NULL,
+	started_at TIMESTAMPTZ,
+	ended_at TIMESTAMPTZ,
+	status VARCHAR,
+	full_scan BOOLEAN,
+	rows_inserted BIGINT,
+	rows_updated BIGINT,
+	rows_deleted BIGINT,
+	rows_rejected BIGINT,
+	pages BIGINT,
+	requests BIGINT,
+	retries BIGINT,
+	throttled BIGINT,
+	error VARCHAR
+);
+CREATE TABLE IF NOT EXISTS _rejected (
+	stream VARCHAR NOT NULL,
+	record_id VARCHAR,
+	field VARCHAR,
+	value VARCHAR,
+	error VARCHAR,
+	record VARCHAR,
+	run_id VARCHAR,
+	rejected_at TIMESTAMPTZ
+);`

@@ -318,7 +318,7 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 // Cursor returns the committed cursor of a stream partition (found=false if none).
 func (d *DuckDB) Cursor(ctx context.Context, stream, partition string) (c state.Cursor, found bool, err error) {
 	var raw string
-	err = d.conn.QueryRowContext(ctx, `SELECT cursor FROM _sync_state WHERE stream = ? AND partition = ?`, stream, partition).Scan(&raw)
+	err = d.conn.QueryRowContext(ctx, `SELECT CAST(cursor AS VARCHAR) FROM _sync_state WHERE stream = ? AND partition = ?`, stream, partition).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
 		return state.Cursor{}, false, nil
 	}
@@ -327,6 +327,28 @@ func (d *DuckDB) Cursor(ctx context.Context, stream, partition string) (c state.
 	}
 	c, err = state.DecodeCursor(raw)
 	return c, err == nil, err
+}
+
+// Cursors returns every committed cursor, keyed by stream + "\x00" + partition.
+func (d *DuckDB) Cursors(ctx context.Context) (map[string]state.Cursor, error) {
+	rows, err := d.conn.QueryContext(ctx, `SELECT stream, partition, CAST(cursor AS VARCHAR) FROM _sync_state`)
+	if err != nil {
+		return nil, fmt.Errorf("reading cursors: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]state.Cursor{}
+	for rows.Next() {
+		var stream, partition, raw string
+		if err := rows.Scan(&stream, &partition, &raw); err != nil {
+			return nil, fmt.Errorf("reading cursors: %w", err)
+		}
+		c, err := state.DecodeCursor(raw)
+		if err != nil {
+			return nil, fmt.Errorf("cursor of %s/%s: %w", stream, partition, err)
+		}
+		out[stream+"\x00"+partition] = c
+	}
+	return out, rows.Err()
 }
 
 // RecordRuns appends the per-stream outcomes of a run to _sync_runs.

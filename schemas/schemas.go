@@ -103,7 +103,9 @@ type Table struct {
 }
 
 // AllColumns returns the declared columns followed by the metadata columns.
-func (t *Table) AllColumns() []Column { return append(append([]Column{}, t.Columns...), MetaColumns...) }
+func (t *Table) AllColumns() []Column {
+	return append(append([]Column{}, t.Columns...), MetaColumns...)
+}
 
 // Schema returns the Arrow schema of the table's batches (declared + metadata columns).
 func (t *Table) Schema() *arrow.Schema {

@@ -1,0 +1,103 @@
+package extract
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Budget is one server-side request budget: an AppDirect client credential, or a HighLevel app
+// on one location or company. Every worker drawing on the budget shares its limiter and its
+// pauses, so N workers never send N times the allowed rate, and one Retry-After pauses them all.
+type Budget struct {
+	Name    string
+	limiter *rate.Limiter
+
+	mu          sync.Mutex
+	pausedUntil time.Time
+	dailyLeft   int // -1: unknown
+	dailyFloor  int
+	waited      time.Duration
+}
+
+// NewBudget returns a budget allowing perSecond requests with the given burst (perSecond <= 0:
+// unlimited). dailyFloor stops requests once the server says fewer remain today.
+func NewBudget(name string, perSecond float64, burst int, dailyFloor int) *Budget {
+	lim := rate.NewLimiter(rate.Inf, 1)
+	if perSecond > 0 {
+		lim = rate.NewLimiter(rate.Limit(perSecond), max(1, burst))
+	}
+	return &Budget{Name: name, limiter: lim, dailyLeft: -1, dailyFloor: dailyFloor}
+}
+
+// Wait blocks until a request may be sent: after any shared pause, then a limiter token.
+func (b *Budget) Wait(ctx context.Context) error {
+	b.mu.Lock()
+	if b.dailyLeft >= 0 && b.dailyLeft <= b.dailyFloor {
+		left := b.dailyLeft
+		b.mu.Unlock()
+		return fmt.Errorf("%w: %s has %d requests left today (stopping at %d to leave room for other work); the next run resumes from the saved cursor",
+			ErrDailyBudget, b.Name, left, b.dailyFloor)
+	}
+	until := b.pausedUntil
+	b.mu.Unlock()
+	start := time.Now()
+	if d := time.Until(until); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	err := b.limiter.Wait(ctx)
+	b.mu.Lock()
+	b.waited += time.Since(start)
+	b.mu.Unlock()
+	return err
+}
+
+// Pause holds every worker of the budget for d (a Retry-After, or an exhausted window).
+func (b *Budget) Pause(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if until := time.Now().Add(d); until.After(b.pausedUntil) {
+		b.pausedUntil = until
+	}
+}
+
+// Waited is the total time workers spent waiting on this budget.
+func (b *Budget) Waited() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.waited
+}
+
+// Observe adapts to HighLevel's X-RateLimit-* headers: the announced window becomes the limiter's
+// rate, an exhausted window pauses the budget until it resets, and the daily count is tracked.
+func (b *Budget) Observe(h http.Header) {
+	maxReq, err1 := strconv.Atoi(h.Get("X-RateLimit-Max"))
+	intervalMs, err2 := strconv.Atoi(h.Get("X-RateLimit-Interval-Milliseconds"))
+	if err1 == nil && err2 == nil && maxReq > 0 && intervalMs > 0 {
+		// Stay a hair under the window's rate so clock skew does not tip us over.
+		want := rate.Limit(float64(maxReq) / (float64(intervalMs) / 1000) * 0.98)
+		if b.limiter.Limit() != want {
+			b.limiter.SetLimit(want)
+			b.limiter.SetBurst(max(1, maxReq/10))
+		}
+		if rem, err := strconv.Atoi(h.Get("X-RateLimit-Remaining")); err == nil && rem == 0 {
+			b.Pause(time.Duration(intervalMs) * time.Millisecond / 4)
+		}
+	}
+	if left, err := strconv.Atoi(h.Get("X-RateLimit-Daily-Remaining")); err == nil {
+		b.mu.Lock()
+		b.dailyLeft = left
+		b.mu.Unlock()
+	}
+}

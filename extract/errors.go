@@ -1,0 +1,53 @@
+// Package extract pulls pages of raw records from the AppDirect and HighLevel APIs. All HTTP
+// policy (auth, rate limits, retries, size caps, logging without secrets) lives in Client; a
+// stream only says path, parameters, paginator and record path.
+package extract
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinels callers branch on.
+var (
+	// ErrDailyBudget stops a run before it exhausts a HighLevel daily request budget.
+	ErrDailyBudget = errors.New("daily request budget nearly exhausted")
+	// ErrPagination means the API's paging went wrong (a page repeated, endless paging).
+	ErrPagination = errors.New("pagination error")
+	// ErrBody means a response body could not be read as the expected JSON.
+	ErrBody = errors.New("unexpected response body")
+	// ErrTooLarge means a response exceeded the size cap.
+	ErrTooLarge = errors.New("response exceeds the size cap")
+)
+
+// HTTPError is a response that ended a request: a non-retryable status, or the last of the
+// retries. It names the path but never the query's secrets or a token.
+type HTTPError struct {
+	Stream     string
+	Method     string
+	Path       string
+	Status     int
+	Body       string // first 512 bytes
+	RetryAfter time.Duration
+}
+
+func (e *HTTPError) Error() string {
+	hint := ""
+	switch e.Status {
+	case 401:
+		hint = " (check the credentials in your config; the token was refreshed once and still refused)"
+	case 403:
+		hint = " (the credentials lack a role this endpoint needs)"
+	case 404:
+		hint = " (check base_url: the path does not exist there)"
+	case 429:
+		hint = " (rate limited and retries ran out)"
+	}
+	return fmt.Sprintf("stream %s: %s %s: HTTP %d%s: %s", e.Stream, e.Method, e.Path, e.Status, hint, e.Body)
+}
+
+// Retryable reports whether the status is worth retrying.
+func retryableStatus(code int) bool {
+	return code == 429 || code == 500 || code == 502 || code == 503 || code == 504
+}

@@ -362,3 +362,21 @@ func (d *DuckDB) RecordRuns(ctx context.Context, runs []state.StreamRun) error {
 	}
 	return nil
 }
+
+// OpenReadOnly opens an existing warehouse for reading. DuckDB still refuses while a writer
+// holds the file; that is reported as ErrLocked.
+func OpenReadOnly(ctx context.Context, path string) (*sql.DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("warehouse %s does not exist yet: run `syncer sync` first", path)
+	}
+	connector, err := duckdb.NewConnector(path+"?access_mode=READ_ONLY", nil)
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	db := sql.OpenDB(connector)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, openError(path, err)
+	}
+	return db, nil
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/marketsync/marketsync/extract"
 	"github.com/marketsync/marketsync/load"
+	"github.com/marketsync/marketsync/queries"
 	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
 	"github.com/marketsync/marketsync/transform"
@@ -192,7 +193,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	if err := db.Migrate(ctx, tables); err != nil {
+	// Every table exists even when a run selects a few streams, so the shipped views resolve.
+	if err := db.Migrate(ctx, schemas.Tables); err != nil {
+		return sum, err
+	}
+	if err := queries.Install(ctx, db.Conn()); err != nil {
 		return sum, err
 	}
 	// Cursors are read once, before the writer starts: a read on the writer's connection in the

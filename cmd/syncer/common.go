@@ -1,0 +1,63 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/marketsync/marketsync/config"
+)
+
+func isConfigError(err error) bool {
+	var ce *config.Error
+	return errors.As(err, &ce)
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		lv = slog.LevelDebug
+	case "info", "":
+		lv = slog.LevelInfo
+	case "warn":
+		lv = slog.LevelWarn
+	case "error":
+		lv = slog.LevelError
+	default:
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("--log-format %q: want text or json", format)
+}
+
+// warehouseFlag resolves the warehouse path: the flag, else the config's, else the default.
+func warehousePath(flagVal, configPath string) (string, error) {
+	if flagVal != "" {
+		return flagVal, nil
+	}
+	if configPath != "" {
+		f, err := config.Load(configPath)
+		if err != nil {
+			return "", err
+		}
+		return f.Warehouse, nil
+	}
+	return config.DefaultWarehouse, nil
+}
+
+func fileExists(p string) error {
+	if _, err := os.Stat(p); err != nil {
+		return fmt.Errorf("warehouse %s does not exist yet: run `syncer sync` first", p)
+	}
+	return nil
+}

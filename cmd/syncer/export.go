@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/marketsync/marketsync/config"
+	"github.com/marketsync/marketsync/load"
+	"github.com/marketsync/marketsync/schemas"
+)
+
+func runExport(ctx context.Context, args []string, stdout, _ io.Writer) error {
+	fs := newFlags("export", "export [--warehouse PATH] [--parquet-dir DIR]", stdout)
+	cfgPath := fs.String("config", "", "YAML config `file` (for its paths)")
+	warehouse := fs.String("warehouse", "", "DuckDB warehouse `path`")
+	dir := fs.String("parquet-dir", "", "output `dir` (default "+config.DefaultParquetDir+")")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	path, err := warehousePath(*warehouse, *cfgPath)
+	if err != nil {
+		return err
+	}
+	if *dir == "" {
+		*dir = config.DefaultParquetDir
+		if *cfgPath != "" {
+			f, err := config.Load(*cfgPath)
+			if err != nil {
+				return err
+			}
+			*dir = f.ParquetDir
+		}
+	}
+	if err := fileExists(path); err != nil {
+		return err
+	}
+	// One connection reads every table in one process while it holds the lock: a snapshot no
+	// sync can change underneath.
+	db, err := load.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.ExportParquet(ctx, *dir, schemas.Tables); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "exported %d tables from %s to %s\n", len(schemas.Tables), path, *dir)
+	return nil
+}

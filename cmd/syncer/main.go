@@ -1,0 +1,115 @@
+// Command syncer keeps a local DuckDB + Parquet warehouse of AppDirect and HighLevel data.
+// main only parses, wires and maps errors to exit codes; each command lives in its own file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1 // a stream (or the command) failed; committed work is kept
+	exitUsage  = 2 // bad flags, arguments or config
+)
+
+// usageError is a mistake in how syncer was called; it maps to exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"sync", "pull every stream into the warehouse (embedded simulator when no --config)", runSync},
+		{"status", "show each stream's cursor, last run, rows and freshness", runStatus},
+		{"query", "run a shipped query by name, or any SQL, against the warehouse", runQuery},
+		{"queries", "list the shipped queries", runQueries},
+		{"export", "write a consistent Parquet snapshot of every table", runExport},
+		{"check", "validate config and credentials and reach every endpoint, writing nothing", runCheck},
+		{"simulate", "serve the AppDirect + HighLevel API simulator", runSimulate},
+		{"version", "print version information", runVersion},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, args[1:], stdout, stderr)
+		var ue *usageError
+		switch {
+		case err == nil:
+			return exitOK
+		case errors.Is(err, flag.ErrHelp):
+			return exitOK
+		case errors.As(err, &ue), isConfigError(err):
+			fmt.Fprintf(stderr, "syncer %s: %v\n", c.name, err)
+			return exitUsage
+		default:
+			fmt.Fprintf(stderr, "syncer %s: %v\n", c.name, err)
+			return exitFailed
+		}
+	}
+	fmt.Fprintf(stderr, "syncer: unknown command %q (run `syncer --help`)\n", args[0])
+	return exitUsage
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "syncer: keep a local DuckDB + Parquet warehouse of AppDirect and HighLevel marketplace data (marketsync).")
+	fmt.Fprintln(w, "\nUsage: syncer <command> [flags]   (syncer <command> --help for its flags)\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nExit codes: 0 success, 1 a stream or the command failed (committed work is kept), 2 usage or config error.")
+}
+
+// newFlags returns a flag set that reports errors as usage errors and prints help on stdout.
+func newFlags(name, synopsis string, stdout io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "Usage: syncer %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%v", err)
+	}
+	return nil
+}

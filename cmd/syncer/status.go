@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/marketsync/marketsync/load"
+)
+
+const statusSQL = `
+WITH last AS (
+  SELECT stream, partition, arg_max(status, ended_at) AS last_status, max(ended_at) AS last_run,
+         max(ended_at) FILTER (WHERE status = 'succeeded') AS last_success, arg_max(error, ended_at) AS last_error
+  FROM _sync_runs GROUP BY stream, partition
+)
+SELECT l.stream, nullif(l.partition, '') AS partition, l.last_status, l.last_run, l.last_success,
+       date_diff('minute', l.last_success, now()) AS minutes_since_success,
+       CASE WHEN json_extract(s.cursor, '$.value_us') IS NULL THEN NULL
+            ELSE to_timestamp(CAST(json_extract(s.cursor, '$.value_us') AS BIGINT) / 1000000) END AS cursor_at,
+       CAST(json_extract_string(s.cursor, '$.last_full_scan') AS VARCHAR) AS last_full_scan,
+       l.last_error
+FROM last l LEFT JOIN _sync_state s ON s.stream = l.stream AND s.partition = l.partition
+ORDER BY l.stream, l.partition`
+
+func runStatus(ctx context.Context, args []string, stdout, _ io.Writer) error {
+	fs := newFlags("status", "status [--warehouse PATH] [--format table|csv|json]", stdout)
+	cfgPath := fs.String("config", "", "YAML config `file` (for its warehouse path)")
+	warehouse := fs.String("warehouse", "", "DuckDB warehouse `path`")
+	format := fs.String("format", "table", "output format: table, csv or json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	path, err := warehousePath(*warehouse, *cfgPath)
+	if err != nil {
+		return err
+	}
+	db, err := load.OpenReadOnly(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := printQuery(ctx, db, statusSQL, *format, stdout); err != nil {
+		return err
+	}
+	if *format == "table" {
+		fmt.Fprintln(stdout, "\nrows per table:")
+		return printQuery(ctx, db, `SELECT 'companies' AS "table", count(*) FILTER (WHERE _deleted_at IS NULL) AS live, count(*) FILTER (WHERE _deleted_at IS NOT NULL) AS deleted FROM companies
+UNION ALL SELECT 'users', count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM users
+UNION ALL SELECT 'invoices', count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM invoices
+UNION ALL SELECT 'leads', count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM leads
+UNION ALL SELECT 'opportunities', count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM opportunities
+UNION ALL SELECT 'charges', count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM charges
+UNION ALL SELECT 'locations', count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM locations
+UNION ALL SELECT '_rejected', count(*), 0 FROM _rejected`, "table", stdout)
+	}
+	return nil
+}

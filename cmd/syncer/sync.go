@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/marketsync/marketsync/apisim"
+	"github.com/marketsync/marketsync/config"
+	"github.com/marketsync/marketsync/extract"
+	"github.com/marketsync/marketsync/pipeline"
+	"github.com/marketsync/marketsync/schemas"
+	"github.com/marketsync/marketsync/state"
+)
+
+// The embedded demo: the simulator's realistic profile (documented rate limits), sped up so the
+// default run finishes in seconds while still pacing requests like the real APIs.
+const (
+	demoSpeed = 25
+	demoScale = 2000
+)
+
+func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("sync", "sync [--config FILE] [flags]", stdout)
+	cfgPath := fs.String("config", "", "YAML config `file`; without it, sync from the embedded simulator")
+	streams := fs.String("streams", "", "comma-separated streams to sync (default all: "+strings.Join(schemas.Streams, ",")+")")
+	full := fs.Bool("full-refresh", false, "ignore cursors: full scans of every stream (also detects deletions)")
+	warehouse := fs.String("warehouse", "", "DuckDB warehouse `path` (default "+config.DefaultWarehouse+")")
+	parquetDir := fs.String("parquet-dir", "", "Parquet output `dir` (default "+config.DefaultParquetDir+"; \"-\" for none)")
+	conc := fs.Int("concurrency", 0, "streams and locations synced in parallel (default 6)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	reject := fs.String("reject-policy", "", "values that do not fit their column: fail (the stream) or quarantine (into _rejected)")
+	progress := fs.String("progress", "auto", "live progress: auto (on a terminal), always, never")
+	simScale := fs.Int("sim-scale", demoScale, "embedded simulator: rows per stream")
+	simSeed := fs.Int64("sim-seed", 42, "embedded simulator: data seed")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments %q", fs.Args())
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	pc := pipeline.Config{Log: log, FullRefresh: *full, Concurrency: *conc}
+	var file *config.File
+	if *cfgPath != "" {
+		if file, err = config.Load(*cfgPath); err != nil {
+			return err
+		}
+	} else {
+		sim, err := apisim.New(apisim.Config{Seed: *simSeed, Scale: *simScale, Profile: "realistic", Speed: demoSpeed})
+		if err != nil {
+			return usagef("%v", err)
+		}
+		if err := sim.Start("127.0.0.1:0"); err != nil {
+			return err
+		}
+		defer sim.Close()
+		file = demoConfig(sim)
+		log.Info("no --config: syncing from the embedded API simulator", "url", sim.URL(), "rows_per_stream", *simScale)
+	}
+	applyFile(&pc, file)
+	if *warehouse != "" {
+		pc.Warehouse = *warehouse
+	}
+	switch *parquetDir {
+	case "":
+	case "-":
+		pc.ParquetDir = ""
+	default:
+		pc.ParquetDir = *parquetDir
+	}
+	if *streams != "" {
+		pc.Streams = nil
+		for _, s := range strings.Split(*streams, ",") {
+			s = strings.TrimSpace(s)
+			if _, err := schemas.Lookup(s); err != nil || s == "locations" {
+				return usagef("--streams: unknown stream %q (streams: %s)", s, strings.Join(schemas.Streams, ", "))
+			}
+			pc.Streams = append(pc.Streams, s)
+		}
+	}
+	if *reject != "" {
+		if *reject != pipeline.RejectFail && *reject != pipeline.RejectQuarantine {
+			return usagef("--reject-policy %q: want fail or quarantine", *reject)
+		}
+		pc.RejectPolicy = *reject
+	}
+	live := *progress == "always" || (*progress == "auto" && isTerminal(stderr))
+	if *progress != "auto" && *progress != "always" && *progress != "never" {
+		return usagef("--progress %q: want auto, always or never", *progress)
+	}
+	pr := newProgressReporter(stderr, log, live)
+	pc.Progress = pr.event
+	stopProgress := pr.run(ctx)
+	sum, err := pipeline.Run(ctx, pc)
+	stopProgress()
+	if len(sum.Streams) > 0 {
+		printSummary(stdout, sum)
+		fmt.Fprintf(stdout, "\nwarehouse: %s", pc.Warehouse)
+		if pc.ParquetDir != "" {
+			fmt.Fprintf(stdout, "   parquet: %s", pc.ParquetDir)
+		}
+		fmt.Fprintln(stdout)
+	}
+	if ctx.Err() != nil && err != nil {
+		return fmt.Errorf("interrupted: committed batches are kept; the next run resumes from the saved cursors: %w", err)
+	}
+	if errors.Is(err, pipeline.ErrStreamsFailed) {
+		return err
+	}
+	return err
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// demoConfig points both sources at the embedded simulator with its demo credentials.
+func demoConfig(sim *apisim.Server) *config.File {
+	f := &config.File{Sources: config.Sources{
+		AppDirect: &config.AppDirect{BaseURL: sim.URL(), ClientID: apisim.DemoClientID, ClientSecret: apisim.DemoClientSecret,
+			LeadUsername: apisim.DemoLeadUser, LeadPassword: apisim.DemoLeadPassword, LeadCompanyID: "6b4bd452-895d-4098-aa56-e6046b238e0f",
+			RatePerSecond: 4 * demoSpeed, CompaniesRate: 5 * demoSpeed},
+		HighLevel: &config.HighLevel{BaseURL: sim.URL(), ClientID: apisim.DemoHLClientID, ClientSecret: apisim.DemoHLClientSecret,
+			CompanyID: apisim.DemoHLCompanyID, AppID: apisim.DemoHLAppID, Interval: 10 * time.Second / demoSpeed},
+	}}
+	f.SetDefaults()
+	return f
+}
+
+// applyFile maps the config file onto the pipeline's config.
+func applyFile(pc *pipeline.Config, f *config.File) {
+	pc.Warehouse, pc.ParquetDir = f.Warehouse, f.ParquetDir
+	pc.Streams = f.Streams
+	if f.Concurrency > 0 && pc.Concurrency == 0 {
+		pc.Concurrency = f.Concurrency
+	}
+	pc.BatchRows, pc.RejectPolicy, pc.FullScanEvery, pc.Lookback = f.BatchRows, f.RejectPolicy, f.FullScanEvery, f.Lookback
+	if ad := f.Sources.AppDirect; ad != nil {
+		pc.AppDirect = &extract.AppDirectConfig{BaseURL: strings.TrimRight(ad.BaseURL, "/"), ClientID: ad.ClientID, ClientSecret: ad.ClientSecret,
+			LeadUsername: ad.LeadUsername, LeadPassword: ad.LeadPassword, LeadCompanyID: ad.LeadCompanyID, LeadContext: ad.LeadContext,
+			PageSize: ad.PageSize, RatePerSecond: ad.RatePerSecond, CompaniesRate: ad.CompaniesRate}
+	}
+	if hl := f.Sources.HighLevel; hl != nil {
+		pc.HighLevel = &extract.HighLevelConfig{BaseURL: strings.TrimRight(hl.BaseURL, "/"), ClientID: hl.ClientID, ClientSecret: hl.ClientSecret,
+			CompanyID: hl.CompanyID, AppID: hl.AppID, PageSize: hl.PageSize, Burst: hl.Burst, Interval: hl.Interval, DailyFloor: hl.DailyFloor}
+	}
+}
+
+// progressReporter shows live progress: a status line on a terminal, periodic log lines off one.
+type progressReporter struct {
+	w     io.Writer
+	log   *slog.Logger
+	live  bool
+	mu    sync.Mutex
+	rows  map[string]int64
+	pages map[string]int64
+	done  map[string]bool
+	start time.Time
+}
+
+func newProgressReporter(w io.Writer, log *slog.Logger, live bool) *progressReporter {
+	return &progressReporter{w: w, log: log, live: live, rows: map[string]int64{}, pages: map[string]int64{}, done: map[string]bool{}, start: time.Now()}
+}
+
+func (p *progressReporter) event(e pipeline.Event) {
+	key := e.Stream
+	if e.Partition != "" {
+		key += "/" + e.Partition
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !e.Done {
+		p.rows[key], p.pages[key] = e.Rows, e.Pages
+	}
+	p.done[key] = e.Done
+}
+
+func (p *progressReporter) line() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	per := map[string]int64{}
+	var total int64
+	for k, v := range p.rows {
+		s, _, _ := strings.Cut(k, "/")
+		per[s] += v
+		total += v
+	}
+	names := make([]string, 0, len(per))
+	for k := range per {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, 0, len(names))
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s %d", n, per[n]))
+	}
+	el := time.Since(p.start).Seconds()
+	return fmt.Sprintf("%s | %d rows, %.0f rows/s, %.0fs", strings.Join(parts, " · "), total, float64(total)/max(el, 0.001), el)
+}
+
+func (p *progressReporter) run(ctx context.Context) (stop func()) {
+	interval := 10 * time.Second
+	if p.live {
+		interval = 200 * time.Millisecond
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				if p.live {
+					fmt.Fprintf(p.w, "\r\033[K%s\n", p.line())
+				}
+				return
+			case <-ctx.Done():
+				// keep reporting until the run returns: the writer is still committing
+				select {
+				case <-done:
+					return
+				case <-t.C:
+				}
+			case <-t.C:
+				if p.live {
+					fmt.Fprintf(p.w, "\r\033[K%s", p.line())
+				} else {
+					p.log.Info("progress", "status", p.line())
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func printSummary(w io.Writer, sum pipeline.Summary) {
+	type agg struct {
+		state.StreamRun
+		parts, failed int
+	}
+	byStream := map[string]*agg{}
+	var order []string
+	for _, r := range sum.Streams {
+		a := byStream[r.Stream]
+		if a == nil {
+			a = &agg{StreamRun: state.StreamRun{Stream: r.Stream, Status: "succeeded"}}
+			byStream[r.Stream] = a
+			order = append(order, r.Stream)
+		}
+		a.parts++
+		a.Inserted += r.Inserted
+		a.Updated += r.Updated
+		a.Deleted += r.Deleted
+		a.Rejected += r.Rejected
+		a.Pages += r.Pages
+		a.Requests += r.Requests
+		a.Retries += r.Retries
+		a.Throttled += r.Throttled
+		a.FullScan = a.FullScan || r.FullScan
+		if r.Status != "succeeded" {
+			a.failed++
+			a.Status = r.Status
+			if a.Error == "" {
+				a.Error = r.Error
+			}
+		}
+	}
+	sort.Strings(order)
+	fmt.Fprintf(w, "\nrun %s finished in %s\n\n", sum.RunID, sum.Ended.Sub(sum.Started).Round(time.Millisecond))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "stream\tstatus\tmode\tinserted\tupdated\tdeleted\trejected\tpages\trequests\tretries\t429s\t")
+	for _, n := range order {
+		a := byStream[n]
+		mode := "incremental"
+		if a.FullScan {
+			mode = "full"
+		}
+		name := a.Stream
+		if a.parts > 1 {
+			name = fmt.Sprintf("%s (%d parts)", a.Stream, a.parts)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", name, a.Status, mode, a.Inserted, a.Updated, a.Deleted,
+			a.Rejected, a.Pages, a.Requests, a.Retries, a.Throttled)
+	}
+	tw.Flush()
+	for _, n := range order {
+		if a := byStream[n]; a.Error != "" {
+			fmt.Fprintf(w, "\n%s failed: %s\n", a.Stream, a.Error)
+		}
+	}
+}

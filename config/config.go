@@ -1,0 +1,260 @@
+// Package config loads and validates the syncer's YAML configuration.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/marketsync/marketsync/schemas"
+)
+
+// Error names the key that is wrong and how to fix it.
+type Error struct {
+	Key string
+	Msg string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("config key %s: %s", e.Key, e.Msg) }
+
+// AppDirect is the sources.appdirect section.
+type AppDirect struct {
+	BaseURL       string  `yaml:"base_url"`
+	ClientID      string  `yaml:"client_id"`
+	ClientSecret  string  `yaml:"client_secret" secret:"true"`
+	LeadUsername  string  `yaml:"lead_username"`
+	LeadPassword  string  `yaml:"lead_password" secret:"true"`
+	LeadCompanyID string  `yaml:"lead_company_id"`
+	LeadContext   string  `yaml:"lead_context"`
+	PageSize      int     `yaml:"page_size"`
+	RatePerSecond float64 `yaml:"rate_per_second"`
+	CompaniesRate float64 `yaml:"companies_rate_per_second"`
+}
+
+// HighLevel is the sources.highlevel section.
+type HighLevel struct {
+	BaseURL      string        `yaml:"base_url"`
+	ClientID     string        `yaml:"client_id"`
+	ClientSecret string        `yaml:"client_secret" secret:"true"`
+	CompanyID    string        `yaml:"company_id"`
+	AppID        string        `yaml:"app_id"`
+	PageSize     int           `yaml:"page_size"`
+	Burst        int           `yaml:"burst"`
+	Interval     time.Duration `yaml:"interval"`
+	DailyFloor   int           `yaml:"daily_floor"`
+}
+
+// Sources holds the configured APIs; a missing section skips its streams.
+type Sources struct {
+	AppDirect *AppDirect `yaml:"appdirect"`
+	HighLevel *HighLevel `yaml:"highlevel"`
+}
+
+// File is the whole configuration file.
+type File struct {
+	Warehouse         string                   `yaml:"warehouse"`
+	ParquetDir        string                   `yaml:"parquet_dir"`
+	Streams           []string                 `yaml:"streams"`
+	Concurrency       int                      `yaml:"concurrency"`
+	BatchRows         int                      `yaml:"batch_rows"`
+	RejectPolicy      string                   `yaml:"reject_policy"`
+	FullScanEvery     time.Duration            `yaml:"full_scan_every"`
+	Lookback          map[string]time.Duration `yaml:"lookback"`
+	AllowInsecureHTTP bool                     `yaml:"allow_insecure_http"`
+	Sources           Sources                  `yaml:"sources"`
+}
+
+// Defaults for a file that leaves them out.
+const (
+	DefaultWarehouse  = "./data/warehouse.duckdb"
+	DefaultParquetDir = "./data/parquet"
+)
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Load reads, expands and validates a config file.
+func Load(path string) (*File, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(raw, os.LookupEnv)
+}
+
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)
+
+// Parse decodes YAML, rejecting unknown keys, then expands ${ENV} in string values (never in
+// keys or structure, so a secret's characters cannot change the document) and validates.
+func Parse(raw []byte, lookup func(string) (string, bool)) (*File, error) {
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
+			return nil, &Error{Key: m[2], Msg: fmt.Sprintf("unknown key at line %s (in %s); check its spelling against the README's config reference", m[1], sectionName(m[3]))}
+		}
+		return nil, fmt.Errorf("config is not valid YAML for this schema: %w", err)
+	}
+	if err := expand(reflect.ValueOf(&f).Elem(), "", lookup); err != nil {
+		return nil, err
+	}
+	f.SetDefaults()
+	return &f, f.Validate()
+}
+
+func sectionName(typ string) string {
+	switch typ {
+	case "AppDirect":
+		return "sources.appdirect"
+	case "HighLevel":
+		return "sources.highlevel"
+	case "Sources":
+		return "sources"
+	}
+	return "the top level"
+}
+
+func expand(v reflect.Value, key string, lookup func(string) (string, bool)) error {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			return expand(v.Elem(), key, lookup)
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			name := strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0]
+			k := name
+			if key != "" {
+				k = key + "." + name
+			}
+			if err := expand(v.Field(i), k, lookup); err != nil {
+				return err
+			}
+		}
+	case reflect.String:
+		var missing string
+		out := envRef.ReplaceAllStringFunc(v.String(), func(ref string) string {
+			name := envRef.FindStringSubmatch(ref)[1]
+			val, ok := lookup(name)
+			if !ok && missing == "" {
+				missing = name
+			}
+			return val
+		})
+		if missing != "" {
+			return &Error{Key: key, Msg: fmt.Sprintf("environment variable %s is not set (export it, or put the value in the file)", missing)}
+		}
+		v.SetString(out)
+	}
+	return nil
+}
+
+// SetDefaults fills unset values.
+func (f *File) SetDefaults() {
+	if f.Warehouse == "" {
+		f.Warehouse = DefaultWarehouse
+	}
+	if f.ParquetDir == "" {
+		f.ParquetDir = DefaultParquetDir
+	}
+	if ad := f.Sources.AppDirect; ad != nil && ad.LeadContext == "" {
+		ad.LeadContext = "RESELLER_MANAGER"
+	}
+	if hl := f.Sources.HighLevel; hl != nil && hl.BaseURL == "" {
+		hl.BaseURL = "https://services.leadconnectorhq.com"
+	}
+}
+
+// Validate checks every value and names the first wrong key.
+func (f *File) Validate() error {
+	for i, s := range f.Streams {
+		if !slices.Contains(schemas.Streams, s) {
+			return &Error{Key: fmt.Sprintf("streams[%d]", i), Msg: fmt.Sprintf("unknown stream %q; streams are %s", s, strings.Join(schemas.Streams, ", "))}
+		}
+	}
+	if f.Concurrency < 0 || f.Concurrency > 64 {
+		return &Error{Key: "concurrency", Msg: "want 1 to 64"}
+	}
+	if f.BatchRows < 0 || f.BatchRows > 1_000_000 {
+		return &Error{Key: "batch_rows", Msg: "want 1 to 1000000"}
+	}
+	if f.RejectPolicy != "" && f.RejectPolicy != "fail" && f.RejectPolicy != "quarantine" {
+		return &Error{Key: "reject_policy", Msg: fmt.Sprintf("%q: want fail or quarantine", f.RejectPolicy)}
+	}
+	for k := range f.Lookback {
+		if !slices.Contains(schemas.Streams, k) {
+			return &Error{Key: "lookback." + k, Msg: "not a stream"}
+		}
+	}
+	if f.Sources.AppDirect == nil && f.Sources.HighLevel == nil {
+		return &Error{Key: "sources", Msg: "configure at least one of sources.appdirect and sources.highlevel"}
+	}
+	if ad := f.Sources.AppDirect; ad != nil {
+		if err := f.checkURL("sources.appdirect.base_url", ad.BaseURL); err != nil {
+			return err
+		}
+		for k, v := range map[string]string{"client_id": ad.ClientID, "client_secret": ad.ClientSecret} {
+			if v == "" {
+				return &Error{Key: "sources.appdirect." + k, Msg: "is required (use ${ENV_VAR} for secrets)"}
+			}
+		}
+		if ad.PageSize < 0 || ad.PageSize > 250 {
+			return &Error{Key: "sources.appdirect.page_size", Msg: "want 1 to 250 (the documented maximum)"}
+		}
+	}
+	if hl := f.Sources.HighLevel; hl != nil {
+		if err := f.checkURL("sources.highlevel.base_url", hl.BaseURL); err != nil {
+			return err
+		}
+		for k, v := range map[string]string{"client_id": hl.ClientID, "client_secret": hl.ClientSecret, "company_id": hl.CompanyID, "app_id": hl.AppID} {
+			if v == "" {
+				return &Error{Key: "sources.highlevel." + k, Msg: "is required"}
+			}
+		}
+	}
+	return nil
+}
+
+// checkURL accepts https, and http only on loopback or when allow_insecure_http is set: a
+// token sent over plain HTTP can be read by anyone on the path.
+func (f *File) checkURL(key, raw string) error {
+	if raw == "" {
+		return &Error{Key: key, Msg: "is required, e.g. https://marketplace.example.com"}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return &Error{Key: key, Msg: fmt.Sprintf("%q is not an http(s) URL with a host", raw)}
+	}
+	if u.Scheme == "http" && !f.AllowInsecureHTTP && !IsLoopback(u.Hostname()) {
+		return &Error{Key: key, Msg: "plain http is refused for non-loopback hosts (tokens would travel in clear); use https, or set allow_insecure_http: true"}
+	}
+	return nil
+}
+
+// IsLoopback reports whether host names this machine.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Mask shows a secret's shape without its content.
+func Mask(s string) string {
+	if s == "" {
+		return "(empty)"
+	}
+	return fmt.Sprintf("****** (%d chars)", len(s))
+}

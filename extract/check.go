@@ -1,0 +1,42 @@
+package extract
+
+import (
+	"context"
+	"net/http"
+)
+
+// Probe is the outcome of reaching one endpoint.
+type Probe struct {
+	Source, Endpoint string
+	Err              error
+}
+
+// Check gets tokens and reads one record from every AppDirect endpoint, writing nothing.
+func (a *AppDirect) Check(ctx context.Context) []Probe {
+	var st Counters
+	probe := func(name, path string, auth Authorizer, hdr http.Header) Probe {
+		err := a.c.Do(ctx, Request{Stream: "check", URL: a.cfg.BaseURL + path, Auth: auth, Budget: a.budget, Header: hdr, Stats: &st})
+		return Probe{Source: "appdirect", Endpoint: name, Err: err}
+	}
+	return []Probe{
+		probe("companies", "/api/account/v2/companies?page=0&size=1", a.partner, nil),
+		probe("users", "/api/account/v2/users?page=0&size=1", a.partner, nil),
+		probe("invoices", "/api/billing/v1/invoices?start=0&count=1", a.partner, nil),
+		probe("leads", "/api/lead/v2/leads?page=0&size=1&context="+a.cfg.LeadContext+"&companyId="+a.cfg.LeadCompanyID, a.user, nil),
+		probe("opportunities", "/api/assistedSales/v1/opportunities?number=1&size=1", a.partner, http.Header{"Accept-Language": {"en-US"}}),
+	}
+}
+
+// Check gets the agency token, lists installed locations, mints a location token for the first
+// one and reads one of its charges.
+func (h *HighLevel) Check(ctx context.Context) []Probe {
+	var st Counters
+	ids, _, err := h.Locations(ctx, &st, func(context.Context, Page) error { return nil })
+	out := []Probe{{Source: "highlevel", Endpoint: "installed locations", Err: err}}
+	if err != nil || len(ids) == 0 {
+		return out
+	}
+	err = h.c.Do(ctx, Request{Stream: "check", URL: h.cfg.BaseURL + "/marketplace/billing/charges?skip=0&limit=1", Header: hlHeader,
+		Auth: h.auth.location(ids[0]), Budget: h.budget("location " + ids[0]), Stats: &st})
+	return append(out, Probe{Source: "highlevel", Endpoint: "charges (location " + ids[0] + ")", Err: err})
+}

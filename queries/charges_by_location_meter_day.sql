@@ -1,0 +1,14 @@
+-- HighLevel wallet charges per location, meter and day (UTC), refunds excluded.
+SELECT c.location_id,
+       l.name AS location_name,
+       c.meter_id,
+       (c.created_at AT TIME ZONE 'UTC')::DATE AS day,
+       c.currency,
+       count(*) AS charges,
+       sum(c.units) AS units,
+       sum(c.amount_charged) AS amount
+FROM charges c
+LEFT JOIN locations l ON l.id = c.location_id
+WHERE c._deleted_at IS NULL AND NOT coalesce(c.refunded, false)
+GROUP BY ALL
+ORDER BY day, c.location_id, c.meter_id

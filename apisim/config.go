@@ -76,10 +76,22 @@ func (c *Config) SetDefaults() {
 		c.TokenTTL = 43199 * time.Second
 	}
 	if c.ADBucket == 0 {
-		c.ADBucket, c.ADLeak, c.ADCompaniesLeak = 20, 4, 5
+		c.ADBucket = 20
+	}
+	if c.ADLeak == 0 {
+		c.ADLeak = 4
+	}
+	if c.ADCompaniesLeak == 0 {
+		c.ADCompaniesLeak = 5
 	}
 	if c.HLBurst == 0 {
-		c.HLBurst, c.HLInterval, c.HLDaily = 100, 10*time.Second, 200000
+		c.HLBurst = 100
+	}
+	if c.HLInterval == 0 {
+		c.HLInterval = 10 * time.Second
+	}
+	if c.HLDaily == 0 {
+		c.HLDaily = 200000
 	}
 	if c.InsertRate == 0 && c.UpdateRate == 0 && c.DeleteRate == 0 {
 		c.InsertRate, c.UpdateRate, c.DeleteRate = 0.002, 0.004, 0.0005

@@ -302,7 +302,9 @@ func hlLocation(t *testing.T, s *Server, agency, loc string) string {
 func TestHighLevel_TokensChargesAndRateLimitHeaders(t *testing.T) {
 	s := testSim(t, Config{Seed: 1, Scale: 300, Locations: 3, Profile: "realistic", HLBurst: 5})
 	agency := hlAgency(t, s)
-	hv := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok, "Version": HLVersion} }
+	hv := func(tok string) map[string]string {
+		return map[string]string{"Authorization": "Bearer " + tok, "Version": HLVersion}
+	}
 	locURL := s.URL() + "/oauth/installedLocations?companyId=" + DemoHLCompanyID + "&appId=" + DemoHLAppID + "&isInstalled=true"
 	if r := do(t, "GET", locURL, map[string]string{"Authorization": "Bearer " + agency}, nil); r.status != 400 {
 		t.Fatalf("missing Version header: %d", r.status)

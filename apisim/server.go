@@ -138,11 +138,9 @@ func (s *Server) Close() error {
 	}
 	var err error
 	if s.httpSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err = s.httpSrv.Shutdown(ctx); err != nil {
-			err = s.httpSrv.Close()
-		}
+		// A hard close: Shutdown would wait seconds on pooled client connections that never
+		// carried a request.
+		err = s.httpSrv.Close()
 	}
 	s.wg.Wait()
 	return err

@@ -23,8 +23,8 @@ type AppDirectConfig struct {
 	LeadCompanyID string
 	LeadContext   string  // default RESELLER_MANAGER
 	PageSize      int     // default 250, the documented maximum
-	RatePerSecond float64 // default 4 (leak rate); companies get CompaniesRate
-	CompaniesRate float64 // default 5
+	RatePerSecond float64 // default 4 (the documented leak rate); negative: no client-side limit
+	CompaniesRate float64 // default 5 (the companies list's own bucket); negative: no limit
 	Burst         int     // default 10 (half the documented bucket of 20, to absorb jitter)
 	Concurrency   int     // pages in flight per stream; default 4
 }

@@ -112,6 +112,7 @@ type attemptError struct {
 	err        error
 	retry      bool
 	retryAfter time.Duration
+	auth       bool // getting the token failed: its own request already retried
 }
 
 // Do sends req with retries: 429, 5xx, network errors and unparseable bodies are retried with
@@ -132,6 +133,9 @@ func (c *Client) Do(ctx context.Context, req Request) error {
 		last = ae.err
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if ae.auth {
+			return last
 		}
 		var he *HTTPError
 		if errors.As(ae.err, &he) && he.Status == 401 && req.Auth != nil && !refreshed {
@@ -180,7 +184,7 @@ func (c *Client) attempt(ctx context.Context, req Request) *attemptError {
 	if req.Auth != nil {
 		var err error
 		if tok, err = req.Auth.Token(ctx); err != nil {
-			return &attemptError{err: err}
+			return &attemptError{err: err, auth: true}
 		}
 	}
 	method := req.Method

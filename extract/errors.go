@@ -36,7 +36,7 @@ func (e *HTTPError) Error() string {
 	hint := ""
 	switch e.Status {
 	case 401:
-		hint = " (check the credentials in your config; the token was refreshed once and still refused)"
+		hint = " (check the credentials in your config)"
 	case 403:
 		hint = " (the credentials lack a role this endpoint needs)"
 	case 404:

@@ -121,7 +121,7 @@ func (h *HighLevel) Locations(ctx context.Context, stats *Counters, emit Emit) (
 		}
 		// total counts every location of the company, not the filtered ones: stop on a short page.
 		if len(recs) < limit {
-			out.Complete = true
+			out.Complete, out.Total = true, -1
 			return ids, out, nil
 		}
 	}

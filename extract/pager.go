@@ -28,6 +28,9 @@ type Outcome struct {
 	Complete bool
 	// Drift: the listing changed while it was paged (rows inserted or deleted mid-scan).
 	Drift bool
+	// Total is the row count the last page announced (-1: the API gives none). A full scan that
+	// wrote fewer distinct rows than this missed some: rows shifted across page boundaries.
+	Total int
 }
 
 // fetched is one page plus what its metadata said.
@@ -47,7 +50,7 @@ func pagesWithTotal(ctx context.Context, conc int, fetch fetchFunc, emit Emit) (
 	if err != nil {
 		return Outcome{}, err
 	}
-	out := Outcome{Complete: true}
+	out := Outcome{Complete: true, Total: first.totalRows}
 	n := first.totalPages
 	if n < 1 {
 		n = 1
@@ -98,6 +101,7 @@ func pagesWithTotal(ctx context.Context, conc int, fetch fetchFunc, emit Emit) (
 			if f.totalRows != first.totalRows {
 				out.Drift = true
 			}
+			out.Total = f.totalRows
 			if len(f.page.Records) == 0 && k < n-1 {
 				out.Drift = true // an empty page before the end: rows moved under us
 			}
@@ -122,7 +126,7 @@ const maxPages = 2_000_000
 // or 204): it fetches conc pages ahead speculatively and emits them in order, stopping at the
 // first short page; the few pages fetched past the end are discarded.
 func pagesUntilShort(ctx context.Context, conc, pageSize int, fetch fetchFunc, emit Emit) (Outcome, error) {
-	out := Outcome{Complete: true}
+	out := Outcome{Complete: true, Total: -1}
 	var prevFirst []byte
 	for base := 0; base < maxPages; base += conc {
 		batch := make([]fetched, conc)

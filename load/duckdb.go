@@ -181,12 +181,15 @@ func (d *DuckDB) Migrate(ctx context.Context, tables []*schemas.Table) error {
 }
 
 // DeleteScope asks a write to soft-delete the rows a complete full scan did not see: every live
-// row of the table (in the partition, if any) whose _run_id is not RunID.
+// row of the table (in the partition, if any) whose _run_id is not RunID. If the scan wrote
+// fewer rows than ExpectRows (the listing's final total; -1: unknown), rows moved across page
+// boundaries during the scan: nothing is deleted and the result says Short.
 type DeleteScope struct {
 	RunID          string
 	PartitionCol   string
 	PartitionValue string
 	At             time.Time
+	ExpectRows     int
 }
 
 // Rejected is a record quarantined instead of loaded.
@@ -203,13 +206,19 @@ type Write struct {
 	Stream    string
 	Partition string
 	Cursor    *state.Cursor
-	Deletes   *DeleteScope
-	Rejected  []Rejected
-	RunID     string
+	// CursorIfShort replaces Cursor when the full scan turns out short (it must not claim a
+	// complete scan).
+	CursorIfShort *state.Cursor
+	Deletes       *DeleteScope
+	Rejected      []Rejected
+	RunID         string
 }
 
 // Result counts what a Write changed.
-type Result struct{ Inserted, Updated, Deleted int64 }
+type Result struct {
+	Inserted, Updated, Deleted int64
+	Short                      bool // the full scan missed rows: deletions were not marked
+}
 
 // Apply runs w in one transaction on the writer connection. On error nothing of w is visible.
 func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
@@ -237,7 +246,22 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 			return Result{}, fmt.Errorf("quarantining a %s record: %w", r.Stream, err)
 		}
 	}
-	if ds := w.Deletes; ds != nil {
+	if ds := w.Deletes; ds != nil && ds.ExpectRows >= 0 {
+		q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s = ?", Quote(w.Table.Name), Quote(schemas.ColRunID))
+		args := []any{ds.RunID}
+		if ds.PartitionCol != "" {
+			q += fmt.Sprintf(" AND %s = ?", Quote(ds.PartitionCol))
+			args = append(args, ds.PartitionValue)
+		}
+		var seen int64
+		if err := d.conn.QueryRowContext(ctx, q, args...).Scan(&seen); err != nil {
+			return Result{}, fmt.Errorf("verifying the full scan of %s: %w", w.Table.Name, err)
+		}
+		if seen < int64(ds.ExpectRows) {
+			res.Short = true
+		}
+	}
+	if ds := w.Deletes; ds != nil && !res.Short {
 		q := fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s IS NULL AND %s <> ?", Quote(w.Table.Name),
 			Quote(schemas.ColDeletedAt), Quote(schemas.ColDeletedAt), Quote(schemas.ColRunID))
 		args := []any{ds.At, ds.RunID}
@@ -251,9 +275,13 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 		}
 		res.Deleted, _ = r.RowsAffected()
 	}
-	if w.Cursor != nil {
+	cursor := w.Cursor
+	if res.Short && w.CursorIfShort != nil {
+		cursor = w.CursorIfShort
+	}
+	if cursor != nil {
 		if _, err := d.conn.ExecContext(ctx, `INSERT OR REPLACE INTO _sync_state VALUES (?, ?, ?, now())`,
-			w.Stream, w.Partition, w.Cursor.Encode()); err != nil {
+			w.Stream, w.Partition, cursor.Encode()); err != nil {
 			return Result{}, fmt.Errorf("writing cursor of %s: %w", w.Stream, err)
 		}
 	}

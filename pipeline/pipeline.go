@@ -150,6 +150,7 @@ type writeReq struct {
 	w     load.Write
 	task  *task
 	reply chan error // nil: fire and forget (errors recorded on the task)
+	short *bool      // set to Result.Short before reply
 }
 
 // task is one stream partition's run; the writer updates its counters.
@@ -281,6 +282,9 @@ func (r *run) writer(ctx context.Context) {
 		} else {
 			var res load.Result
 			res, err = r.db.Apply(ctx, req.w)
+			if req.short != nil {
+				*req.short = res.Short
+			}
 			if err == nil {
 				req.task.mu.Lock()
 				req.task.sr.Inserted += res.Inserted
@@ -396,6 +400,7 @@ func (r *run) stream(ctx context.Context, name, partition string, override ...li
 		maxCursor = cur.Value
 	}
 	var rejected []load.Rejected
+	var lastShort bool
 	send := func(final *load.Write) error {
 		w := load.Write{Table: table, Stream: name, Partition: partition, RunID: r.id, Rejected: rejected}
 		if rec := b.Flush(); rec != nil {
@@ -405,9 +410,11 @@ func (r *run) stream(ctx context.Context, name, partition string, override ...li
 		rejected = nil
 		var reply chan error
 		if final != nil {
-			w.Cursor, w.Deletes = final.Cursor, final.Deletes
-			if w.Cursor != nil {
-				w.Cursor.Value = max(w.Cursor.Value, maxCursor)
+			w.Cursor, w.CursorIfShort, w.Deletes = final.Cursor, final.CursorIfShort, final.Deletes
+			for _, c := range []*state.Cursor{w.Cursor, w.CursorIfShort} {
+				if c != nil {
+					c.Value = max(c.Value, maxCursor)
+				}
 			}
 			reply = make(chan error, 1)
 		}
@@ -416,11 +423,16 @@ func (r *run) stream(ctx context.Context, name, partition string, override ...li
 		}
 		// Hand-over: the writer owns the batch from here. The send does not select on ctx: the
 		// writer drains until every stream has returned, so a queued batch still commits.
-		r.writes <- writeReq{w: w, task: t, reply: reply}
+		r.writes <- writeReq{w: w, task: t, reply: reply, short: &lastShort}
 		if reply != nil {
 			return <-reply
 		}
 		return t.failed()
+	}
+	sendFinal := func(final *load.Write) (short bool, err error) {
+		lastShort = false
+		err = send(final)
+		return lastShort, err
 	}
 	var rows, pages int64
 	emit := func(ctx context.Context, p extract.Page) error {
@@ -452,29 +464,49 @@ func (r *run) stream(ctx context.Context, name, partition string, override ...li
 		}
 		return ctx.Err()
 	}
-	out, err := list(ctx, &t.stats, emit)
-	t.sr.Pages = int64(out.Pages)
-	if err != nil {
-		// Rows fetched so far are good data: commit them, but never the cursor.
-		if serr := send(nil); serr != nil {
-			err = errors.Join(err, serr)
+	// A full scan whose listing shifted under it (rows inserted, updated or deleted while
+	// paging) may have missed rows: the totals moved (Drift), or the writer finds fewer rows
+	// written than the final total (Short). Such a scan is repeated, up to maxScans times;
+	// upserts make repeats harmless. Deletions are marked only after a clean scan.
+	const maxScans = 3
+	for attempt := 1; ; attempt++ {
+		out, err := list(ctx, &t.stats, emit)
+		t.sr.Pages += int64(out.Pages)
+		if err != nil {
+			// Rows fetched so far are good data: commit them, but never the cursor.
+			if serr := send(nil); serr != nil {
+				err = errors.Join(err, serr)
+			}
+			r.finish(t, err)
+			return
 		}
-		r.finish(t, err)
-		return
-	}
-	next := state.Cursor{Value: maxCursor, LastFullScan: cur.LastFullScan}
-	var deletes *load.DeleteScope
-	if full && out.Complete {
-		next.LastFullScan = time.Now().UTC()
-		deletes = &load.DeleteScope{RunID: r.id, At: r.started}
-		if table.Partition != "" {
-			deletes.PartitionCol, deletes.PartitionValue = table.Partition, partition
+		if full && out.Drift && attempt < maxScans {
+			r.cfg.Log.Info("listing changed while paging; scanning again", "stream", name, "partition", partition)
+			continue
 		}
-	} else if full && out.Drift {
-		r.cfg.Log.Warn("listing changed while paging; deletions are not marked this run", "stream", name, "partition", partition)
+		next := state.Cursor{Value: maxCursor, LastFullScan: cur.LastFullScan}
+		final := &load.Write{Cursor: &next}
+		if full && out.Complete {
+			shortCur := next
+			final.CursorIfShort = &shortCur
+			next.LastFullScan = time.Now().UTC()
+			final.Deletes = &load.DeleteScope{RunID: r.id, At: r.started, ExpectRows: out.Total}
+			if table.Partition != "" {
+				final.Deletes.PartitionCol, final.Deletes.PartitionValue = table.Partition, partition
+			}
+		} else if full {
+			r.cfg.Log.Warn("listing kept changing while paging; deletions are not marked this run", "stream", name, "partition", partition)
+		}
+		short, err := sendFinal(final)
+		if err != nil || !short || attempt >= maxScans {
+			if short {
+				r.cfg.Log.Warn("full scan kept missing rows that moved while paging; deletions are not marked this run", "stream", name, "partition", partition)
+			}
+			r.finish(t, err)
+			return
+		}
+		r.cfg.Log.Info("full scan missed rows that moved while paging; scanning again", "stream", name, "partition", partition)
 	}
-	err = send(&load.Write{Cursor: &next, Deletes: deletes})
-	r.finish(t, err)
 }
 
 func (r *run) readCursor(_ context.Context, name, partition string) (state.Cursor, bool, error) {

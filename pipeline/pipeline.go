@@ -423,7 +423,11 @@ func (r *run) stream(ctx context.Context, name, partition string, override ...li
 		}
 		// Hand-over: the writer owns the batch from here. The send does not select on ctx: the
 		// writer drains until every stream has returned, so a queued batch still commits.
-		r.writes <- writeReq{w: w, task: t, reply: reply, short: &lastShort}
+		req := writeReq{w: w, task: t, reply: reply}
+		if reply != nil {
+			req.short = &lastShort // written by the writer before it replies: the reply orders it
+		}
+		r.writes <- req
 		if reply != nil {
 			return <-reply
 		}

@@ -107,16 +107,22 @@ func (t *Table) AllColumns() []Column {
 	return append(append([]Column{}, t.Columns...), MetaColumns...)
 }
 
-// Schema returns the Arrow schema of the table's batches (declared + metadata columns).
-func (t *Table) Schema() *arrow.Schema {
-	if t.schema == nil {
-		var fields []arrow.Field
-		for _, c := range t.AllColumns() {
-			fields = append(fields, arrow.Field{Name: c.Name, Type: c.Kind.Arrow(), Nullable: c.Name != t.PrimaryKey})
-		}
-		t.schema = arrow.NewSchema(fields, nil)
+// Schema returns the Arrow schema of the table's batches (declared + metadata columns). It is
+// built once, at package initialization, so concurrent callers share it safely.
+func (t *Table) Schema() *arrow.Schema { return t.schema }
+
+func (t *Table) buildSchema() {
+	var fields []arrow.Field
+	for _, c := range t.AllColumns() {
+		fields = append(fields, arrow.Field{Name: c.Name, Type: c.Kind.Arrow(), Nullable: c.Name != t.PrimaryKey})
 	}
-	return t.schema
+	t.schema = arrow.NewSchema(fields, nil)
+}
+
+func init() {
+	for _, t := range Tables {
+		t.buildSchema()
+	}
 }
 
 // Column returns the named column.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -134,19 +135,48 @@ func ParseDecimal(s string) (decimal128.Num, error) {
 	return slowDecimal(s, bad)
 }
 
+// slowDecimal handles exponents and values too wide for the int64 fast path, exactly, with
+// math/big and a bounded exponent. (arrow's decimal128.FromString panics on "1E1000000000".)
 func slowDecimal(s string, bad func() (decimal128.Num, error)) (decimal128.Num, error) {
-	n, err := decimal128.FromString(s, 38, 10)
-	if err != nil {
+	mant, exp := s, 0
+	if k := strings.IndexAny(s, "eE"); k >= 0 {
+		e, err := strconv.Atoi(s[k+1:])
+		if err != nil || e > 40 || e < -60 {
+			return bad()
+		}
+		mant, exp = s[:k], e
+	}
+	neg := false
+	if mant != "" && (mant[0] == '-' || mant[0] == '+') {
+		neg, mant = mant[0] == '-', mant[1:]
+	}
+	intPart, frac, _ := strings.Cut(mant, ".")
+	digits := intPart + frac
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
 		return bad()
 	}
-	// FromString rounds; reject values it could not hold exactly.
-	back := n.ToString(10)
-	f1, _ := strconv.ParseFloat(back, 64)
-	f2, _ := strconv.ParseFloat(s, 64)
-	if f1 != f2 && math.Abs(f1-f2) > math.Abs(f2)*1e-15 {
+	v, ok := new(big.Int).SetString(digits, 10)
+	if !ok {
 		return bad()
 	}
-	return n, nil
+	shift := exp - len(frac) + 10 // value * 10^10 = digits * 10^shift
+	ten := big.NewInt(10)
+	if shift >= 0 {
+		v.Mul(v, new(big.Int).Exp(ten, big.NewInt(int64(shift)), nil))
+	} else {
+		q, r := new(big.Int).QuoRem(v, new(big.Int).Exp(ten, big.NewInt(int64(-shift)), nil), new(big.Int))
+		if r.Sign() != 0 {
+			return bad() // more than 10 significant fraction digits
+		}
+		v = q
+	}
+	if v.CmpAbs(new(big.Int).Exp(ten, big.NewInt(38), nil)) >= 0 {
+		return bad()
+	}
+	if neg {
+		v.Neg(v)
+	}
+	return decimal128.FromBigInt(v), nil
 }
 
 func truncate(s string, n int) string {

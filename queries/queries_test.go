@@ -1,0 +1,111 @@
+package queries_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/marketsync/marketsync/load"
+	"github.com/marketsync/marketsync/queries"
+	"github.com/marketsync/marketsync/schemas"
+)
+
+// fixture: 3 companies (one deleted), users, leads, opportunities, invoices and charges whose
+// report results are known by hand.
+const fixture = `
+INSERT INTO companies (id, name, status) VALUES ('c1','Acme','ACTIVE'), ('c2','Globex','ACTIVE'), ('c3','Gone','ACTIVE');
+UPDATE companies SET _deleted_at = TIMESTAMPTZ '2026-01-01' WHERE id = 'c3';
+INSERT INTO users (id, company_id) VALUES ('u1','c1'), ('u2','c1'), ('u3','c2');
+INSERT INTO leads (id, status, creator_company_id) VALUES ('l1','CONVERTED','c1'), ('l2','SUBMITTED','c1'), ('l3','SUBMITTED','c2'), ('l4','DISQUALIFIED','c2');
+INSERT INTO opportunities (id, status, customer_company_id, created_on, purchase_effective_date) VALUES
+  ('o1','OPEN','c1', TIMESTAMPTZ '2025-01-05', NULL), ('o2','CLOSED','c1', TIMESTAMPTZ '2025-02-01', TIMESTAMPTZ '2025-03-01'),
+  ('o3','OPEN','c2', TIMESTAMPTZ '2025-03-09', NULL);
+INSERT INTO invoices (invoice_id, company_id, status, currency, total, creation_date, due_date) VALUES
+  (1,'c1','PAID','USD', 10.50, TIMESTAMPTZ '2025-01-10', NULL),
+  (2,'c1','PAID','USD', 20.25, TIMESTAMPTZ '2025-01-20', NULL),
+  (3,'c2','PAID','EUR', 7.00, TIMESTAMPTZ '2025-01-21', NULL),
+  (4,'c2','PAID','USD', 1.00, TIMESTAMPTZ '2025-02-01', NULL),
+  (5,'c2','UNPAID','USD', 100.00, TIMESTAMPTZ '2020-01-01', TIMESTAMPTZ '2020-01-31'),
+  (6,'c2','UNPAID','USD', 50.00, TIMESTAMPTZ '2020-01-01', TIMESTAMPTZ '2999-01-01'),
+  (7,'c1','PAID','USD', 99.00, TIMESTAMPTZ '2025-01-11', NULL);
+UPDATE invoices SET _deleted_at = TIMESTAMPTZ '2026-01-01' WHERE invoice_id = 7;
+INSERT INTO locations (id, name) VALUES ('L1','Austin');
+INSERT INTO charges (charge_id, location_id, meter_id, created_at, currency, units, amount_charged, refunded) VALUES
+  ('a','L1','m1', TIMESTAMPTZ '2025-03-01 10:00:00+00', 'USD', 10, 0.10, false),
+  ('b','L1','m1', TIMESTAMPTZ '2025-03-01 23:59:00+00', 'USD', 5, 0.05, false),
+  ('c','L1','m1', TIMESTAMPTZ '2025-03-01 12:00:00+00', 'USD', 1, 0.01, true),
+  ('d','L2','m2', TIMESTAMPTZ '2025-03-02 00:00:00+00', 'USD', 2, 0.20, false);
+INSERT INTO _sync_runs (run_id, stream, partition, ended_at, status, error) VALUES
+  ('r1','users','', TIMESTAMPTZ '2026-01-01', 'succeeded', NULL), ('r2','users','', TIMESTAMPTZ '2026-01-02', 'failed', 'boom');
+INSERT INTO _sync_state VALUES ('users','', '{"v":1,"value_us":1767225600000000}', now());
+`
+
+func rows(t *testing.T, d *load.DuckDB, q string) string {
+	t.Helper()
+	r, err := d.Conn().QueryContext(context.Background(), q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer r.Close()
+	cols, _ := r.Columns()
+	var out []string
+	for r.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := r.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		var cells []string
+		for _, v := range vals {
+			cells = append(cells, fmt.Sprint(v))
+		}
+		out = append(out, strings.Join(cells, "|"))
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestShippedQueries_ExactResults(t *testing.T) {
+	ctx := context.Background()
+	d, err := load.Open(ctx, ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Migrate(ctx, schemas.Tables); err != nil {
+		t.Fatal(err)
+	}
+	if err := queries.Install(ctx, d.Conn()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Conn().ExecContext(ctx, fixture); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct{ q, want string }{
+		"revenue_by_month": {`SELECT strftime(month, '%Y-%m'), currency, invoices, revenue::VARCHAR FROM revenue_by_month`,
+			"2025-01|EUR|1|7.0000000000\n2025-01|USD|2|30.7500000000\n2025-02|USD|1|1.0000000000"},
+		"outstanding_invoices": {`SELECT aging_bucket, currency, invoices, outstanding::VARCHAR FROM outstanding_invoices`,
+			"90+|USD|1|100.0000000000\nnot due|USD|1|50.0000000000"},
+		"lead_funnel": {`SELECT status, leads, share, conversion_rate FROM lead_funnel`,
+			"SUBMITTED|2|0.5|0.25\nCONVERTED|1|0.25|0.25\nDISQUALIFIED|1|0.25|0.25"},
+		"opportunity_pipeline": {`SELECT stage, opportunities, share, with_purchase_date FROM opportunity_pipeline`,
+			"CLOSED|1|0.3333|1\nOPEN|2|0.6667|0"},
+		"charges_by_location_meter_day": {`SELECT location_id, coalesce(location_name,'-'), meter_id, strftime(day, '%Y-%m-%d'), charges, units::VARCHAR, amount::VARCHAR FROM charges_by_location_meter_day`,
+			"L1|Austin|m1|2025-03-01|2|15.0000000000|0.1500000000\nL2|-|m2|2025-03-02|1|2.0000000000|0.2000000000"},
+		"company_overview": {`SELECT company_id, users, leads, opportunities, invoices, paid_invoices FROM company_overview`,
+			"c1|2|2|2|2|2\nc2|1|2|1|4|2"},
+		"data_freshness": {`SELECT stream, partitions, strftime(last_success, '%Y-%m-%d'), strftime(cursor_at, '%Y-%m-%d'), last_error FROM data_freshness`,
+			"users|1|2026-01-01|2026-01-01|boom"},
+	}
+	if len(cases) != len(queries.All()) {
+		t.Fatalf("%d queries shipped, %d tested", len(queries.All()), len(cases))
+	}
+	for name, c := range cases {
+		if got := rows(t, d, c.q); got != c.want {
+			t.Errorf("%s:\n got  %q\n want %q", name, got, c.want)
+		}
+	}
+}

@@ -46,6 +46,7 @@ type Server struct {
 	gen       *gen
 	carry     map[string]float64
 	cache     map[string][]byte
+	changeRng *mrand.Rand // picks rows to update/delete; guarded by mu
 
 	tokMu   sync.Mutex
 	tokens  map[string]token
@@ -56,7 +57,7 @@ type Server struct {
 	hlWindows map[string]*fixedWindow
 
 	faultMu sync.Mutex
-	rng     *mrand.Rand
+	rng     *mrand.Rand // fault dice; guarded by faultMu
 
 	stats    stats
 	apiCalls atomic.Int64
@@ -77,8 +78,9 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, now: epoch, tables: map[string]*table{}, carry: map[string]float64{},
 		tokens: map[string]token{}, adBuckets: map[string]*leakyBucket{}, hlWindows: map[string]*fixedWindow{},
-		rng:   mrand.New(mrand.NewPCG(uint64(cfg.Seed), 7)),
-		stats: newStats(),
+		rng:       mrand.New(mrand.NewPCG(uint64(cfg.Seed), 7)),
+		changeRng: mrand.New(mrand.NewPCG(uint64(cfg.Seed), 8)),
+		stats:     newStats(),
 	}
 	seed := seedHash(cfg.Seed)
 	for _, name := range []string{"companies", "users", "invoices", "leads", "opportunities"} {
@@ -160,6 +162,20 @@ func (s *Server) background(ctx context.Context) {
 	}
 }
 
+// SetFaults replaces the injected fault rates (tests: e.g. stop page drift before a final,
+// comparable sync). Requests already being served keep the old rates.
+func (s *Server) SetFaults(f Faults) {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	s.cfg.Faults = f
+}
+
+func (s *Server) faults() Faults {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	return s.cfg.Faults
+}
+
 // Now returns the simulated clock.
 func (s *Server) Now() time.Time {
 	s.mu.RLock()
@@ -224,7 +240,7 @@ func (s *Server) pickLive(t *table, forUpdate bool) (int, bool) {
 		}
 	}
 	for tries := 0; tries < 64; tries++ {
-		i := lo + int(s.rng.Uint64()%uint64(t.count-lo))
+		i := lo + int(s.changeRng.Uint64()%uint64(t.count-lo))
 		if !t.isDeleted(i) {
 			return i, true
 		}
@@ -291,7 +307,7 @@ func (s *Server) instrument(name string, h http.Handler) http.Handler {
 			s.stats.add(name, st)
 		}()
 		n := s.apiCalls.Add(1)
-		if ra := s.cfg.Faults.RevokeAfter; ra > 0 && n%int64(ra) == 0 {
+		if ra := s.faults().RevokeAfter; ra > 0 && n%int64(ra) == 0 {
 			s.tokMu.Lock()
 			s.tokens = map[string]token{}
 			s.revokes++
@@ -317,7 +333,7 @@ func (s *Server) roll(p float64) bool {
 // injectFault answers the request with a fault instead of the real handler; true if it did.
 // Faults that corrupt a body are applied by faultyWriter after the handler ran.
 func (s *Server) injectFault(w *statusRecorder, r *http.Request, name string) bool {
-	f := s.cfg.Faults
+	f := s.faults()
 	if s.roll(f.Slow) {
 		s.stats.fault("slow")
 		select {

@@ -62,6 +62,10 @@ type Client struct {
 	maxBody int64
 }
 
+// maxRefreshes bounds how often one request gets a fresh token after a 401: a token can be
+// revoked again before its first use, but credentials that keep failing are not retried forever.
+const maxRefreshes = 3
+
 // DefaultMaxBody caps a response body (a page of 250 records is well under 1 MB).
 const DefaultMaxBody = 64 << 20
 
@@ -123,7 +127,7 @@ func (c *Client) Do(ctx context.Context, req Request) error {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime = c.retry.InitialInterval, c.retry.MaxInterval, c.retry.MaxElapsed
 	bo.Reset()
-	refreshed := false
+	refreshes := 0
 	var last error
 	for attempt := 1; ; attempt++ {
 		ae := c.attempt(ctx, req)
@@ -138,8 +142,8 @@ func (c *Client) Do(ctx context.Context, req Request) error {
 			return last
 		}
 		var he *HTTPError
-		if errors.As(ae.err, &he) && he.Status == 401 && req.Auth != nil && !refreshed {
-			refreshed = true // the token expired or was revoked: one fresh token, no backoff
+		if errors.As(ae.err, &he) && he.Status == 401 && req.Auth != nil && refreshes < maxRefreshes {
+			refreshes++ // the token expired or was revoked: a fresh token, no backoff
 			continue
 		}
 		if !ae.retry || attempt >= c.retry.MaxAttempts {

@@ -375,7 +375,7 @@ func (r *run) stream(ctx context.Context, name, partition string, override ...li
 		r.finish(t, err)
 		return
 	}
-	cur, _, err := r.readCursor(ctx, name, partition)
+	cur, synced, err := r.readCursor(ctx, name, partition)
 	if err != nil {
 		r.finish(t, err)
 		return
@@ -438,7 +438,7 @@ func (r *run) stream(ctx context.Context, name, partition string, override ...li
 		err = send(final)
 		return lastShort, err
 	}
-	var rows, pages int64
+	var rows, pages, quarantined int64
 	emit := func(ctx context.Context, p extract.Page) error {
 		for _, rec := range p.Records {
 			err := b.Add(rec)
@@ -452,6 +452,7 @@ func (r *run) stream(ctx context.Context, name, partition string, override ...li
 			if errors.As(err, &fe) && r.cfg.RejectPolicy == RejectQuarantine {
 				rejected = append(rejected, load.Rejected{Stream: name, RecordID: fe.RecordID, Field: fe.Field,
 					Value: fe.Value, Error: fe.Err.Error(), Record: append([]byte(nil), rec...)})
+				quarantined++
 				continue
 			}
 			if err != nil {
@@ -468,12 +469,27 @@ func (r *run) stream(ctx context.Context, name, partition string, override ...li
 		}
 		return ctx.Err()
 	}
-	// A full scan whose listing shifted under it (rows inserted, updated or deleted while
-	// paging) may have missed rows: the totals moved (Drift), or the writer finds fewer rows
-	// written than the final total (Short). Such a scan is repeated, up to maxScans times;
-	// upserts make repeats harmless. Deletions are marked only after a clean scan.
-	const maxScans = 3
+	// A full scan can miss rows when the listing changes while it is paged: a row deleted on an
+	// earlier page shifts a live row across a page boundary, and a balanced insert leaves the
+	// totals unchanged. Marking rows absent from such a scan as deleted would lose live data.
+	// So deletions are marked only after two consecutive scans listed the same keys (equal
+	// digests); the scans repeat up to maxScans times, and otherwise nothing is marked. A
+	// stream's first sync has nothing to delete and needs one clean scan (no drift, not short).
+	// Upserts make the repeats harmless.
+	const maxScans = 4
+	var prev *transform.Digest
 	for attempt := 1; ; attempt++ {
+		quarantined = 0
+		b.ResetDigest()
+		scanID := r.id
+		if attempt > 1 {
+			scanID = fmt.Sprintf("%s.%d", r.id, attempt)
+			if err := send(nil); err != nil { // rows of the previous scan keep its id
+				r.finish(t, err)
+				return
+			}
+		}
+		b.SetRunID(scanID)
 		out, err := list(ctx, &t.stats, emit)
 		t.sr.Pages += int64(out.Pages)
 		if err != nil {
@@ -484,17 +500,26 @@ func (r *run) stream(ctx context.Context, name, partition string, override ...li
 			r.finish(t, err)
 			return
 		}
-		if full && out.Drift && attempt < maxScans {
-			r.cfg.Log.Info("listing changed while paging; scanning again", "stream", name, "partition", partition)
+		digest := b.Digest()
+		verified := !synced || (prev != nil && *prev == digest)
+		if full && (out.Drift || !verified) && attempt < maxScans {
+			if out.Drift {
+				r.cfg.Log.Info("listing changed while paging; scanning again", "stream", name, "partition", partition)
+			}
+			prev = &digest
 			continue
 		}
 		next := state.Cursor{Value: maxCursor, LastFullScan: cur.LastFullScan}
 		final := &load.Write{Cursor: &next}
-		if full && out.Complete {
+		if full && out.Complete && verified {
 			shortCur := next
 			final.CursorIfShort = &shortCur
 			next.LastFullScan = time.Now().UTC()
-			final.Deletes = &load.DeleteScope{RunID: r.id, At: r.started, ExpectRows: out.Total}
+			expect := out.Total
+			if expect > 0 {
+				expect -= int(quarantined) // quarantined records are listed but not loaded
+			}
+			final.Deletes = &load.DeleteScope{RunID: scanID, At: r.started, ExpectRows: expect}
 			if table.Partition != "" {
 				final.Deletes.PartitionCol, final.Deletes.PartitionValue = table.Partition, partition
 			}
@@ -509,6 +534,7 @@ func (r *run) stream(ctx context.Context, name, partition string, override ...li
 			r.finish(t, err)
 			return
 		}
+		prev = nil
 		r.cfg.Log.Info("full scan missed rows that moved while paging; scanning again", "stream", name, "partition", partition)
 	}
 }

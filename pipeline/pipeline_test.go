@@ -2,7 +2,12 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,4 +92,121 @@ func TestRun_FullThenIncrementalEqualsTruth(t *testing.T) {
 	}
 	assertTruth(t, cfg, sim)
 	t.Logf("incremental run made %d requests", reqs)
+}
+
+func TestRun_ChaosEndsEqualToTruth(t *testing.T) {
+	f := apisim.ChaosFaults()
+	f.Throttle = 0.01                                                         // an HTTP-date Retry-After costs a real second each
+	f.Reset, f.Truncated, f.InvalidJSON, f.PageDrift = 0.03, 0.03, 0.03, 0.04 // each kind surely happens in ~300 requests
+	sim := startSim(t, apisim.Config{Seed: 11, Scale: 1500, Profile: "chaos", Speed: 50, Faults: f})
+	cfg := testConfig(sim, 50, t.TempDir())
+	cfg.Retry.MaxAttempts = 15
+	for run := 1; run <= 2; run++ {
+		if _, err := Run(context.Background(), cfg); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		sim.Advance(3 * time.Hour)
+		cfg.FullRefresh = run == 1
+	}
+	// Compare with a final full scan (deletions are only visible to full scans). Page drift
+	// changes the source itself, so it stops first: a source still moving when the sync ends
+	// cannot be equalled. Every other fault stays on.
+	f.PageDrift = 0
+	sim.SetFaults(f)
+	cfg.FullRefresh = true
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	st := sim.Snapshot()
+	for _, kind := range []string{"reset", "truncated", "invalid_json", "page_drift", "token_revoked"} {
+		if st.Faults[kind] == 0 {
+			t.Errorf("fault %s never happened: %v", kind, st.Faults)
+		}
+	}
+	assertTruth(t, cfg, sim)
+}
+
+func TestRun_PermanentFailureKeepsCursorAndOtherStreams(t *testing.T) {
+	sim := startSim(t, apisim.Config{Seed: 3, Scale: 600, Profile: "fast"})
+	dir := t.TempDir()
+	cfg := testConfig(sim, 1, dir)
+	cfg.AppDirect.RatePerSecond, cfg.AppDirect.CompaniesRate = -1, -1
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cursors := func() map[string]string {
+		db, err := load.Open(ctx, cfg.Warehouse)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		all, err := db.Cursors(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for k, c := range all {
+			out[k] = c.Encode()
+		}
+		return out
+	}
+	before := cursors()
+	sim.Advance(2 * time.Hour)
+	// The lead user's password is wrong now; the other streams must still commit.
+	cfg.AppDirect.LeadPassword = "wrong-password-123"
+	sum, err := Run(ctx, cfg)
+	if !errors.Is(err, ErrStreamsFailed) {
+		t.Fatalf("err %v, want ErrStreamsFailed", err)
+	}
+	failed := sum.Failed()
+	if len(failed) != 1 || failed[0].Stream != "leads" || !strings.Contains(failed[0].Error, "oauth2/token") || strings.Contains(failed[0].Error, "wrong-password-123") {
+		t.Fatalf("failed %+v: want only leads, naming the token call, without the password", failed)
+	}
+	after := cursors()
+	if after["leads\x00"] != before["leads\x00"] {
+		t.Fatalf("leads cursor moved after a failure: %s -> %s", before["leads\x00"], after["leads\x00"])
+	}
+	if after["users\x00"] == before["users\x00"] {
+		t.Fatal("users cursor did not move: the other streams should have committed")
+	}
+}
+
+func TestRun_QuarantinesRecordsThatDoNotFit(t *testing.T) {
+	// A server that sends one bad timestamp among good users.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/oauth2/token":
+			fmt.Fprint(w, `{"access_token":"t","token_type":"bearer","expires_in":3600}`)
+		case "/api/account/v2/users":
+			fmt.Fprint(w, `{"links":[],"content":[{"uuid":"a","lastModified":1700000000000},{"uuid":"b","lastModified":"next tuesday"},{"uuid":"c","lastModified":1700000000001}],"page":{"size":250,"totalElements":3,"totalPages":1,"number":0}}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg := Config{AppDirect: &extract.AppDirectConfig{BaseURL: srv.URL, ClientID: "x", ClientSecret: "y"}, Streams: []string{"users"},
+		Warehouse: filepath.Join(dir, "w.duckdb"), RejectPolicy: RejectQuarantine}
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	db, err := load.Open(context.Background(), cfg.Warehouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users, rejected int
+	var field, id string
+	_ = db.Conn().QueryRowContext(context.Background(), "SELECT count(*) FROM users").Scan(&users)
+	_ = db.Conn().QueryRowContext(context.Background(), "SELECT count(*), any_value(field), any_value(record_id) FROM _rejected").Scan(&rejected, &field, &id)
+	db.Close()
+	if users != 2 || rejected != 1 || field != "last_modified" || id != "b" {
+		t.Fatalf("users %d, rejected %d (%s of %s); want 2 loaded and b quarantined for last_modified", users, rejected, field, id)
+	}
+	// With the fail policy the stream fails and nothing of its cursor moves.
+	cfg.RejectPolicy, cfg.Warehouse = RejectFail, filepath.Join(dir, "w2.duckdb")
+	_, err = Run(context.Background(), cfg)
+	if !errors.Is(err, ErrStreamsFailed) || !strings.Contains(err.Error(), "record b, field last_modified") {
+		t.Fatalf("fail policy: %v", err)
+	}
 }

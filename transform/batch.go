@@ -73,6 +73,33 @@ type Batcher struct {
 	keys    map[string]struct{}
 	rows    int
 	metaIdx int
+	digest  Digest
+}
+
+// Digest summarizes the primary keys added since the last ResetDigest: two scans of a listing
+// with equal digests listed the same rows. It costs O(1) memory however many rows pass.
+type Digest struct {
+	Rows int64
+	Sum  uint64 // order-independent: the sum of FNV-1a hashes of the keys
+}
+
+// SetRunID changes the _run_id written from now on (a repeated scan within a run gets its own,
+// so deletions can be judged against the last scan alone).
+func (b *Batcher) SetRunID(id string) { b.meta.RunID = id }
+
+// Digest returns the keys added since ResetDigest.
+func (b *Batcher) Digest() Digest { return b.digest }
+
+// ResetDigest starts a new digest.
+func (b *Batcher) ResetDigest() { b.digest = Digest{} }
+
+func keyHash(k string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(k); i++ {
+		h ^= uint64(k[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 // NewBatcher returns a batcher for t. Call Release when done.
@@ -155,6 +182,8 @@ func (b *Batcher) Add(rec []byte) error {
 		return ErrDuplicateKey
 	}
 	b.keys[key] = struct{}{}
+	b.digest.Rows++
+	b.digest.Sum += keyHash(key)
 	b.appendRow()
 	return nil
 }

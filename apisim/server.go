@@ -50,6 +50,7 @@ type Server struct {
 
 	tokMu   sync.Mutex
 	tokens  map[string]token
+	issued  []string // every token ever issued, for tests that search outputs for leaks
 	revokes int
 
 	limMu     sync.Mutex
@@ -436,8 +437,16 @@ func (s *Server) issue(t token) string {
 	tok := newToken()
 	s.tokMu.Lock()
 	s.tokens[tok] = t
+	s.issued = append(s.issued, tok)
 	s.tokMu.Unlock()
 	return tok
+}
+
+// IssuedTokens returns every access token the simulator has issued.
+func (s *Server) IssuedTokens() []string {
+	s.tokMu.Lock()
+	defer s.tokMu.Unlock()
+	return append([]string(nil), s.issued...)
 }
 
 // lookup returns the bearer token's grant, or why it is unusable.

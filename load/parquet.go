@@ -38,6 +38,10 @@ func (d *DuckDB) ExportParquet(ctx context.Context, dir string, tables []*schema
 			os.RemoveAll(tmp)
 			return err
 		}
+		if err := ownerOnly(tmp); err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
 		old := filepath.Join(dir, "."+t.Name+".old-"+stamp)
 		if _, err := os.Stat(final); err == nil {
 			if err := os.Rename(final, old); err != nil {
@@ -71,4 +75,18 @@ func renamePartitions(dir, from, to string) error {
 		}
 	}
 	return nil
+}
+
+// ownerOnly restricts a directory tree of business data to its owner.
+func ownerOnly(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		mode := os.FileMode(0o600)
+		if d.IsDir() {
+			mode = 0o700
+		}
+		return os.Chmod(p, mode)
+	})
 }

@@ -245,8 +245,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err := db.RecordRuns(context.WithoutCancel(ctx), sum.Streams); err != nil {
 		return sum, err
 	}
-	if cfg.ParquetDir != "" {
-		if err := db.ExportParquet(context.WithoutCancel(ctx), cfg.ParquetDir, tables); err != nil {
+	// Parquet is derived from committed data; an interrupted run skips it to exit quickly (the
+	// previous snapshot stays intact and the next run writes a new one).
+	if cfg.ParquetDir != "" && ctx.Err() == nil {
+		if err := db.ExportParquet(ctx, cfg.ParquetDir, tables); err != nil {
 			return sum, fmt.Errorf("writing parquet: %w", err)
 		}
 	}

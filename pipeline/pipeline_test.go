@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/marketsync/marketsync/apisim"
 	"github.com/marketsync/marketsync/extract"
 	"github.com/marketsync/marketsync/internal/simcheck"
@@ -209,4 +211,18 @@ func TestRun_QuarantinesRecordsThatDoNotFit(t *testing.T) {
 	if !errors.Is(err, ErrStreamsFailed) || !strings.Contains(err.Error(), "record b, field last_modified") {
 		t.Fatalf("fail policy: %v", err)
 	}
+}
+
+func TestRun_LeavesNoGoroutines(t *testing.T) {
+	sim := startSim(t, apisim.Config{Seed: 2, Scale: 800, Profile: "fast"})
+	ignore := goleak.IgnoreCurrent()
+	cfg := testConfig(sim, 1, t.TempDir())
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg.FullRefresh = true
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	_, _ = Run(ctx, cfg) // cancelled mid-run
+	goleak.VerifyNone(t, ignore)
 }

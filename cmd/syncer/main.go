@@ -47,6 +47,8 @@ func commands() []command {
 }
 
 func main() {
+	// Everything syncer creates (warehouse, WAL, Parquet) holds business data: owner-only.
+	syscall.Umask(0o077)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/marketsync/marketsync/apisim"
+)
+
+// syncer runs the CLI in-process and returns exit code, stdout and stderr.
+func syncer(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func startSim(t *testing.T, cfg apisim.Config) *apisim.Server {
+	t.Helper()
+	s, err := apisim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// writeConfig writes a config for the simulator; edit lets a test break one value.
+func writeConfig(t *testing.T, dir string, s *apisim.Server, edit func(string) string) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`warehouse: %[1]s/w.duckdb
+parquet_dir: %[1]s/parquet
+sources:
+  appdirect:
+    base_url: %[2]s
+    client_id: %[3]s
+    client_secret: ${TEST_AD_SECRET}
+    lead_username: %[4]s
+    lead_password: ${TEST_LEAD_PASSWORD}
+    lead_company_id: c-1
+  highlevel:
+    base_url: %[2]s
+    client_id: %[5]s
+    client_secret: ${TEST_HL_SECRET}
+    company_id: %[6]s
+    app_id: %[7]s
+`, dir, s.URL(), apisim.DemoClientID, apisim.DemoLeadUser, apisim.DemoHLClientID, apisim.DemoHLCompanyID, apisim.DemoHLAppID)
+	if edit != nil {
+		cfg = edit(cfg)
+	}
+	p := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func setSecrets(t *testing.T) {
+	t.Setenv("TEST_AD_SECRET", apisim.DemoClientSecret)
+	t.Setenv("TEST_LEAD_PASSWORD", apisim.DemoLeadPassword)
+	t.Setenv("TEST_HL_SECRET", apisim.DemoHLClientSecret)
+}
+
+func TestSync_NoConfigSyncsTheEmbeddedSimulator(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := syncer(t, "sync", "--warehouse", dir+"/w.duckdb", "--parquet-dir", dir+"/pq", "--progress", "never", "--sim-scale", "300")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, s := range []string{"companies", "users", "invoices", "leads", "opportunities", "charges (3 parts)", "locations"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("summary lacks %q:\n%s", s, out)
+		}
+	}
+	if !strings.Contains(errOut, "embedded API simulator") || !strings.Contains(errOut, "stream done") {
+		t.Errorf("logs should say where data came from and per-stream results:\n%s", errOut)
+	}
+	// query in every format, against what was synced.
+	code, out, _ = syncer(t, "query", "SELECT count(*) AS n FROM companies", "--warehouse", dir+"/w.duckdb", "--format", "json")
+	var rows []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 1 || rows[0]["n"] != float64(300) {
+		t.Fatalf("query json: %d %q", code, out)
+	}
+	code, out, _ = syncer(t, "query", "lead_funnel", "--format", "csv", "--warehouse", dir+"/w.duckdb")
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if code != 0 || err != nil || strings.Join(recs[0], ",") != "status,leads,share,conversion_rate" || len(recs) < 2 {
+		t.Fatalf("query csv: %d %v %q", code, err, out)
+	}
+	code, out, _ = syncer(t, "query", "company_overview", "--warehouse", dir+"/w.duckdb")
+	if code != 0 || !strings.Contains(out, "(300 rows)") {
+		t.Fatalf("query table: %d %q", code, out[:min(len(out), 300)])
+	}
+	code, out, _ = syncer(t, "status", "--warehouse", dir+"/w.duckdb")
+	if code != 0 || !strings.Contains(out, "succeeded") || !strings.Contains(out, "rows per table") {
+		t.Fatalf("status: %d %s", code, out)
+	}
+	code, out, _ = syncer(t, "export", "--warehouse", dir+"/w.duckdb", "--parquet-dir", dir+"/snap")
+	files, _ := filepath.Glob(dir + "/snap/companies/*/*.parquet")
+	if code != 0 || len(files) == 0 {
+		t.Fatalf("export: %d %s, %d files", code, out, len(files))
+	}
+	if fi, _ := os.Stat(files[0]); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("parquet file mode %v, want owner-only", fi.Mode().Perm())
+	}
+}
+
+func TestExitCodesAndErrors(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{nil, exitUsage, ""},
+		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{[]string{"sync", "--bogus"}, exitUsage, "bogus"},
+		{[]string{"sync", "--streams", "nope"}, exitUsage, `unknown stream "nope"`},
+		{[]string{"sync", "--config", dir + "/missing.yaml"}, exitFailed, "reading config"},
+		{[]string{"query", "no_such_query", "--warehouse", dir + "/w.duckdb"}, exitUsage, "not a shipped query"},
+		{[]string{"status", "--warehouse", dir + "/none.duckdb"}, exitFailed, "run `syncer sync` first"},
+		{[]string{"sync", "--log-format", "xml"}, exitUsage, "--log-format"},
+	}
+	for _, c := range cases {
+		code, _, errOut := syncer(t, c.args...)
+		if code != c.code || !strings.Contains(errOut, c.msg) {
+			t.Errorf("syncer %v: exit %d (%q), want %d with %q", c.args, code, errOut, c.code, c.msg)
+		}
+	}
+	for _, c := range commands() {
+		if code, out, _ := syncer(t, c.name, "--help"); code != exitOK || !strings.Contains(out, "Usage: syncer "+c.name) {
+			t.Errorf("%s --help: exit %d %q", c.name, code, out)
+		}
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	s := startSim(t, apisim.Config{Seed: 1, Scale: 50, Profile: "fast"})
+	setSecrets(t)
+	dir := t.TempDir()
+	p := writeConfig(t, dir, s, func(c string) string { return strings.Replace(c, "lead_company_id", "lead_compnay_id", 1) })
+	code, _, errOut := syncer(t, "sync", "--config", p)
+	if code != exitUsage || !strings.Contains(errOut, "config key lead_compnay_id") || !strings.Contains(errOut, "line") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	t.Setenv("TEST_HL_SECRET", "")
+	os.Unsetenv("TEST_HL_SECRET")
+	p = writeConfig(t, dir, s, nil)
+	code, _, errOut = syncer(t, "check", "--config", p)
+	if code != exitUsage || !strings.Contains(errOut, "sources.highlevel.client_secret") || !strings.Contains(errOut, "TEST_HL_SECRET") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+func TestCheck_MasksSecretsAndReachesEveryEndpoint(t *testing.T) {
+	s := startSim(t, apisim.Config{Seed: 1, Scale: 50, Profile: "fast"})
+	setSecrets(t)
+	p := writeConfig(t, t.TempDir(), s, nil)
+	code, out, errOut := syncer(t, "check", "--config", p)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	if strings.Count(out, "ok   ") != 7 || !strings.Contains(out, "******") {
+		t.Fatalf("want 7 endpoints ok and masked secrets:\n%s", out)
+	}
+	for _, secret := range []string{apisim.DemoClientSecret, apisim.DemoLeadPassword, apisim.DemoHLClientSecret} {
+		if strings.Contains(out+errOut, secret) {
+			t.Fatalf("check printed a secret")
+		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(p), "w.duckdb")); err == nil {
+		t.Fatal("check wrote a warehouse")
+	}
+	// A wrong secret: exit 1 naming the failing endpoint.
+	t.Setenv("TEST_AD_SECRET", "not-it")
+	code, out, _ = syncer(t, "check", "--config", p)
+	if code != exitFailed || !strings.Contains(out, "FAIL appdirect companies") || strings.Contains(out, "not-it") {
+		t.Fatalf("wrong secret: exit %d\n%s", code, out)
+	}
+}
+
+func TestSync_FailedStreamExitsOneOthersCommit(t *testing.T) {
+	s := startSim(t, apisim.Config{Seed: 1, Scale: 200, Profile: "fast"})
+	setSecrets(t)
+	t.Setenv("TEST_LEAD_PASSWORD", "wrong")
+	dir := t.TempDir()
+	p := writeConfig(t, dir, s, nil)
+	code, out, errOut := syncer(t, "sync", "--config", p, "--progress", "never")
+	if code != exitFailed || !strings.Contains(out, "leads failed:") || !strings.Contains(errOut, "leads") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	_, out, _ = syncer(t, "query", "SELECT count(*) FROM users", "--warehouse", dir+"/w.duckdb", "--format", "csv")
+	if !strings.Contains(out, "200") {
+		t.Fatalf("users should be committed despite leads failing: %s", out)
+	}
+}
+
+func TestQueries_ListsEveryShippedQuery(t *testing.T) {
+	code, out, _ := syncer(t, "queries")
+	for _, q := range []string{"revenue_by_month", "outstanding_invoices", "lead_funnel", "opportunity_pipeline", "charges_by_location_meter_day", "company_overview", "data_freshness"} {
+		if code != 0 || !strings.Contains(out, q) {
+			t.Errorf("queries lacks %s", q)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	if code, out, _ := syncer(t, "version"); code != 0 || !strings.HasPrefix(out, "syncer ") {
+		t.Fatalf("%d %q", code, out)
+	}
+}

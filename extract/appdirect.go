@@ -86,26 +86,36 @@ type pageMeta struct {
 	Number        int `json:"number"`
 }
 
-// splitWrapped splits {"content":[...],"page":{...}} into records and metadata.
+// records walks the array at body[vs] once, collecting its objects.
+func records(body []byte, vs int, recs *[][]byte) (int, error) {
+	return jsonscan.Elements(body, vs, func(es int) (int, error) {
+		if body[es] != '{' {
+			return 0, fmt.Errorf("the record array holds a non-object")
+		}
+		ee, err := jsonscan.Skip(body, es)
+		*recs = append(*recs, body[es:ee])
+		return ee, err
+	})
+}
+
+// splitWrapped splits {"content":[...],"page":{...}} into records and metadata in one pass.
 func splitWrapped(body []byte) ([][]byte, pageMeta, error) {
 	var recs [][]byte
 	var meta pageMeta
 	sawContent := false
-	err := jsonscan.Object(body, func(key, val []byte) error {
+	_, err := jsonscan.Members(body, 0, func(key []byte, vs int) (int, error) {
 		switch string(key) {
 		case "content":
 			sawContent = true
-			return jsonscan.Array(val, func(v []byte) error {
-				if jsonscan.Kind(v) != '{' {
-					return fmt.Errorf("content holds a non-object")
-				}
-				recs = append(recs, v)
-				return nil
-			})
+			return records(body, vs, &recs)
 		case "page":
-			return json.Unmarshal(val, &meta)
+			ve, err := jsonscan.Skip(body, vs)
+			if err != nil {
+				return 0, err
+			}
+			return ve, json.Unmarshal(body[vs:ve], &meta)
 		}
-		return nil
+		return jsonscan.Skip(body, vs)
 	})
 	if err == nil && !sawContent {
 		err = fmt.Errorf("no content array")
@@ -116,22 +126,25 @@ func splitWrapped(body []byte) ([][]byte, pageMeta, error) {
 // splitArray splits a bare array, or an object holding the array under one of keys.
 func splitArray(body []byte, keys ...string) ([][]byte, error) {
 	var recs [][]byte
-	each := func(v []byte) error {
-		if jsonscan.Kind(v) != '{' {
-			return fmt.Errorf("array holds a non-object")
+	i := skipWS(body)
+	if i < len(body) && body[i] == '[' {
+		_, err := records(body, i, &recs)
+		return recs, err
+	}
+	found := false
+	_, err := jsonscan.Members(body, 0, func(key []byte, vs int) (int, error) {
+		for _, k := range keys {
+			if string(key) == k && !found && body[vs] == '[' {
+				found = true
+				return records(body, vs, &recs)
+			}
 		}
-		recs = append(recs, v)
-		return nil
+		return jsonscan.Skip(body, vs)
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("no record array (looked for a bare array and %v)", keys)
 	}
-	if jsonscan.Kind(body) == '[' || (len(body) > 0 && jsonscan.Kind(body[skipWS(body):]) == '[') {
-		return recs, jsonscan.Array(body, each)
-	}
-	for _, k := range keys {
-		if v := jsonscan.Get(body, k); v != nil {
-			return recs, jsonscan.Array(v, each)
-		}
-	}
-	return nil, fmt.Errorf("no record array (looked for a bare array and %v)", keys)
+	return recs, err
 }
 
 func skipWS(b []byte) int {

@@ -54,8 +54,14 @@ type value struct {
 type column struct {
 	schemas.Column
 	idx     int
-	nested  bool // path longer than one key
 	scratch []byte
+}
+
+// group is the columns fed by one top-level member: read from its whole value (direct) or
+// from below it (nested, e.g. customer.company.name).
+type group struct {
+	direct []*column
+	nested []*column
 }
 
 // Batcher accumulates records of one table into an Arrow batch. Its builders are reused across
@@ -65,7 +71,7 @@ type Batcher struct {
 	meta    Meta
 	rb      *array.RecordBuilder
 	cols    []*column
-	byKey   map[string][]*column
+	byKey   map[string]*group
 	pk      *column
 	vals    []value
 	seen    []bool
@@ -74,6 +80,16 @@ type Batcher struct {
 	rows    int
 	metaIdx int
 	digest  Digest
+	// order predicts member order from the previous record (APIs emit keys in a stable order),
+	// saving a map lookup per member.
+	order []orderSlot
+	// lastData remembers each column's data bytes in the last batch, to pre-size builders.
+	lastData []int
+}
+
+type orderSlot struct {
+	key string
+	g   *group // nil: not a declared column
 }
 
 // Digest summarizes the primary keys added since the last ResetDigest: two scans of a listing
@@ -105,11 +121,20 @@ func keyHash(k string) uint64 {
 // NewBatcher returns a batcher for t. Call Release when done.
 func NewBatcher(t *schemas.Table, mem memory.Allocator, meta Meta) *Batcher {
 	b := &Batcher{table: t, meta: meta, rb: array.NewRecordBuilder(mem, t.Schema()),
-		byKey: map[string][]*column{}, keys: map[string]struct{}{}}
+		byKey: map[string]*group{}, keys: map[string]struct{}{}}
 	for i, c := range t.Columns {
-		cc := &column{Column: c, idx: i, nested: len(c.Path) > 1}
+		cc := &column{Column: c, idx: i}
 		b.cols = append(b.cols, cc)
-		b.byKey[c.Path[0]] = append(b.byKey[c.Path[0]], cc)
+		g := b.byKey[c.Path[0]]
+		if g == nil {
+			g = &group{}
+			b.byKey[c.Path[0]] = g
+		}
+		if len(c.Path) > 1 {
+			g.nested = append(g.nested, cc)
+		} else {
+			g.direct = append(g.direct, cc)
+		}
 		if c.Name == t.PrimaryKey {
 			b.pk = cc
 		}
@@ -129,14 +154,28 @@ func (b *Batcher) Release() { b.rb.Release() }
 // Add converts one JSON object and appends it. On a *FieldError nothing is appended (every value
 // is converted before any is appended), so the caller can quarantine the record and go on.
 func (b *Batcher) Add(rec []byte) error {
-	for i := range b.seen {
-		b.seen[i] = false
-		b.vals[i] = value{null: true}
-	}
+	clear(b.seen) // a column not seen in this record is NULL; vals[i] is valid only if seen[i]
 	b.extra = b.extra[:0]
-	err := jsonscan.Object(rec, func(key, val []byte) error {
-		cols, ok := b.byKey[jsonscan.String(key)]
-		if !ok {
+	member := 0
+	_, err := jsonscan.Members(rec, 0, func(key []byte, vs int) (int, error) {
+		var g *group
+		if n := member; n < len(b.order) && b.order[n].key == jsonscan.String(key) {
+			g = b.order[n].g
+		} else {
+			g = b.byKey[jsonscan.String(key)]
+			slot := orderSlot{key: string(key), g: g}
+			if n < len(b.order) {
+				b.order[n] = slot
+			} else {
+				b.order = append(b.order, slot)
+			}
+		}
+		member++
+		if g == nil {
+			ve, err := jsonscan.Skip(rec, vs)
+			if err != nil {
+				return 0, err
+			}
 			if len(b.extra) == 0 {
 				b.extra = append(b.extra, '{')
 			} else {
@@ -145,20 +184,27 @@ func (b *Batcher) Add(rec []byte) error {
 			b.extra = append(b.extra, '"')
 			b.extra = append(b.extra, key...)
 			b.extra = append(b.extra, '"', ':')
-			b.extra = append(b.extra, val...)
-			return nil
+			b.extra = append(b.extra, rec[vs:ve]...)
+			return ve, nil
 		}
-		for _, c := range cols {
-			v := val
-			if c.nested {
-				v = jsonscan.Get(val, c.Path[1:]...)
-			}
-			if err := b.convert(c, v); err != nil {
-				return err
+		var ve int
+		var err error
+		if len(g.nested) > 0 && rec[vs] == '{' {
+			// One walk of the nested object serves every flattened column under it.
+			ve, err = b.walkNested(rec, vs, g.nested, 1)
+		} else {
+			ve, err = jsonscan.Skip(rec, vs)
+		}
+		if err != nil {
+			return 0, err
+		}
+		for _, c := range g.direct {
+			if err := b.convert(c, rec[vs:ve]); err != nil {
+				return 0, err
 			}
 			b.seen[c.idx] = true
 		}
-		return nil
+		return ve, nil
 	})
 	if err != nil {
 		var fe *FieldError
@@ -169,7 +215,7 @@ func (b *Batcher) Add(rec []byte) error {
 		return &FieldError{Stream: b.table.Name, RecordID: b.recordID(rec), Field: "(record)", Value: truncate(string(rec), 80), Err: err}
 	}
 	pk := b.vals[b.pk.idx]
-	if pk.null {
+	if !b.seen[b.pk.idx] || pk.null {
 		return &FieldError{Stream: b.table.Name, RecordID: "(none)", Field: b.pk.Name, Value: "null", Err: errors.New("primary key is missing or null")}
 	}
 	var key string
@@ -186,6 +232,35 @@ func (b *Batcher) Add(rec []byte) error {
 	b.digest.Sum += keyHash(key)
 	b.appendRow()
 	return nil
+}
+
+// walkNested walks the object at rec[vs] once, converting the columns whose path continues
+// below it (path[depth] is the key at this level). It returns the end of the object.
+func (b *Batcher) walkNested(rec []byte, vs int, cols []*column, depth int) (int, error) {
+	return jsonscan.Members(rec, vs, func(key []byte, ks int) (int, error) {
+		var deeper []*column
+		for _, c := range cols {
+			if c.Path[depth] != jsonscan.String(key) {
+				continue
+			}
+			if len(c.Path) == depth+1 {
+				ke, err := jsonscan.Skip(rec, ks)
+				if err != nil {
+					return 0, err
+				}
+				if err := b.convert(c, rec[ks:ke]); err != nil {
+					return 0, err
+				}
+				b.seen[c.idx] = true
+				continue
+			}
+			deeper = append(deeper, c)
+		}
+		if len(deeper) > 0 && rec[ks] == '{' {
+			return b.walkNested(rec, ks, deeper, depth+1)
+		}
+		return jsonscan.Skip(rec, ks)
+	})
 }
 
 func (b *Batcher) recordID(rec []byte) string {
@@ -207,11 +282,11 @@ func (b *Batcher) fail(c *column, v []byte, err error) error {
 func (b *Batcher) convert(c *column, v []byte) error {
 	out := &b.vals[c.idx]
 	if jsonscan.IsNull(v) {
-		*out = value{null: true}
+		out.null = true
 		return nil
 	}
 	kind := jsonscan.Kind(v)
-	*out = value{}
+	out.null, out.list = false, out.list[:0]
 	switch c.Kind {
 	case schemas.String:
 		switch kind {
@@ -327,6 +402,10 @@ func (b *Batcher) scalarText(c *column, v []byte) ([]byte, error) {
 
 func (b *Batcher) appendRow() {
 	for _, c := range b.cols {
+		if !b.seen[c.idx] {
+			b.rb.Field(c.idx).AppendNull()
+			continue
+		}
 		appendValue(b.rb.Field(c.idx), c.Kind, &b.vals[c.idx])
 	}
 	m := b.metaIdx
@@ -350,7 +429,13 @@ func appendValue(fb array.Builder, k schemas.Kind, v *value) {
 	}
 	switch k {
 	case schemas.String, schemas.JSON:
-		fb.(*array.StringBuilder).BinaryBuilder.Append(v.b)
+		sb := fb.(*array.StringBuilder)
+		// The unchecked append skips a capacity check per value when Flush already reserved room.
+		if sb.Len() < sb.Cap() && sb.DataLen()+len(v.b) <= sb.DataCap() {
+			sb.BinaryBuilder.UnsafeAppend(v.b)
+		} else {
+			sb.BinaryBuilder.Append(v.b)
+		}
 	case schemas.Int64:
 		fb.(*array.Int64Builder).Append(v.i)
 	case schemas.Float64:
@@ -381,8 +466,24 @@ func (b *Batcher) Flush() arrow.RecordBatch {
 	if b.rows == 0 {
 		return nil
 	}
+	rows := b.rows
+	if b.lastData == nil {
+		b.lastData = make([]int, len(b.cols)+len(schemas.MetaColumns))
+	}
+	for i := range b.lastData {
+		if sb, ok := b.rb.Field(i).(*array.StringBuilder); ok {
+			b.lastData[i] = sb.DataLen()
+		}
+	}
 	rec := b.rb.NewRecordBatch()
 	b.rows = 0
 	clear(b.keys)
+	// The next batch is likely as large: reserve now instead of growing (and copying) per row.
+	b.rb.Reserve(rows)
+	for i, n := range b.lastData {
+		if sb, ok := b.rb.Field(i).(*array.StringBuilder); ok && n > 0 {
+			sb.ReserveData(n)
+		}
+	}
 	return rec
 }

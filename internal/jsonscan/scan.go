@@ -4,9 +4,10 @@
 package jsonscan
 
 import (
-	"encoding/json"
+	"bytes"
 	"errors"
 	"fmt"
+	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -30,9 +31,12 @@ func ws(b []byte, i int) int {
 	return i
 }
 
-// skipString returns the offset just past the string starting at b[i] == '"'.
+// skipString returns the offset just past the string starting at b[i] == '"'. Short strings
+// (most of API JSON) are walked inline; long ones jump from quote to quote with the vectorized
+// bytes.IndexByte.
 func skipString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
+	j := i + 1
+	for end := min(len(b), j+32); j < end; j++ {
 		switch b[j] {
 		case '"':
 			return j + 1, nil
@@ -40,8 +44,27 @@ func skipString(b []byte, i int) (int, error) {
 			j++
 		}
 	}
+	for j < len(b) {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			break
+		}
+		j += k
+		// The quote is escaped if an odd number of backslashes precede it.
+		n := 0
+		for p := j - 1; p > i && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return j + 1, nil
+		}
+		j++
+	}
 	return 0, syntaxErr(b, i, "unterminated string")
 }
+
+// structural marks the bytes a container skip must look at.
+var structural = [256]bool{'"': true, '{': true, '[': true, '}': true, ']': true}
 
 // Skip returns the offset just past the value that starts at or after b[i].
 func Skip(b []byte, i int) (int, error) {
@@ -55,6 +78,9 @@ func Skip(b []byte, i int) (int, error) {
 	case '{', '[':
 		depth := 0
 		for j := i; j < len(b); j++ {
+			if !structural[b[j]] {
+				continue
+			}
 			switch b[j] {
 			case '"':
 				e, err := skipString(b, j)
@@ -96,84 +122,110 @@ func Skip(b []byte, i int) (int, error) {
 	}
 }
 
-// Object calls fn for each member of the object in b, with the raw key (without quotes, still
-// escaped) and the raw value. It stops at the first error fn returns.
-func Object(b []byte, fn func(key, val []byte) error) error {
-	i := ws(b, 0)
+// Members walks the object that starts at or after b[i]. For each member it calls fn with the
+// raw key (without quotes, still escaped) and the offset where the value starts; fn returns the
+// offset just past the value (usually from Skip, or from walking into it), so a caller that
+// descends into a value never scans it twice. Members returns the offset past the object.
+func Members(b []byte, i int, fn func(key []byte, vs int) (int, error)) (int, error) {
+	i = ws(b, i)
 	if i >= len(b) || b[i] != '{' {
-		return syntaxErr(b, i, "want an object")
+		return 0, syntaxErr(b, i, "want an object")
 	}
 	i = ws(b, i+1)
 	if i < len(b) && b[i] == '}' {
-		return nil
+		return i + 1, nil
 	}
 	for {
 		i = ws(b, i)
 		if i >= len(b) || b[i] != '"' {
-			return syntaxErr(b, i, "want a member name")
+			return 0, syntaxErr(b, i, "want a member name")
 		}
 		ke, err := skipString(b, i)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		key := b[i+1 : ke-1]
 		i = ws(b, ke)
 		if i >= len(b) || b[i] != ':' {
-			return syntaxErr(b, i, "want ':'")
+			return 0, syntaxErr(b, i, "want ':'")
 		}
 		vs := ws(b, i+1)
-		ve, err := Skip(b, vs)
-		if err != nil {
-			return err
+		if vs >= len(b) {
+			return 0, syntaxErr(b, vs, "want a value")
 		}
-		if err := fn(key, b[vs:ve]); err != nil {
-			return err
+		ve, err := fn(key, vs)
+		if err != nil {
+			return 0, err
 		}
 		i = ws(b, ve)
 		if i >= len(b) {
-			return syntaxErr(b, i, "unterminated object")
+			return 0, syntaxErr(b, i, "unterminated object")
 		}
 		if b[i] == '}' {
-			return nil
+			return i + 1, nil
 		}
 		if b[i] != ',' {
-			return syntaxErr(b, i, "want ',' or '}'")
+			return 0, syntaxErr(b, i, "want ',' or '}'")
 		}
 		i++
 	}
 }
 
-// Array calls fn for each element of the array in b.
-func Array(b []byte, fn func(val []byte) error) error {
-	i := ws(b, 0)
+// Elements walks the array that starts at or after b[i], like Members.
+func Elements(b []byte, i int, fn func(vs int) (int, error)) (int, error) {
+	i = ws(b, i)
 	if i >= len(b) || b[i] != '[' {
-		return syntaxErr(b, i, "want an array")
+		return 0, syntaxErr(b, i, "want an array")
 	}
 	i = ws(b, i+1)
 	if i < len(b) && b[i] == ']' {
-		return nil
+		return i + 1, nil
 	}
 	for {
 		vs := ws(b, i)
-		ve, err := Skip(b, vs)
-		if err != nil {
-			return err
+		if vs >= len(b) {
+			return 0, syntaxErr(b, vs, "want a value")
 		}
-		if err := fn(b[vs:ve]); err != nil {
-			return err
+		ve, err := fn(vs)
+		if err != nil {
+			return 0, err
 		}
 		i = ws(b, ve)
 		if i >= len(b) {
-			return syntaxErr(b, i, "unterminated array")
+			return 0, syntaxErr(b, i, "unterminated array")
 		}
 		if b[i] == ']' {
-			return nil
+			return i + 1, nil
 		}
 		if b[i] != ',' {
-			return syntaxErr(b, i, "want ',' or ']'")
+			return 0, syntaxErr(b, i, "want ',' or ']'")
 		}
 		i++
 	}
+}
+
+// Object calls fn for each member of the object in b with the raw key and the raw value.
+func Object(b []byte, fn func(key, val []byte) error) error {
+	_, err := Members(b, 0, func(key []byte, vs int) (int, error) {
+		ve, err := Skip(b, vs)
+		if err != nil {
+			return 0, err
+		}
+		return ve, fn(key, b[vs:ve])
+	})
+	return err
+}
+
+// Array calls fn for each element of the array in b.
+func Array(b []byte, fn func(val []byte) error) error {
+	_, err := Elements(b, 0, func(vs int) (int, error) {
+		ve, err := Skip(b, vs)
+		if err != nil {
+			return 0, err
+		}
+		return ve, fn(b[vs:ve])
+	})
+	return err
 }
 
 var errFound = errors.New("found")
@@ -240,16 +292,92 @@ func Unquote(v []byte, scratch *[]byte) ([]byte, error) {
 		}
 		return in, nil
 	}
-	// Escapes are rare in API data: let encoding/json apply JSON's exact rules (surrogate pairs).
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
-		return nil, fmt.Errorf("%w: bad string escape", ErrSyntax)
+	var buf []byte
+	if scratch != nil {
+		buf = (*scratch)[:0]
 	}
-	if scratch == nil {
-		return []byte(s), nil
+	buf, ok := unescape(in, buf)
+	if !ok || !utf8.Valid(buf) {
+		return nil, fmt.Errorf("%w: bad string escape or invalid UTF-8", ErrSyntax)
 	}
-	*scratch = append((*scratch)[:0], s...)
-	return *scratch, nil
+	if scratch != nil {
+		*scratch = buf
+	}
+	return buf, nil
+}
+
+// unescape decodes JSON string content (without quotes) into out.
+func unescape(in, out []byte) ([]byte, bool) {
+	for i := 0; i < len(in); i++ {
+		c := in[i]
+		if c < 0x20 {
+			return nil, false
+		}
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		i++
+		if i >= len(in) {
+			return nil, false
+		}
+		switch in[i] {
+		case '"', '\\', '/':
+			out = append(out, in[i])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := hex4(in, i+1)
+			if !ok {
+				return nil, false
+			}
+			i += 4
+			if utf16.IsSurrogate(r) {
+				r2, ok := rune(-1), false
+				if i+6 < len(in) && in[i+1] == '\\' && in[i+2] == 'u' {
+					r2, ok = hex4(in, i+3)
+				}
+				if d := utf16.DecodeRune(r, r2); ok && d != utf8.RuneError {
+					r = d
+					i += 6
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+func hex4(in []byte, i int) (rune, bool) {
+	if i+4 > len(in) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range in[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 // unsafeString views b as a string without copying; the caller must not keep it past b.

@@ -177,6 +177,19 @@ func (s *Server) faults() Faults {
 	return s.cfg.Faults
 }
 
+// ReplayBodies returns the cached (replay mode) response bodies whose URL path is path.
+func (s *Server) ReplayBodies(path string) [][]byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out [][]byte
+	for k, b := range s.cache {
+		if strings.HasPrefix(k, path+"?") {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
 // Now returns the simulated clock.
 func (s *Server) Now() time.Time {
 	s.mu.RLock()
@@ -478,18 +491,25 @@ func (s *Server) lookup(r *http.Request) (token, string) {
 
 type stats struct {
 	mu        sync.Mutex
+	first     map[string]time.Time
+	last      map[string]time.Time
 	requests  map[string]map[int]int
 	faults    map[string]int
 	throttled atomic.Int64
 }
 
 func newStats() stats {
-	return stats{requests: map[string]map[int]int{}, faults: map[string]int{}}
+	return stats{requests: map[string]map[int]int{}, faults: map[string]int{}, first: map[string]time.Time{}, last: map[string]time.Time{}}
 }
 
 func (st *stats) add(endpoint string, status int) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	now := time.Now()
+	if _, ok := st.first[endpoint]; !ok {
+		st.first[endpoint] = now
+	}
+	st.last[endpoint] = now
 	m := st.requests[endpoint]
 	if m == nil {
 		m = map[int]int{}
@@ -511,13 +531,18 @@ type Stats struct {
 	Throttled int                       `json:"throttled"` // 429s served (rate limit and injected)
 	Faults    map[string]int            `json:"faults"`
 	Revokes   int                       `json:"revokes"`
+	// Window is, per endpoint, the time from its first to its last answered request.
+	Window map[string]time.Duration `json:"window_ns"`
 }
 
 // Snapshot returns the request statistics so far.
 func (s *Server) Snapshot() Stats {
 	s.stats.mu.Lock()
 	defer s.stats.mu.Unlock()
-	out := Stats{Requests: map[string]map[string]int{}, Faults: map[string]int{}, Throttled: int(s.stats.throttled.Load())}
+	out := Stats{Requests: map[string]map[string]int{}, Faults: map[string]int{}, Throttled: int(s.stats.throttled.Load()), Window: map[string]time.Duration{}}
+	for ep, f := range s.stats.first {
+		out.Window[ep] = s.stats.last[ep].Sub(f)
+	}
 	for ep, m := range s.stats.requests {
 		out.Requests[ep] = map[string]int{}
 		for code, n := range m {

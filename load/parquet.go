@@ -2,7 +2,9 @@ package load
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,24 +21,18 @@ func (d *DuckDB) ExportParquet(ctx context.Context, dir string, tables []*schema
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating parquet directory: %w", err)
 	}
+	// Move committed data from the WAL into the database file first: it frees the buffer pool
+	// (un-checkpointed rows live in memory) for the export's writers.
+	if _, err := d.conn.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("checkpointing before the export: %w", err)
+	}
 	stamp := time.Now().UTC().Format("20060102T150405.000000000")
 	for _, t := range tables {
 		final := filepath.Join(dir, t.Name)
 		tmp := filepath.Join(dir, "."+t.Name+".tmp-"+stamp)
-		part, expr := t.Partition, Quote(t.Partition)
-		if part == "" {
-			part, expr = "year", fmt.Sprintf("coalesce(year(%s AT TIME ZONE 'UTC'), 0)", Quote(t.Created))
-		}
-		q := fmt.Sprintf(`COPY (SELECT *, %s AS %s FROM %s) TO '%s' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (%s), ROW_GROUP_SIZE 122880, OVERWRITE_OR_IGNORE)`,
-			expr, Quote("__part"), Quote(t.Name), strings.ReplaceAll(tmp, "'", "''"), Quote("__part"))
-		// Partition directories are named by a stable column name, then renamed below.
-		if _, err := d.conn.ExecContext(ctx, q); err != nil {
+		if err := d.exportTable(ctx, t, tmp); err != nil {
 			os.RemoveAll(tmp)
 			return fmt.Errorf("exporting %s to parquet: %w", t.Name, err)
-		}
-		if err := renamePartitions(tmp, "__part", part); err != nil {
-			os.RemoveAll(tmp)
-			return err
 		}
 		if err := ownerOnly(tmp); err != nil {
 			os.RemoveAll(tmp)
@@ -57,21 +53,53 @@ func (d *DuckDB) ExportParquet(ctx context.Context, dir string, tables []*schema
 	return nil
 }
 
-// renamePartitions renames dir/__part=X to dir/<name>=X. DuckDB names partitions after the
-// column; a computed column needs a name that cannot collide with a real one.
-func renamePartitions(dir, from, to string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		if os.IsNotExist(err) { // empty table: no files at all
-			return os.MkdirAll(dir, 0o700)
-		}
-		return fmt.Errorf("reading %s: %w", dir, err)
+// exportTable writes one table into dir/<partition>=<value>/data.parquet, one partition at a
+// time: a partitioned COPY keeps a writer (and its row groups) open per partition, which does not
+// fit a bounded memory limit; one writer at a time does. The caller holds the only connection,
+// so every partition comes from the same committed state.
+func (d *DuckDB) exportTable(ctx context.Context, t *schemas.Table, dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
 	}
-	for _, e := range entries {
-		if v, ok := strings.CutPrefix(e.Name(), from+"="); ok {
-			if err := os.Rename(filepath.Join(dir, e.Name()), filepath.Join(dir, to+"="+v)); err != nil {
-				return fmt.Errorf("naming partition %s: %w", e.Name(), err)
-			}
+	part, expr, sel := t.Partition, Quote(t.Partition), fmt.Sprintf("* EXCLUDE (%s)", Quote(t.Partition))
+	if part == "" {
+		part, expr, sel = "year", fmt.Sprintf("coalesce(year(%s AT TIME ZONE 'UTC'), 0)", Quote(t.Created)), "*"
+	}
+	rows, err := d.conn.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT CAST(%s AS VARCHAR) FROM %s", expr, Quote(t.Name)))
+	if err != nil {
+		return err
+	}
+	var values []sql.NullString
+	for rows.Next() {
+		var v sql.NullString
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return err
+		}
+		values = append(values, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, v := range values {
+		where, name := fmt.Sprintf("CAST(%s AS VARCHAR) = ?", expr), v.String
+		if !v.Valid {
+			where, name = fmt.Sprintf("%s IS NULL", expr), "__HIVE_DEFAULT_PARTITION__"
+		}
+		pdir := filepath.Join(dir, part+"="+url.PathEscape(name))
+		if err := os.MkdirAll(pdir, 0o700); err != nil {
+			return err
+		}
+		file := strings.ReplaceAll(filepath.Join(pdir, "data.parquet"), "'", "''")
+		q := fmt.Sprintf(`COPY (SELECT %s FROM %s WHERE %s) TO '%s' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE_BYTES '16MB')`,
+			sel, Quote(t.Name), where, file)
+		args := []any{}
+		if v.Valid {
+			args = append(args, v.String)
+		}
+		if _, err := d.conn.ExecContext(ctx, q, args...); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -50,6 +50,9 @@ type Config struct {
 	Log           *slog.Logger
 	Progress      func(Event) // optional; called from many goroutines
 	Allocator     memory.Allocator
+	// DuckDBMemoryLimit caps DuckDB's buffer pool (default 256MB): the warehouse lives on disk,
+	// so a larger cache only grows the process with the data synced.
+	DuckDBMemoryLimit string
 }
 
 // DefaultLookback is how far before the cursor an incremental run re-reads, per stream: an
@@ -91,6 +94,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Allocator == nil {
 		c.Allocator = memory.NewGoAllocator()
+	}
+	if c.DuckDBMemoryLimit == "" {
+		c.DuckDBMemoryLimit = "256MB"
 	}
 }
 
@@ -190,6 +196,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	defer db.Close()
 	r.db = db
+	if err := db.SetMemoryLimit(ctx, cfg.DuckDBMemoryLimit); err != nil {
+		return sum, err
+	}
 	tables, err := r.tables()
 	if err != nil {
 		return sum, err
@@ -237,6 +246,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	close(r.writes)
 	<-writerDone
 
+	if cfg.Log.Enabled(ctx, slog.LevelDebug) {
+		db.LogMemory(ctx, cfg.Log)
+	}
 	sum.Ended = time.Now().UTC()
 	sum.Streams = r.results
 	for i := range sum.Streams {
@@ -283,7 +295,14 @@ func (r *run) writer(ctx context.Context) {
 			err = prior // the stream already failed: commit nothing more of it, above all no cursor
 		} else {
 			var res load.Result
+			start := time.Now()
 			res, err = r.db.Apply(ctx, req.w)
+			var rows int64
+			if req.w.Batch != nil {
+				rows = req.w.Batch.NumRows()
+			}
+			r.cfg.Log.Debug("committed", "stream", req.w.Stream, "partition", req.w.Partition, "rows", rows,
+				"cursor", req.w.Cursor != nil, "took", time.Since(start))
 			if req.short != nil {
 				*req.short = res.Short
 			}
@@ -315,6 +334,7 @@ func (r *run) finish(t *task, err error) {
 		err = t.failed()
 	}
 	sr.Requests, sr.Retries, sr.Throttled = t.stats.Requests.Load(), t.stats.Retries.Load(), t.stats.Throttled.Load()
+	sr.Bytes = t.stats.Bytes.Load()
 	switch {
 	case err == nil:
 		sr.Status = "succeeded"
@@ -382,8 +402,12 @@ func (r *run) stream(ctx context.Context, name, partition string, override ...li
 		r.finish(t, err)
 		return
 	}
+	// A stream with checkpoints but no completed full scan was interrupted during its first
+	// load: resume from the checkpoint (a first load has nothing to delete) instead of
+	// starting over.
+	resuming := cur.Value > 0 && cur.LastFullScan.IsZero()
 	full := r.cfg.FullRefresh || table.Cursor == "" || cur.Value == 0 ||
-		(r.cfg.FullScanEvery > 0 && time.Since(cur.LastFullScan) > r.cfg.FullScanEvery)
+		(!resuming && r.cfg.FullScanEvery > 0 && time.Since(cur.LastFullScan) > r.cfg.FullScanEvery)
 	var since time.Time
 	if !full {
 		since = cur.Time().Add(-r.cfg.Lookback[name])
@@ -411,6 +435,12 @@ func (r *run) stream(ctx context.Context, name, partition string, override ...li
 		}
 		rejected = nil
 		var reply chan error
+		if final == nil && table.SortedByCursor && w.Batch != nil && maxCursor > 0 {
+			// A checkpoint: pages arrive in listing order, ascending by the cursor column, so
+			// every row up to maxCursor is in this or an earlier (committed) batch. A crash now
+			// resumes from here instead of from the start; full-scan marks are left alone.
+			w.Cursor = &state.Cursor{Value: maxCursor, LastFullScan: cur.LastFullScan}
+		}
 		if final != nil {
 			w.Cursor, w.CursorIfShort, w.Deletes = final.Cursor, final.CursorIfShort, final.Deletes
 			for _, c := range []*state.Cursor{w.Cursor, w.CursorIfShort} {
@@ -512,6 +542,9 @@ func (r *run) stream(ctx context.Context, name, partition string, override ...li
 			continue
 		}
 		next := state.Cursor{Value: maxCursor, LastFullScan: cur.LastFullScan}
+		if resuming && !full {
+			next.LastFullScan = r.started // the interrupted first load is now complete
+		}
 		final := &load.Write{Cursor: &next}
 		if full && out.Complete && verified {
 			shortCur := next

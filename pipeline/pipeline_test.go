@@ -226,3 +226,54 @@ func TestRun_LeavesNoGoroutines(t *testing.T) {
 	_, _ = Run(ctx, cfg) // cancelled mid-run
 	goleak.VerifyNone(t, ignore)
 }
+
+func TestRun_CheckpointsMidStreamAndResumes(t *testing.T) {
+	sim := startSim(t, apisim.Config{Seed: 8, Scale: 3000, Profile: "fast"})
+	cfg := testConfig(sim, 1, t.TempDir())
+	cfg.AppDirect.RatePerSecond = -1
+	cfg.Streams, cfg.BatchRows = []string{"users"}, 500
+	// Cancel once a third of the users are in: checkpoints must have moved the cursor.
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg.Progress = func(e Event) {
+		if e.Rows >= 1000 {
+			cancel()
+		}
+	}
+	_, _ = Run(ctx, cfg)
+	db, err := load.Open(context.Background(), cfg.Warehouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, found, _ := db.Cursor(context.Background(), "users", "")
+	var rows, maxMod int64
+	_ = db.Conn().QueryRowContext(context.Background(), "SELECT count(*), max(epoch_us(last_modified)) FROM users").Scan(&rows, &maxMod)
+	db.Close()
+	if !found || c.Value == 0 || !c.LastFullScan.IsZero() || c.Value > maxMod {
+		t.Fatalf("after interruption: cursor %+v (found %v), %d rows, max %d: want a checkpoint within the data and no full-scan mark", c, found, rows, maxMod)
+	}
+	// The next run resumes from the checkpoint: it reads fewer than all pages and ends complete.
+	cfg.Progress = nil
+	before := sim.Snapshot().Requests["appdirect.users"]["200"]
+	sum, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := sim.Snapshot().Requests["appdirect.users"]["200"] - before
+	if sum.Streams[0].FullScan || pages >= 12 {
+		t.Fatalf("resume: full=%v with %d pages of 250; want an incremental resume", sum.Streams[0].FullScan, pages)
+	}
+	assertTruthStreams(t, cfg, sim, []string{"users"})
+}
+
+func assertTruthStreams(t *testing.T, cfg Config, sim *apisim.Server, streams []string) {
+	t.Helper()
+	db, err := load.Open(context.Background(), cfg.Warehouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	diff, err := simcheck.Compare(context.Background(), db.DB(), sim.Truth(0), streams)
+	if err != nil || diff != "" {
+		t.Fatalf("differs from truth: %s %v", diff, err)
+	}
+}

@@ -99,6 +99,9 @@ type Table struct {
 	Partition string
 	// Created is the creation-time column (Parquet year partitions, freshness).
 	Created string
+	// SortedByCursor: the extractor asks the API to list rows ascending by the cursor column, so
+	// every committed prefix of a listing can checkpoint the cursor mid-stream.
+	SortedByCursor bool
 	schema  *arrow.Schema
 }
 
@@ -162,7 +165,7 @@ var Tables = []*Table{
 		},
 	},
 	{
-		Name: "users", Source: "appdirect", PrimaryKey: "id", Cursor: "last_modified", Created: "last_modified",
+		Name: "users", Source: "appdirect", PrimaryKey: "id", Cursor: "last_modified", SortedByCursor: true, Created: "last_modified",
 		Columns: []Column{
 			col("id", "uuid", String), col("email", "email", String), col("user_name", "userName", String),
 			col("first_name", "firstName", String), col("last_name", "lastName", String),
@@ -173,7 +176,7 @@ var Tables = []*Table{
 		},
 	},
 	{
-		Name: "invoices", Source: "appdirect", PrimaryKey: "invoice_id", Cursor: "creation_date", Created: "creation_date",
+		Name: "invoices", Source: "appdirect", PrimaryKey: "invoice_id", Cursor: "creation_date", SortedByCursor: true, Created: "creation_date",
 		Columns: []Column{
 			col("invoice_id", "invoiceId", Int64), col("reference_number", "referenceNumber", String),
 			col("creation_date", "creationDate", Timestamp), col("due_date", "dueDate", Timestamp),
@@ -185,7 +188,7 @@ var Tables = []*Table{
 		},
 	},
 	{
-		Name: "leads", Source: "appdirect", PrimaryKey: "id", Cursor: "created_on", Created: "created_on",
+		Name: "leads", Source: "appdirect", PrimaryKey: "id", Cursor: "created_on", SortedByCursor: true, Created: "created_on",
 		Columns: []Column{
 			col("id", "id", String), col("created_on", "createdOn", Timestamp), col("last_modified", "lastModified", Timestamp),
 			col("status", "status", String), col("result", "result", String), col("lead_type", "leadType", String),
@@ -201,7 +204,7 @@ var Tables = []*Table{
 		},
 	},
 	{
-		Name: "opportunities", Source: "appdirect", PrimaryKey: "id", Cursor: "created_on", Created: "created_on",
+		Name: "opportunities", Source: "appdirect", PrimaryKey: "id", Cursor: "created_on", SortedByCursor: true, Created: "created_on",
 		Columns: []Column{
 			col("id", "id", String), col("name", "name", String), col("status", "status", String),
 			col("owner_type", "ownerType", String), col("created_on", "createdOn", Timestamp),

@@ -67,6 +67,7 @@ type StreamRun struct {
 	Requests  int64
 	Retries   int64
 	Throttled int64 // 429 answers
+	Bytes     int64 // response bytes read (summary only; not stored)
 	Error     string
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/marketsync/marketsync/config"
+	"github.com/marketsync/marketsync/load"
 )
 
 func isConfigError(err error) bool {
@@ -53,6 +56,15 @@ func warehousePath(flagVal, configPath string) (string, error) {
 		return f.Warehouse, nil
 	}
 	return config.DefaultWarehouse, nil
+}
+
+// openWarehouseReadOnly resolves the warehouse path (flag, config, default) and opens it read-only.
+func openWarehouseReadOnly(ctx context.Context, flagVal, configPath string) (*sql.DB, error) {
+	path, err := warehousePath(flagVal, configPath)
+	if err != nil {
+		return nil, err
+	}
+	return load.OpenReadOnly(ctx, path)
 }
 
 func fileExists(p string) error {

@@ -42,6 +42,7 @@ func commands() []command {
 		{"export", "write a consistent Parquet snapshot of every table", runExport},
 		{"check", "validate config and credentials and reach every endpoint, writing nothing", runCheck},
 		{"simulate", "serve the AppDirect + HighLevel API simulator", runSimulate},
+		{"bench", "measure throughput, rate-budget use, incremental cost and memory; write BENCHMARKS.md", runBench},
 		{"version", "print version information", runVersion},
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/marketsync/marketsync/load"
 	"github.com/marketsync/marketsync/queries"
 )
 
@@ -37,11 +36,7 @@ func runQuery(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	} else if !strings.ContainsAny(q, " \n\t") {
 		return usagef("%q is not a shipped query (see syncer queries) nor SQL", q)
 	}
-	path, err := warehousePath(*warehouse, *cfgPath)
-	if err != nil {
-		return err
-	}
-	db, err := load.OpenReadOnly(ctx, path)
+	db, err := openWarehouseReadOnly(ctx, *warehouse, *cfgPath)
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-
-	"github.com/marketsync/marketsync/load"
 )
 
 const statusSQL = `
@@ -31,11 +29,7 @@ func runStatus(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	path, err := warehousePath(*warehouse, *cfgPath)
-	if err != nil {
-		return err
-	}
-	db, err := load.OpenReadOnly(ctx, path)
+	db, err := openWarehouseReadOnly(ctx, *warehouse, *cfgPath)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -44,6 +45,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	progress := fs.String("progress", "auto", "live progress: auto (on a terminal), always, never")
 	simScale := fs.Int("sim-scale", demoScale, "embedded simulator: rows per stream")
 	simSeed := fs.Int64("sim-seed", 42, "embedded simulator: data seed")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -102,6 +104,17 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	live := *progress == "always" || (*progress == "auto" && isTerminal(stderr))
 	if *progress != "auto" && *progress != "always" && *progress != "never" {
 		return usagef("--progress %q: want auto, always or never", *progress)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	pr := newProgressReporter(stderr, log, live)
 	pc.Progress = pr.event

@@ -1,0 +1,65 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Write renders the report as BENCHMARKS.md.
+func (r *Report) Write(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# marketsync benchmarks\n\n")
+	fmt.Fprintf(&b, "Every figure below comes from one run of one command, side by side with its baseline on the same machine\n")
+	fmt.Fprintf(&b, "in the same run (these machines are noisy: the ratios are the result, absolute times drift).\n\n")
+	fmt.Fprintf(&b, "- **Command:** `%s`\n- **Date:** %s\n- **Machine:** %s\n\n", r.Command, r.Started.Format("2006-01-02 15:04 UTC"), r.Machine)
+	fmt.Fprintf(&b, "| measure | marketsync | baseline | ratio | goal | verdict |\n|---|---|---|---|---|---|\n")
+	for _, row := range r.Rows {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", row.Measure, row.Ours, row.Baseline, row.Ratio, row.Goal, row.Verdict)
+	}
+	fmt.Fprintf(&b, "\n## Notes per measure\n\n")
+	for _, row := range r.Rows {
+		if row.Notes != "" {
+			fmt.Fprintf(&b, "- **%s**: %s\n", row.Measure, row.Notes)
+		}
+	}
+	b.WriteString(analysis)
+	if len(r.Profiles) > 0 {
+		fmt.Fprintf(&b, "\n## CPU profiles (go tool pprof -top)\n\n")
+		for _, p := range r.Profiles {
+			fmt.Fprintf(&b, "```\n%s```\n\n", p)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+const analysis = `
+## How each figure is obtained, and what limits it
+
+- **Transform** runs ` + "`transform.Batcher`" + ` on 10,000 lead records (40 pages) in one goroutine with
+  ` + "`testing.Benchmark`" + `, against ` + "`encoding/json`" + ` decoding the same pages into structs (nested objects as
+  ` + "`json.RawMessage`" + `). Our decoder never builds maps or structs: ` + "`internal/jsonscan`" + ` walks the bytes once,
+  hands each value's offset to the column it feeds and appends straight into reused Arrow builders.
+  What is left is the scan itself (finding string ends) and Arrow's per-value append.
+- **Loader** appends pre-built 50k-row Arrow batches of users. Ours registers each batch as an Arrow
+  view and MERGEs it by key into a keyless table in one transaction (with the cursor, in real runs).
+  CloudQuery's DuckDB destination method is reproduced: 1,000-row Parquet files written with
+  pqarrow, COPY into a temp table, INSERT ... ON CONFLICT into a PRIMARY KEY table. The floor appends
+  the same views with no key. Row-by-row is a prepared database/sql statement per row.
+- **End to end** syncs from the in-process simulator in replay mode (every page rendered once in a
+  warm-up run, then served from memory), so the generator is not measured. The read_json baseline
+  reads the same lead pages from disk in the same process (` + "`unnest(content, max_depth := 2)`" + `).
+- **Rate budget** uses the realistic profile (AppDirect: a leaky bucket of 20 leaking 4/s per client;
+  HighLevel: 100 per 10 s per location) sped up 10x; the client's limiter runs at 97 % (AppDirect)
+  and 98 % (HighLevel) of the documented rate, so a few percent are deliberately left unused to keep
+  429s near zero.
+- **Incremental cost**: users and charges filter on modification time, so their incremental cost is
+  just the changes; invoices, leads and opportunities can only be filtered by creation date and are
+  re-read over a 30-day window in which their records still change.
+- **Memory** runs ` + "`syncer sync`" + ` as its own process against ` + "`syncer simulate`" + ` in another and reads the
+  peak RSS from rusage. It is bounded by batch size (25k rows), pages in flight and DuckDB's buffer
+  pool (memory_limit 256MB, the table lives on disk), not by rows synced.
+- **Simulator** computes row i on demand; only changes are kept, so its memory does not grow with
+  scale and any page is served in microseconds.
+`

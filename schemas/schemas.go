@@ -102,7 +102,7 @@ type Table struct {
 	// SortedByCursor: the extractor asks the API to list rows ascending by the cursor column, so
 	// every committed prefix of a listing can checkpoint the cursor mid-stream.
 	SortedByCursor bool
-	schema  *arrow.Schema
+	schema         *arrow.Schema
 }
 
 // AllColumns returns the declared columns followed by the metadata columns.

@@ -85,11 +85,12 @@ func (b *Budget) Observe(h http.Header) {
 	maxReq, err1 := strconv.Atoi(h.Get("X-RateLimit-Max"))
 	intervalMs, err2 := strconv.Atoi(h.Get("X-RateLimit-Interval-Milliseconds"))
 	if err1 == nil && err2 == nil && maxReq > 0 && intervalMs > 0 {
-		// Stay a hair under the window's rate so clock skew does not tip us over.
-		want := rate.Limit(float64(maxReq) / (float64(intervalMs) / 1000) * 0.98)
+		// The server counts fixed windows: a token bucket with burst B at rate r can put r+B
+		// requests into one window, so keep r+B under the window's maximum.
+		want := rate.Limit(float64(maxReq) / (float64(intervalMs) / 1000) * 0.97)
 		if b.limiter.Limit() != want {
 			b.limiter.SetLimit(want)
-			b.limiter.SetBurst(max(1, maxReq/10))
+			b.limiter.SetBurst(2)
 		}
 		if rem, err := strconv.Atoi(h.Get("X-RateLimit-Remaining")); err == nil && rem == 0 {
 			b.Pause(time.Duration(intervalMs) * time.Millisecond / 4)

@@ -69,8 +69,9 @@ func (h *HighLevel) budget(resource string) *Budget {
 	defer h.mu.Unlock()
 	b := h.budgets[resource]
 	if b == nil {
-		perSec := float64(h.cfg.Burst) / h.cfg.Interval.Seconds() * 0.98
-		b = NewBudget("highlevel "+resource, perSec, max(1, h.cfg.Burst/10), h.cfg.DailyFloor)
+		// Fixed windows of Burst per Interval: rate + bucket burst must stay under Burst per window.
+		perSec := float64(h.cfg.Burst) / h.cfg.Interval.Seconds() * 0.97
+		b = NewBudget("highlevel "+resource, perSec, 2, h.cfg.DailyFloor)
 		h.budgets[resource] = b
 	}
 	return b

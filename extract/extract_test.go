@@ -23,18 +23,7 @@ import (
 
 var fastRetry = extract.RetryPolicy{InitialInterval: 2 * time.Millisecond, MaxInterval: 50 * time.Millisecond, MaxAttempts: 12}
 
-func sim(t *testing.T, cfg apisim.Config) *apisim.Server {
-	t.Helper()
-	s, err := apisim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+func sim(t *testing.T, cfg apisim.Config) *apisim.Server { return simcheck.Start(t, cfg) }
 
 func client(t *testing.T, log *slog.Logger) *extract.Client {
 	if log == nil {
@@ -410,4 +399,16 @@ func TestCancel_LeavesNoGoroutines(t *testing.T) {
 	c.CloseIdle()
 	goleak.VerifyNone(t, ignore)
 	_ = io.Discard
+}
+
+func TestTLS_VerificationAlwaysOn(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served.Add(1) }))
+	defer srv.Close()
+	c := extract.NewClient(slog.New(slog.DiscardHandler), extract.RetryPolicy{MaxAttempts: 1}, time.Second)
+	defer c.CloseIdle()
+	err := c.Do(context.Background(), extract.Request{Stream: "s", URL: srv.URL + "/x"})
+	if err == nil || !strings.Contains(err.Error(), "certificate") || served.Load() != 0 {
+		t.Fatalf("a self-signed certificate must be refused before any request is served: err %v, served %d", err, served.Load())
+	}
 }

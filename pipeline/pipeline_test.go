@@ -20,18 +20,7 @@ import (
 	"github.com/marketsync/marketsync/schemas"
 )
 
-func startSim(t *testing.T, cfg apisim.Config) *apisim.Server {
-	t.Helper()
-	sim, err := apisim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	return sim
-}
+func startSim(t *testing.T, cfg apisim.Config) *apisim.Server { return simcheck.Start(t, cfg) }
 
 func testConfig(sim *apisim.Server, speed float64, dir string) Config {
 	ad, hl := simcheck.Sources(sim, speed)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/marketsync/marketsync/apisim"
+	"github.com/marketsync/marketsync/internal/simcheck"
 )
 
 // syncer runs the CLI in-process and returns exit code, stdout and stderr.
@@ -22,18 +23,7 @@ func syncer(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-func startSim(t *testing.T, cfg apisim.Config) *apisim.Server {
-	t.Helper()
-	s, err := apisim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+func startSim(t *testing.T, cfg apisim.Config) *apisim.Server { return simcheck.Start(t, cfg) }
 
 // writeConfig writes a config for the simulator; edit lets a test break one value.
 func writeConfig(t *testing.T, dir string, s *apisim.Server, edit func(string) string) string {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/marketsync/marketsync/apisim"
+	"github.com/marketsync/marketsync/internal/simcheck"
 	"github.com/marketsync/marketsync/pipeline"
 )
 
@@ -30,13 +31,7 @@ func benchRateBudget(ctx context.Context, o Options, rep *Report) error {
 	}
 	// The server's view: requests and 429s on the endpoint, between its first and last request.
 	st := sim.Snapshot()
-	var reqs, throttled int64
-	for code, n := range st.Requests["appdirect.users"] {
-		reqs += int64(n)
-		if code == "429" {
-			throttled += int64(n)
-		}
-	}
+	reqs, throttled := simcheck.Requests(st, "appdirect.users")
 	el := st.Window["appdirect.users"].Seconds()
 	// Achieved rate over the documented sustained rate (the leak: 4/s x speed). The count a
 	// leaky bucket of 20 could admit in the same window (20 + 40/s x T) is noted too.
@@ -62,13 +57,7 @@ func benchRateBudget(ctx context.Context, o Options, rep *Report) error {
 		return err
 	}
 	hst := hsim.Snapshot()
-	var creqs, cthrottled int64
-	for code, n := range hst.Requests["highlevel.charges"] {
-		creqs += int64(n)
-		if code == "429" {
-			cthrottled += int64(n)
-		}
-	}
+	creqs, cthrottled := simcheck.Requests(hst, "highlevel.charges")
 	hel := hst.Window["highlevel.charges"].Seconds()
 	// The location's budget: 100 per 1 s window (10 s sped up 10x) = 100 req/s sustained.
 	hachieved := float64(creqs) / hel

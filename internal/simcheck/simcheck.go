@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/marketsync/marketsync/apisim"
@@ -83,4 +84,29 @@ func Compare(ctx context.Context, db *sql.DB, truth apisim.Truth, streams []stri
 		}
 	}
 	return strings.Join(diffs, "\n"), nil
+}
+
+// Start runs a simulator on loopback for a test and stops it when the test ends.
+func Start(t testing.TB, cfg apisim.Config) *apisim.Server {
+	t.Helper()
+	s, err := apisim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Requests returns how many requests an endpoint answered, and how many of them with 429.
+func Requests(st apisim.Stats, endpoint string) (total, throttled int64) {
+	for code, n := range st.Requests[endpoint] {
+		total += int64(n)
+		if code == "429" {
+			throttled += int64(n)
+		}
+	}
+	return total, throttled
 }

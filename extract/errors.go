@@ -47,7 +47,7 @@ func (e *HTTPError) Error() string {
 	return fmt.Sprintf("stream %s: %s %s: HTTP %d%s: %s", e.Stream, e.Method, e.Path, e.Status, hint, e.Body)
 }
 
-// Retryable reports whether the status is worth retrying.
+// retryableStatus reports whether the status is worth retrying.
 func retryableStatus(code int) bool {
 	return code == 429 || code == 500 || code == 502 || code == 503 || code == 504
 }

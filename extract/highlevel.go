@@ -2,7 +2,6 @@ package extract
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -129,13 +128,6 @@ func (h *HighLevel) Locations(ctx context.Context, stats *Counters, emit Emit) (
 	return nil, out, fmt.Errorf("%w: installed locations never end", ErrPagination)
 }
 
-type chargesPage struct {
-	Pagination struct {
-		Total int `json:"total"`
-	} `json:"pagination"`
-	Count *int `json:"count"`
-}
-
 // Charges lists one location's charges updated after since (zero: all, a full scan), with a
 // location token, under that location's own budget.
 func (h *HighLevel) Charges(ctx context.Context, locationID string, since time.Time, stats *Counters, emit Emit) (Outcome, error) {
@@ -155,15 +147,10 @@ func (h *HighLevel) Charges(ctx context.Context, locationID string, since time.T
 				if err != nil {
 					return err
 				}
-				var meta chargesPage
-				if jsonscan.Kind(body[skipWS(body):]) == '{' {
-					if err := json.Unmarshal(pick(body), &meta); err != nil {
-						return err
-					}
-				}
-				total := meta.Pagination.Total
-				if total == 0 && meta.Count != nil {
-					total = *meta.Count
+				// pagination.total, or the deprecated count, read straight from the body.
+				total := jsonInt(jsonscan.Get(body, "pagination", "total"))
+				if total == 0 {
+					total = jsonInt(jsonscan.Get(body, "count"))
 				}
 				pages := -1
 				if total > 0 {
@@ -179,20 +166,11 @@ func (h *HighLevel) Charges(ctx context.Context, locationID string, since time.T
 	return out, err
 }
 
-// pick keeps only the small metadata members of a charges page for decoding.
-func pick(body []byte) []byte {
-	buf := []byte{'{'}
-	_ = jsonscan.Object(body, func(key, val []byte) error {
-		if string(key) == "pagination" || string(key) == "count" {
-			if len(buf) > 1 {
-				buf = append(buf, ',')
-			}
-			buf = append(buf, '"')
-			buf = append(buf, key...)
-			buf = append(buf, '"', ':')
-			buf = append(buf, val...)
-		}
-		return nil
-	})
-	return append(buf, '}')
+// jsonInt reads a raw JSON number (0 if absent or not an integer).
+func jsonInt(v []byte) int {
+	n, err := strconv.Atoi(jsonscan.String(v))
+	if err != nil {
+		return 0
+	}
+	return n
 }

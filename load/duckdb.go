@@ -181,7 +181,7 @@ func (d *DuckDB) Migrate(ctx context.Context, tables []*schemas.Table) error {
 		rows.Close()
 		if len(existing) == 0 {
 			var defs []string
-			for _, c := range t.AllColumns() {
+			for _, c := range t.WarehouseColumns() {
 				def := Quote(c.Name) + " " + c.Kind.SQL()
 				if c.Name == t.PrimaryKey {
 					def += " NOT NULL"
@@ -195,7 +195,7 @@ func (d *DuckDB) Migrate(ctx context.Context, tables []*schemas.Table) error {
 			}
 			continue
 		}
-		for _, c := range t.AllColumns() {
+		for _, c := range t.WarehouseColumns() {
 			have, ok := existing[c.Name]
 			if !ok {
 				if _, err := d.conn.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", Quote(t.Name), Quote(c.Name), c.Kind.SQL())); err != nil {
@@ -250,7 +250,9 @@ type Write struct {
 // Result counts what a Write changed.
 type Result struct {
 	Inserted, Updated, Deleted int64
-	Short                      bool // the full scan missed rows: deletions were not marked
+	Rejected                   int64 // records quarantined for the first time in this run
+	Stale                      int64 // rows whose newer version was quarantined this write
+	Short                      bool  // the full scan missed rows: deletions were not marked
 }
 
 // Apply runs w in one transaction on the writer connection. On error nothing of w is visible.
@@ -274,10 +276,29 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 		res.Inserted, res.Updated = ins, upd
 	}
 	for _, r := range w.Rejected {
-		if _, err := d.conn.ExecContext(ctx, `INSERT INTO _rejected VALUES (?, ?, ?, ?, ?, ?, ?, now())`,
-			r.Stream, r.RecordID, r.Field, r.Value, r.Error, string(r.Record), w.RunID); err != nil {
+		// One row per record per run, however many scans of the run met it.
+		ins, err := d.conn.ExecContext(ctx, `INSERT INTO _rejected SELECT ?, ?, ?, ?, ?, ?, ?, now()
+			WHERE NOT EXISTS (SELECT 1 FROM _rejected WHERE stream = ? AND record_id = ? AND run_id = ? AND record = ?)`,
+			r.Stream, r.RecordID, r.Field, r.Value, r.Error, string(r.Record), w.RunID,
+			r.Stream, r.RecordID, w.RunID, string(r.Record))
+		if err != nil {
 			return Result{}, fmt.Errorf("quarantining a %s record: %w", r.Stream, err)
 		}
+		n, _ := ins.RowsAffected()
+		res.Rejected += n
+		// A quarantined update leaves the previous version live: mark it stale so no reader
+		// takes it for current. The next good version clears the mark.
+		if r.RecordID == "" || w.Table == nil {
+			continue
+		}
+		q := fmt.Sprintf("UPDATE %s SET %s = ? WHERE CAST(%s AS VARCHAR) = ? AND %s IS NULL AND %s IS NULL",
+			Quote(w.Table.Name), Quote(schemas.ColStaleSince), Quote(w.Table.PrimaryKey), Quote(schemas.ColDeletedAt), Quote(schemas.ColStaleSince))
+		sr, err := d.conn.ExecContext(ctx, q, time.Now().UTC(), r.RecordID)
+		if err != nil {
+			return Result{}, fmt.Errorf("marking a quarantined %s record's previous version stale: %w", r.Stream, err)
+		}
+		stale, _ := sr.RowsAffected()
+		res.Stale += stale
 	}
 	if ds := w.Deletes; ds != nil && ds.ExpectRows >= 0 {
 		q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s = ?", Quote(w.Table.Name), Quote(schemas.ColRunID))
@@ -302,6 +323,10 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 			q += fmt.Sprintf(" AND %s = ?", Quote(ds.PartitionCol))
 			args = append(args, ds.PartitionValue)
 		}
+		// A record the scan listed but quarantined was seen: it is not deleted.
+		q += fmt.Sprintf(" AND CAST(%s AS VARCHAR) NOT IN (SELECT record_id FROM _rejected WHERE stream = ? AND run_id = ? AND record_id IS NOT NULL)",
+			Quote(w.Table.PrimaryKey))
+		args = append(args, w.Stream, w.RunID)
 		r, err := d.conn.ExecContext(ctx, q, args...)
 		if err != nil {
 			return Result{}, fmt.Errorf("marking rows of %s deleted: %w", w.Table.Name, err)
@@ -362,6 +387,7 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 			sets = append(sets, fmt.Sprintf("%s = s.%s", Quote(c.Name), Quote(c.Name)))
 		}
 	}
+	sets = append(sets, Quote(schemas.ColStaleSince)+" = NULL") // a good version is current again
 	pk := Quote(t.PrimaryKey)
 	q := fmt.Sprintf("MERGE INTO %s AS t USING %s AS s ON t.%s = s.%s WHEN MATCHED THEN UPDATE SET %s WHEN NOT MATCHED THEN INSERT (%s) VALUES (%s)",
 		Quote(t.Name), Quote(view), pk, pk, strings.Join(sets, ", "), strings.Join(names, ", "), strings.Join(srcs, ", "))
@@ -438,9 +464,11 @@ func (d *DuckDB) Cursors(ctx context.Context) (map[string]state.Cursor, error) {
 // RecordRuns appends the per-stream outcomes of a run to _sync_runs.
 func (d *DuckDB) RecordRuns(ctx context.Context, runs []state.StreamRun) error {
 	for _, r := range runs {
-		if _, err := d.conn.ExecContext(ctx, `INSERT INTO _sync_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := d.conn.ExecContext(ctx, `INSERT INTO _sync_runs (run_id, stream, partition, started_at, ended_at, status,
+			full_scan, rows_inserted, rows_updated, rows_deleted, rows_rejected, pages, requests, retries, throttled, error,
+			rows_rounded, rows_stale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.RunID, r.Stream, r.Partition, r.Started, r.Ended, r.Status, r.FullScan, r.Inserted, r.Updated, r.Deleted,
-			r.Rejected, r.Pages, r.Requests, r.Retries, r.Throttled, r.Error); err != nil {
+			r.Rejected, r.Pages, r.Requests, r.Retries, r.Throttled, r.Error, r.Rounded, r.Stale); err != nil {
 			return fmt.Errorf("recording run of %s: %w", r.Stream, err)
 		}
 	}

@@ -311,7 +311,8 @@ func (r *run) writer(ctx context.Context) {
 				req.task.sr.Inserted += res.Inserted
 				req.task.sr.Updated += res.Updated
 				req.task.sr.Deleted += res.Deleted
-				req.task.sr.Rejected += int64(len(req.w.Rejected))
+				req.task.sr.Rejected += res.Rejected
+				req.task.sr.Stale += res.Stale
 				req.task.mu.Unlock()
 			} else {
 				req.task.fail(err)

@@ -74,6 +74,9 @@ const (
 	ColRunID     = "_run_id"
 	ColDeletedAt = "_deleted_at"
 	ColExtra     = "_extra"
+	// ColStaleSince is set when a newer version of the row was quarantined: the row is the
+	// last good version, no longer current. The loader maintains it; batches do not carry it.
+	ColStaleSince = "_stale_since"
 )
 
 // MetaColumns are appended to every table: where the row came from, when and by which run it was
@@ -86,6 +89,9 @@ var MetaColumns = []Column{
 	{Name: ColDeletedAt, Kind: Timestamp},
 	{Name: ColExtra, Kind: JSON},
 }
+
+// LoaderColumns follow MetaColumns in every table; the loader writes them, batches do not.
+var LoaderColumns = []Column{{Name: ColStaleSince, Kind: Timestamp}}
 
 // Table is one declared table.
 type Table struct {
@@ -108,6 +114,12 @@ type Table struct {
 // AllColumns returns the declared columns followed by the metadata columns.
 func (t *Table) AllColumns() []Column {
 	return append(append([]Column{}, t.Columns...), MetaColumns...)
+}
+
+// WarehouseColumns returns every column of the table in the warehouse: AllColumns, then
+// LoaderColumns.
+func (t *Table) WarehouseColumns() []Column {
+	return append(t.AllColumns(), LoaderColumns...)
 }
 
 // Schema returns the Arrow schema of the table's batches (declared + metadata columns). It is

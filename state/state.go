@@ -63,6 +63,8 @@ type StreamRun struct {
 	Updated   int64
 	Deleted   int64
 	Rejected  int64
+	Rounded   int64 // money values rounded half-even to DECIMAL(38,10)'s 10 fraction digits
+	Stale     int64 // live rows newly marked _stale_since: their newer version was quarantined
 	Pages     int64
 	Requests  int64
 	Retries   int64
@@ -98,6 +100,8 @@ CREATE TABLE IF NOT EXISTS _sync_runs (
 	throttled BIGINT,
 	error VARCHAR
 );
+ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS rows_rounded BIGINT;
+ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS rows_stale BIGINT;
 CREATE TABLE IF NOT EXISTS _rejected (
 	stream VARCHAR NOT NULL,
 	record_id VARCHAR,

@@ -1,4 +1,4 @@
--- HighLevel wallet charges per location, meter and day (UTC), refunds excluded.
+-- HighLevel wallet charges per location, meter and day (UTC): charges only, net of refunds (refund rows, transactionType = refund, and charges marked refunded are left out).
 SELECT c.location_id,
        l.name AS location_name,
        c.meter_id,
@@ -9,6 +9,8 @@ SELECT c.location_id,
        sum(c.amount_charged) AS amount
 FROM charges c
 LEFT JOIN locations l ON l.id = c.location_id
-WHERE c._deleted_at IS NULL AND NOT coalesce(c.refunded, false)
+WHERE c._deleted_at IS NULL
+  AND NOT coalesce(c.refunded, false)
+  AND coalesce(lower(c.transaction_type), 'charge') <> 'refund'
 GROUP BY ALL
 ORDER BY day, c.location_id, c.meter_id

@@ -30,12 +30,16 @@ INSERT INTO invoices (invoice_id, company_id, status, currency, total, creation_
   (6,'c2','UNPAID','USD', 50.00, TIMESTAMPTZ '2020-01-01', TIMESTAMPTZ '2999-01-01'),
   (7,'c1','PAID','USD', 99.00, TIMESTAMPTZ '2025-01-11', NULL);
 UPDATE invoices SET _deleted_at = TIMESTAMPTZ '2026-01-01' WHERE invoice_id = 7;
+INSERT INTO invoices (invoice_id, company_id, status, currency, total) VALUES (8,'c2','PAID','EUR', 3.00);
+UPDATE invoices SET creation_date = TIMESTAMPTZ '2025-02-02' WHERE invoice_id = 8;
 INSERT INTO locations (id, name) VALUES ('L1','Austin');
 INSERT INTO charges (charge_id, location_id, meter_id, created_at, currency, units, amount_charged, refunded) VALUES
   ('a','L1','m1', TIMESTAMPTZ '2025-03-01 10:00:00+00', 'USD', 10, 0.10, false),
   ('b','L1','m1', TIMESTAMPTZ '2025-03-01 23:59:00+00', 'USD', 5, 0.05, false),
   ('c','L1','m1', TIMESTAMPTZ '2025-03-01 12:00:00+00', 'USD', 1, 0.01, true),
+  ('e','L1','m1', TIMESTAMPTZ '2025-03-01 13:00:00+00', 'USD', 3, 0.03, false),
   ('d','L2','m2', TIMESTAMPTZ '2025-03-02 00:00:00+00', 'USD', 2, 0.20, false);
+UPDATE charges SET transaction_type = 'refund' WHERE charge_id = 'e';
 INSERT INTO _sync_runs (run_id, stream, partition, ended_at, status, error) VALUES
   ('r1','users','', TIMESTAMPTZ '2026-01-01', 'succeeded', NULL), ('r2','users','', TIMESTAMPTZ '2026-01-02', 'failed', 'boom');
 INSERT INTO _sync_state VALUES ('users','', '{"v":1,"value_us":1767225600000000}', now());
@@ -86,7 +90,7 @@ func TestShippedQueries_ExactResults(t *testing.T) {
 	}
 	cases := map[string]struct{ q, want string }{
 		"revenue_by_month": {`SELECT strftime(month, '%Y-%m'), currency, invoices, revenue::VARCHAR FROM revenue_by_month`,
-			"2025-01|EUR|1|7.0000000000\n2025-01|USD|2|30.7500000000\n2025-02|USD|1|1.0000000000"},
+			"2025-01|EUR|1|7.0000000000\n2025-01|USD|2|30.7500000000\n2025-02|EUR|1|3.0000000000\n2025-02|USD|1|1.0000000000"},
 		"outstanding_invoices": {`SELECT aging_bucket, currency, invoices, outstanding::VARCHAR FROM outstanding_invoices`,
 			"90+|USD|1|100.0000000000\nnot due|USD|1|50.0000000000"},
 		"lead_funnel": {`SELECT status, leads, share, conversion_rate FROM lead_funnel`,
@@ -95,8 +99,8 @@ func TestShippedQueries_ExactResults(t *testing.T) {
 			"CLOSED|1|0.3333|1\nOPEN|2|0.6667|0"},
 		"charges_by_location_meter_day": {`SELECT location_id, coalesce(location_name,'-'), meter_id, strftime(day, '%Y-%m-%d'), charges, units::VARCHAR, amount::VARCHAR FROM charges_by_location_meter_day`,
 			"L1|Austin|m1|2025-03-01|2|15.0000000000|0.1500000000\nL2|-|m2|2025-03-02|1|2.0000000000|0.2000000000"},
-		"company_overview": {`SELECT company_id, users, leads, opportunities, invoices, paid_invoices FROM company_overview`,
-			"c1|2|2|2|2|2\nc2|1|2|1|4|2"},
+		"company_overview": {`SELECT company_id, users, leads, opportunities, invoices, paid_invoices, coalesce(paid_currency, '-'), coalesce(paid_revenue::VARCHAR, '-'), paid_revenue_by_currency FROM company_overview`,
+			"c1|2|2|2|2|2|USD|30.7500000000|USD 30.7500000000\nc2|1|2|1|5|3|-|-|EUR 10.0000000000, USD 1.0000000000"},
 		"data_freshness": {`SELECT stream, partitions, strftime(last_success, '%Y-%m-%d'), strftime(cursor_at, '%Y-%m-%d'), last_error FROM data_freshness`,
 			"users|1|2026-01-01|2026-01-01|boom"},
 	}

@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
+
+	"github.com/marketsync/marketsync/load"
+	"github.com/marketsync/marketsync/schemas"
 )
 
 const statusSQL = `
@@ -39,14 +43,21 @@ func runStatus(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	if *format == "table" {
 		fmt.Fprintln(stdout, "\nrows per table:")
-		return printQuery(ctx, db, `SELECT 'companies' AS "table", count(*) FILTER (WHERE _deleted_at IS NULL) AS live, count(*) FILTER (WHERE _deleted_at IS NOT NULL) AS deleted FROM companies
-UNION ALL SELECT 'users', count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM users
-UNION ALL SELECT 'invoices', count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM invoices
-UNION ALL SELECT 'leads', count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM leads
-UNION ALL SELECT 'opportunities', count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM opportunities
-UNION ALL SELECT 'charges', count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM charges
-UNION ALL SELECT 'locations', count(*) FILTER (WHERE _deleted_at IS NULL), count(*) FILTER (WHERE _deleted_at IS NOT NULL) FROM locations
-UNION ALL SELECT '_rejected', count(*), 0 FROM _rejected`, "table", stdout)
+		return printQuery(ctx, db, tableCountsSQL(), "table", stdout)
 	}
 	return nil
+}
+
+// tableCountsSQL counts live, soft-deleted and stale rows (their newer version was quarantined)
+// of every declared table, and the quarantined records.
+func tableCountsSQL() string {
+	var parts []string
+	for _, t := range schemas.Tables {
+		parts = append(parts, fmt.Sprintf(`SELECT '%s' AS "table", count(*) FILTER (WHERE %s IS NULL) AS live, `+
+			`count(*) FILTER (WHERE %s IS NOT NULL) AS deleted, count(*) FILTER (WHERE %s IS NOT NULL AND %s IS NULL) AS stale FROM %s`,
+			t.Name, load.Quote(schemas.ColDeletedAt), load.Quote(schemas.ColDeletedAt), load.Quote(schemas.ColStaleSince),
+			load.Quote(schemas.ColDeletedAt), load.Quote(t.Name)))
+	}
+	parts = append(parts, `SELECT '_rejected', count(*), 0, 0 FROM _rejected`)
+	return strings.Join(parts, "\nUNION ALL ")
 }

@@ -284,6 +284,8 @@ func printSummary(w io.Writer, sum pipeline.Summary) {
 		a.Updated += r.Updated
 		a.Deleted += r.Deleted
 		a.Rejected += r.Rejected
+		a.Rounded += r.Rounded
+		a.Stale += r.Stale
 		a.Pages += r.Pages
 		a.Requests += r.Requests
 		a.Retries += r.Retries
@@ -300,7 +302,16 @@ func printSummary(w io.Writer, sum pipeline.Summary) {
 	sort.Strings(order)
 	fmt.Fprintf(w, "\nrun %s finished in %s\n\n", sum.RunID, sum.Ended.Sub(sum.Started).Round(time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "stream\tstatus\tmode\tinserted\tupdated\tdeleted\trejected\tpages\trequests\tretries\t429s\t")
+	// rounded and stale are rare: their columns appear only when a stream has some.
+	var valueNotes bool
+	for _, a := range byStream {
+		valueNotes = valueNotes || a.Rounded > 0 || a.Stale > 0
+	}
+	head := "stream\tstatus\tmode\tinserted\tupdated\tdeleted\trejected\t"
+	if valueNotes {
+		head += "rounded\tstale\t"
+	}
+	fmt.Fprintln(tw, head+"pages\trequests\tretries\t429s\t")
 	for _, n := range order {
 		a := byStream[n]
 		mode := "incremental"
@@ -311,10 +322,18 @@ func printSummary(w io.Writer, sum pipeline.Summary) {
 		if a.parts > 1 {
 			name = fmt.Sprintf("%s (%d parts)", a.Stream, a.parts)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", name, a.Status, mode, a.Inserted, a.Updated, a.Deleted,
-			a.Rejected, a.Pages, a.Requests, a.Retries, a.Throttled)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t", name, a.Status, mode, a.Inserted, a.Updated, a.Deleted, a.Rejected)
+		if valueNotes {
+			fmt.Fprintf(tw, "%d\t%d\t", a.Rounded, a.Stale)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t\n", a.Pages, a.Requests, a.Retries, a.Throttled)
 	}
 	tw.Flush()
+	for _, n := range order {
+		if a := byStream[n]; a.Stale > 0 {
+			fmt.Fprintf(w, "\n%s: %d rows kept their previous version because the new one was quarantined (see _rejected; the rows have _stale_since set)\n", a.Stream, a.Stale)
+		}
+	}
 	for _, n := range order {
 		if a := byStream[n]; a.Error != "" {
 			fmt.Fprintf(w, "\n%s failed: %s\n", a.Stream, a.Error)

@@ -53,7 +53,24 @@ type Config struct {
 	// Change rates per simulated hour, per stream, as fractions of base rows.
 	InsertRate, UpdateRate, DeleteRate float64
 	Replay                             bool // cache rendered pages: measures the client, not the generator
+	// Values picks how values are written: "plain" (one form per member, as in the documents'
+	// examples) or "varied" (every form the documents allow, and adversarial ones where they are
+	// silent, deterministically per row: escaped keys and strings, extra members, absent
+	// optionals, other member orders, timestamps as numeric strings, seconds or ISO-8601 with
+	// offsets, money as decimal strings or float-noisy numbers). "" takes the profile's default:
+	// varied for realistic and chaos, plain for fast.
+	Values string
+	// Start is the simulated "now" when the simulator starts; base rows span the two years
+	// before it. Zero keeps the fixed 2026-01-01T00:00:00Z, so tests stay deterministic; a CLI
+	// serving demo data sets the wall clock. Data is a function of (Seed, Scale, Start).
+	Start time.Time
 }
+
+// ValueForms lists the accepted Values settings.
+var ValueForms = []string{"plain", "varied"}
+
+// DefaultStart is the simulated clock's start when Config.Start is zero.
+var DefaultStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Profiles lists the accepted profile names.
 var Profiles = []string{"realistic", "fast", "chaos"}
@@ -96,6 +113,15 @@ func (c *Config) SetDefaults() {
 	if c.InsertRate == 0 && c.UpdateRate == 0 && c.DeleteRate == 0 {
 		c.InsertRate, c.UpdateRate, c.DeleteRate = 0.002, 0.004, 0.0005
 	}
+	if c.Values == "" {
+		c.Values = "varied"
+		if c.Profile == "fast" {
+			c.Values = "plain"
+		}
+	}
+	if c.Start.IsZero() {
+		c.Start = DefaultStart
+	}
 	if c.Faults.SlowDelay == 0 {
 		c.Faults.SlowDelay = 300 * time.Millisecond
 	}
@@ -121,8 +147,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("simulator locations %d: want 1 to 10000", c.Locations)
 	case c.Speed <= 0:
 		return fmt.Errorf("simulator speed %g: want > 0", c.Speed)
+	case c.Values != "plain" && c.Values != "varied":
+		return fmt.Errorf("simulator values %q: want one of %v", c.Values, ValueForms)
+	case c.Start.Year() < 1990 || c.Start.Year() > 9000:
+		return fmt.Errorf("simulator start %s: want a time between 1990 and 9000", c.Start.Format(time.RFC3339))
 	}
 	return nil
 }
 
 func (c *Config) limited() bool { return c.Profile != "fast" }
+
+func (c *Config) varied() bool { return c.Values == "varied" }

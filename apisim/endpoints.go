@@ -510,23 +510,29 @@ func (s *Server) installedLocations(w http.ResponseWriter, r *http.Request, _ to
 		return
 	}
 	onlyInstalled := q.Get("isInstalled") == "true"
-	var match []map[string]any
-	for _, loc := range s.locations {
+	var match []int
+	for k, loc := range s.locations {
 		if onlyInstalled && !loc.installed {
 			continue
 		}
-		m := map[string]any{"_id": loc.id, "name": loc.name, "address": loc.address, "isInstalled": loc.installed}
-		if loc.installed {
-			m["appVersionId"], m["versionId"] = "ver_ghi789", "ver_ghi789"
-			m["installedAt"] = isoMillis(loc.installedAt)
-		}
-		match = append(match, m)
+		match = append(match, k)
 	}
-	out := []map[string]any{}
 	if skip < len(match) {
-		out = match[skip:min(len(match), skip+limit)]
+		match = match[skip:min(len(match), skip+limit)]
+	} else {
+		match = nil
 	}
-	writeJSON(w, 200, map[string]any{"locations": out, "total": len(s.locations), "count": len(s.locations), "installToFutureLocations": true})
+	b := []byte(`{"locations":[`)
+	s.mu.RLock()
+	for n, k := range match {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = s.gen.location(b, s.locations[k], k)
+	}
+	s.mu.RUnlock()
+	b = fmt.Appendf(b, `],"total":%d,"count":%d,"installToFutureLocations":true}`, len(s.locations), len(s.locations))
+	writeBody(w, 200, b)
 }
 
 func parseHLDate(v string) (int64, error) {

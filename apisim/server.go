@@ -47,6 +47,8 @@ type Server struct {
 	carry     map[string]float64
 	cache     map[string][]byte
 	changeRng *mrand.Rand // picks rows to update/delete; guarded by mu
+	mutations uint64      // counts changes to the data (Advance, page drift); guarded by mu
+	oracle    oracleState // caches of the whole-row oracle, valid for one mutation count
 
 	tokMu   sync.Mutex
 	tokens  map[string]token
@@ -76,8 +78,9 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	start := cfg.Start.UnixMilli()
 	s := &Server{
-		cfg: cfg, now: epoch, tables: map[string]*table{}, carry: map[string]float64{},
+		cfg: cfg, now: start, tables: map[string]*table{}, carry: map[string]float64{},
 		tokens: map[string]token{}, adBuckets: map[string]*leakyBucket{}, hlWindows: map[string]*fixedWindow{},
 		rng:       mrand.New(mrand.NewPCG(uint64(cfg.Seed), 7)),
 		changeRng: mrand.New(mrand.NewPCG(uint64(cfg.Seed), 8)),
@@ -85,7 +88,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	seed := seedHash(cfg.Seed)
 	for _, name := range []string{"companies", "users", "invoices", "leads", "opportunities"} {
-		s.tables[name] = newTable(name, cfg.Scale, epoch-history, history, name == "users")
+		s.tables[name] = newTable(name, cfg.Scale, start-history, history, name == "users")
 	}
 	for _, name := range []string{"invoices", "leads", "opportunities"} {
 		s.tables[name].mutableWindow = int64(30 * 24 * time.Hour / time.Millisecond)
@@ -97,12 +100,12 @@ func New(cfg Config) (*Server, error) {
 			name:        fmt.Sprintf("%s Office %d", pick(cities, rnd(seed, "locations", k, 1)), k),
 			address:     fmt.Sprintf("%d Main St, Austin, TX 78701", 100+k),
 			installed:   k%7 != 6, // some locations of the company do not have the app
-			installedAt: epoch - history + int64(k)*86400000,
+			installedAt: start - history + int64(k)*86400000,
 		}
-		loc.charges = newTable("charges/"+loc.id, perLoc, epoch-history, history, true)
+		loc.charges = newTable("charges/"+loc.id, perLoc, start-history, history, true)
 		s.locations = append(s.locations, loc)
 	}
-	s.gen = &gen{seed: seed, companies: s.tables["companies"], users: s.tables["users"]}
+	s.gen = &gen{seed: seed, start: start, varied: cfg.varied(), companies: s.tables["companies"], users: s.tables["users"]}
 	s.gen.companyID = func(i int) string { return uuidOf(seed, "companies", i) }
 	return s, nil
 }
@@ -203,6 +206,7 @@ func (s *Server) Advance(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.now += d.Milliseconds()
+	s.mutations++
 	hours := d.Hours()
 	for _, name := range []string{"companies", "users", "invoices", "leads", "opportunities"} {
 		s.changeLocked(name, s.tables[name], hours)
@@ -283,6 +287,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /_sim/advance", s.handleAdvance)
 	mux.HandleFunc("GET /_sim/stats", s.handleStats)
 	mux.HandleFunc("GET /_sim/truth", s.handleTruth)
+	mux.HandleFunc("GET /_sim/rows", s.handleRows)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 404, map[string]any{"status": 404, "code": "NOT_FOUND", "message": "No route for " + r.URL.Path})
 	})
@@ -419,6 +424,7 @@ func (s *Server) drift(name string) {
 	if i, ok := s.pickLive(t, false); ok {
 		t.remove(i, s.now)
 	}
+	s.mutations++
 	s.cache = nil
 }
 

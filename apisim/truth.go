@@ -24,6 +24,8 @@ type StreamTruth struct {
 	VersionField    string   `json:"version_field"`    // the column the version is read from
 	MaxUpdatedMs    int64    `json:"max_updated_ms"`
 	DeletedSince    []string `json:"deleted_since"` // ids deleted at or after ?deletedSince
+	// ContentDigest is ContentDigest(Rows(stream)): every value of every live row.
+	ContentDigest uint64 `json:"content_digest"`
 }
 
 // Truth is the body of GET /_sim/truth.
@@ -37,9 +39,12 @@ type Truth struct {
 var VersionFields = map[string]string{
 	"companies": "status", "users": "last_modified", "invoices": "status",
 	"leads": "last_modified", "opportunities": "status", "charges": "updated_at",
+	"locations": "installed_at",
 }
 
 // Truth computes the source truth by walking every row (O(rows); meant for tests and benches).
+// Streams has the six synced streams and "locations" (every listed location, installed or not;
+// its version is installedAt, "" where the app is not installed).
 func (s *Server) Truth(deletedSince int64) Truth {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -58,12 +63,12 @@ func (s *Server) Truth(deletedSince int64) Truth {
 				id, mod = uuidOf(g.seed, name, i), t.modified(i)
 				ver = strconv.FormatInt(mod, 10)
 			case "invoices":
-				id, ver, mod = strconv.Itoa(1000+i), invoiceStatus(t, g.seed, i), t.modified(i)
+				id, ver, mod = strconv.Itoa(1000+i), invoiceStatus(t, g.seed, g.start, i), t.modified(i)
 			case "leads":
 				_, m := g.leadTimes(t, i)
 				id, ver, mod = uuidOf(g.seed, name, i), strconv.FormatInt(m, 10), m
 			case "opportunities":
-				id, ver, mod = uuidOf(g.seed, name, i), oppStatus(t, g.seed, i), t.modified(i)
+				id, ver, mod = uuidOf(g.seed, name, i), oppStatus(t, g.seed, g.start, i), t.modified(i)
 			}
 			if at, gone := t.deletedAt[i]; gone {
 				if at >= deletedSince {
@@ -93,6 +98,23 @@ func (s *Server) Truth(deletedSince int64) Truth {
 		}
 	}
 	out.Streams["charges"] = st
+	st = StreamTruth{VersionField: VersionFields["locations"], DeletedSince: []string{}}
+	for _, loc := range s.locations {
+		ver := ""
+		if loc.installed {
+			ver = strconv.FormatInt(loc.installedAt, 10)
+		}
+		st.add(loc.id, ver, loc.installedAt)
+	}
+	out.Streams["locations"] = st
+	for name, st := range out.Streams {
+		d, err := s.contentDigestLocked(name)
+		if err != nil {
+			panic(err) // a generator bug: the record disagrees with the generator's state
+		}
+		st.ContentDigest = d
+		out.Streams[name] = st
+	}
 	return out
 }
 

@@ -73,7 +73,7 @@ func sameShape(path string, want any, got []any) []string {
 }
 
 // numericOrTime accepts the documented string forms of numbers and timestamps ("1546300800000",
-// "2015-08-16T14:47:50-06:00").
+// "42.5100000000", "2015-08-16T14:47:50-06:00", also ISO-8601's offsets without colon).
 func numericOrTime(v any) bool {
 	str, ok := v.(string)
 	if !ok {
@@ -82,11 +82,21 @@ func numericOrTime(v any) bool {
 	if _, err := strconv.ParseFloat(str, 64); err == nil {
 		return true
 	}
-	_, err := time.Parse(time.RFC3339, str)
-	return err == nil
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04:05.999999999-0700"} {
+		if _, err := time.Parse(layout, str); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func TestAppDirectBodiesMatchDocumentedExamples(t *testing.T) {
+	for _, values := range ValueForms {
+		t.Run(values, func(t *testing.T) { testAppDirectExamples(t, values) })
+	}
+}
+
+func testAppDirectExamples(t *testing.T, values string) {
 	raw, err := os.ReadFile("testdata/appdirect_examples.json")
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +105,7 @@ func TestAppDirectBodiesMatchDocumentedExamples(t *testing.T) {
 	if err := json.Unmarshal(raw, &examples); err != nil {
 		t.Fatal(err)
 	}
-	s := testSim(t, Config{Seed: 12, Scale: 300, Profile: "fast"})
+	s := testSim(t, Config{Seed: 12, Scale: 300, Profile: "fast", Values: values})
 	partner := partnerToken(t, s)
 	user := adToken(t, s, url.Values{"grant_type": {"password"}, "username": {DemoLeadUser}, "password": {DemoLeadPassword}})
 	pages := map[string]struct {

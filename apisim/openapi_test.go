@@ -3,9 +3,11 @@ package apisim
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -74,7 +76,13 @@ func formReq(t *testing.T, u string, form url.Values, hdr map[string]string) *ht
 }
 
 func TestHighLevelResponsesMatchOfficialSpecs(t *testing.T) {
-	s := testSim(t, Config{Seed: 4, Scale: 60, Locations: 7, Profile: "fast"})
+	for _, values := range ValueForms {
+		t.Run(values, func(t *testing.T) { testHighLevelSpecs(t, values) })
+	}
+}
+
+func testHighLevelSpecs(t *testing.T, values string) {
+	s := testSim(t, Config{Seed: 4, Scale: 600, Locations: 7, Profile: "fast", Values: values})
 	oauth := loadSpec(t, "oauth.json")
 	market := loadSpec(t, "marketplace.json")
 
@@ -85,12 +93,14 @@ func TestHighLevelResponsesMatchOfficialSpecs(t *testing.T) {
 	agency := hlAgency(t, s)
 	hv := map[string]string{"Authorization": "Bearer " + agency, "Version": HLVersion}
 
-	req, _ := http.NewRequest("GET", s.URL()+"/oauth/installedLocations?companyId="+DemoHLCompanyID+"&appId="+DemoHLAppID+"&skip=0&limit=20", nil)
-	for k, v := range hv {
-		req.Header.Set(k, v)
+	for _, q := range []string{"skip=0&limit=20", "skip=3&limit=2", "skip=0&limit=20&isInstalled=true"} {
+		req, _ := http.NewRequest("GET", s.URL()+"/oauth/installedLocations?companyId="+DemoHLCompanyID+"&appId="+DemoHLAppID+"&"+q, nil)
+		for k, v := range hv {
+			req.Header.Set(k, v)
+		}
+		validate(t, oauth, req, 200)
 	}
-	validate(t, oauth, req, 200)
-	req, _ = http.NewRequest("GET", s.URL()+"/oauth/installedLocations?appId="+DemoHLAppID, nil)
+	req, _ := http.NewRequest("GET", s.URL()+"/oauth/installedLocations?appId="+DemoHLAppID, nil)
 	for k, v := range hv {
 		req.Header.Set(k, v)
 	}
@@ -103,14 +113,28 @@ func TestHighLevelResponsesMatchOfficialSpecs(t *testing.T) {
 		map[string]string{"Authorization": "Bearer nope", "Version": HLVersion}), 401)
 
 	ltok := hlLocation(t, s, agency, loc)
-	for _, q := range []string{"skip=0&limit=10", "skip=10&limit=100&startDate=2025-03-26", "skip=0&limit=5&startDate=2025-01-01T00:00:00.000Z"} {
-		req, _ = http.NewRequest("GET", s.URL()+"/marketplace/billing/charges?"+q, nil)
+	charge := func(q string, want int) []byte {
+		req, _ := http.NewRequest("GET", s.URL()+"/marketplace/billing/charges?"+q, nil)
 		req.Header.Set("Authorization", "Bearer "+ltok)
 		req.Header.Set("Version", HLVersion)
-		validate(t, market, req, 200)
+		return validate(t, market, req, want)
 	}
-	req, _ = http.NewRequest("GET", s.URL()+"/marketplace/billing/charges?startDate=soon", nil)
-	req.Header.Set("Authorization", "Bearer "+ltok)
-	req.Header.Set("Version", HLVersion)
-	validate(t, market, req, 422)
+	for _, q := range []string{"skip=0&limit=10", "skip=10&limit=100&startDate=2025-03-26", "skip=0&limit=5&startDate=2025-01-01T00:00:00.000Z"} {
+		charge(q, 200)
+	}
+	// Every charge of the location, in every value form the simulator serves.
+	n := 0
+	for skip := 0; ; skip += 50 {
+		var page struct {
+			Charges []json.RawMessage `json:"charges"`
+		}
+		if err := json.Unmarshal(charge("limit=50&skip="+strconv.Itoa(skip), 200), &page); err != nil || len(page.Charges) == 0 {
+			break
+		}
+		n += len(page.Charges)
+	}
+	if n != s.locations[0].charges.live() {
+		t.Fatalf("validated %d charges of %d", n, s.locations[0].charges.live())
+	}
+	charge("startDate=soon", 422)
 }

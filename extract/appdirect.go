@@ -55,28 +55,24 @@ func (c *AppDirectConfig) SetDefaults() {
 type AppDirect struct {
 	cfg       AppDirectConfig
 	c         *Client
-	partner   *tokenCache
-	user      *tokenCache
+	partner   *tokenSource // client credentials, ROLE_PARTNER_READ
+	user      *tokenSource // the lead user's password grant
 	budget    *Budget
 	companies *Budget
 }
 
-// NewAppDirect wires the AppDirect streams onto the shared client.
+// NewAppDirect wires the AppDirect streams onto the shared client; token requests count in
+// authStats.
 func NewAppDirect(c *Client, cfg AppDirectConfig, authStats *Counters) *AppDirect {
 	cfg.SetDefaults()
-	a := &AppDirect{cfg: cfg, c: c}
-	a.partner = newAppDirectToken(c, cfg.BaseURL, cfg.ClientID, cfg.ClientSecret,
-		url.Values{"grant_type": {"client_credentials"}, "scope": {"ROLE_PARTNER_READ"}}, authStats)
-	a.user = newAppDirectToken(c, cfg.BaseURL, cfg.ClientID, cfg.ClientSecret,
-		url.Values{"grant_type": {"password"}, "username": {cfg.LeadUsername}, "password": {cfg.LeadPassword}, "scope": {"ROLE_RESELLER_MANAGER"}}, authStats)
-	// One budget per server-side bucket: the client credential, and the companies list's own.
-	a.budget = NewBudget("appdirect client "+cfg.ClientID, cfg.RatePerSecond*0.97, cfg.Burst, 0)
-	a.companies = NewBudget("appdirect companies list", cfg.CompaniesRate*0.97, cfg.Burst, 0)
-	return a
+	return &AppDirect{cfg: cfg, c: c,
+		partner: appDirectPartner(c, cfg, authStats),
+		user:    appDirectUser(c, cfg, authStats),
+		// One budget per server-side bucket: the client credential, and the companies list's own.
+		budget:    NewBudget("appdirect client "+cfg.ClientID, cfg.RatePerSecond*RateFactor, cfg.Burst, 0),
+		companies: NewBudget("appdirect companies list", cfg.CompaniesRate*RateFactor, cfg.Burst, 0),
+	}
 }
-
-// Budgets returns the rate budgets, for progress reporting.
-func (a *AppDirect) Budgets() []*Budget { return []*Budget{a.budget, a.companies} }
 
 // pageMeta is the page object of the P1/P2 styles.
 type pageMeta struct {

@@ -11,6 +11,12 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// RateFactor is the share of a documented rate limit the client's limiters use. Running a few
+// percent under the server's rate absorbs clock skew and scheduling jitter between client and
+// server, so a client at full speed sees (almost) no 429s; every limiter derives its rate from
+// a documented or announced limit times RateFactor.
+const RateFactor = 0.97
+
 // Budget is one server-side request budget: an AppDirect client credential, or a HighLevel app
 // on one location or company. Every worker drawing on the budget shares its limiter and its
 // pauses, so N workers never send N times the allowed rate, and one Retry-After pauses them all.
@@ -22,7 +28,6 @@ type Budget struct {
 	pausedUntil time.Time
 	dailyLeft   int // -1: unknown
 	dailyFloor  int
-	waited      time.Duration
 }
 
 // NewBudget returns a budget allowing perSecond requests with the given burst (perSecond <= 0:
@@ -35,7 +40,9 @@ func NewBudget(name string, perSecond float64, burst int, dailyFloor int) *Budge
 	return &Budget{Name: name, limiter: lim, dailyLeft: -1, dailyFloor: dailyFloor}
 }
 
-// Wait blocks until a request may be sent: after any shared pause, then a limiter token.
+// Wait blocks until a request may be sent: after any shared pause, then a limiter token. It
+// fails with ErrDailyBudget once the server says fewer than the floor remain today, or with
+// ctx's error.
 func (b *Budget) Wait(ctx context.Context) error {
 	b.mu.Lock()
 	if b.dailyLeft >= 0 && b.dailyLeft <= b.dailyFloor {
@@ -46,7 +53,6 @@ func (b *Budget) Wait(ctx context.Context) error {
 	}
 	until := b.pausedUntil
 	b.mu.Unlock()
-	start := time.Now()
 	if d := time.Until(until); d > 0 {
 		t := time.NewTimer(d)
 		select {
@@ -56,11 +62,7 @@ func (b *Budget) Wait(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-	err := b.limiter.Wait(ctx)
-	b.mu.Lock()
-	b.waited += time.Since(start)
-	b.mu.Unlock()
-	return err
+	return b.limiter.Wait(ctx)
 }
 
 // Pause holds every worker of the budget for d (a Retry-After, or an exhausted window).
@@ -72,13 +74,6 @@ func (b *Budget) Pause(d time.Duration) {
 	}
 }
 
-// Waited is the total time workers spent waiting on this budget.
-func (b *Budget) Waited() time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.waited
-}
-
 // Observe adapts to HighLevel's X-RateLimit-* headers: the announced window becomes the limiter's
 // rate, an exhausted window pauses the budget until it resets, and the daily count is tracked.
 func (b *Budget) Observe(h http.Header) {
@@ -87,7 +82,7 @@ func (b *Budget) Observe(h http.Header) {
 	if err1 == nil && err2 == nil && maxReq > 0 && intervalMs > 0 {
 		// The server counts fixed windows: a token bucket with burst B at rate r can put r+B
 		// requests into one window, so keep r+B under the window's maximum.
-		want := rate.Limit(float64(maxReq) / (float64(intervalMs) / 1000) * 0.97)
+		want := rate.Limit(float64(maxReq) / (float64(intervalMs) / 1000) * RateFactor)
 		if b.limiter.Limit() != want {
 			b.limiter.SetLimit(want)
 			b.limiter.SetBurst(2)

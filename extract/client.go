@@ -10,72 +10,39 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/cenkalti/backoff/v4"
 )
 
-// Counters are a stream's request statistics; safe for concurrent use.
+// Counters are a stream's request statistics; safe for concurrent use. Every layer of the
+// HTTP stack adds to the Counters of the request's own call, so concurrent streams never mix.
 type Counters struct {
-	Requests  atomic.Int64
-	Retries   atomic.Int64
+	Requests  atomic.Int64 // attempts sent, retries and 401 resends included
+	Retries   atomic.Int64 // attempts sent again after a 429, a 5xx, a network error or a bad body
 	Throttled atomic.Int64 // 429 answers
-	Bytes     atomic.Int64
-}
-
-// RetryPolicy bounds retries in attempts and in total time.
-type RetryPolicy struct {
-	MaxAttempts     int           // including the first; default 8
-	MaxElapsed      time.Duration // default 3m
-	InitialInterval time.Duration // default 250ms
-	MaxInterval     time.Duration // default 20s
-	MaxRetryAfter   time.Duration // cap on a server's Retry-After; default 60s
-}
-
-// SetDefaults fills unset fields.
-func (p *RetryPolicy) SetDefaults() {
-	if p.MaxAttempts == 0 {
-		p.MaxAttempts = 8
-	}
-	if p.MaxElapsed == 0 {
-		p.MaxElapsed = 3 * time.Minute
-	}
-	if p.InitialInterval == 0 {
-		p.InitialInterval = 250 * time.Millisecond
-	}
-	if p.MaxInterval == 0 {
-		p.MaxInterval = 20 * time.Second
-	}
-	if p.MaxRetryAfter == 0 {
-		p.MaxRetryAfter = 60 * time.Second
-	}
+	Bytes     atomic.Int64 // response body bytes
+	Waited    atomic.Int64 // nanoseconds spent waiting on the request budget (limiter and pauses)
 }
 
 // Client is the one HTTP stack every request goes through.
 type Client struct {
-	http    *http.Client
-	log     *slog.Logger
-	retry   RetryPolicy
-	maxBody int64
+	http          *http.Client
+	wire          *http.Transport
+	maxRetryAfter time.Duration
 }
-
-// maxRefreshes bounds how often one request gets a fresh token after a 401: a token can be
-// revoked again before its first use, but credentials that keep failing are not retried forever.
-const maxRefreshes = 3
 
 // DefaultMaxBody caps a response body (a page of 250 records is well under 1 MB).
 const DefaultMaxBody = 64 << 20
 
-// NewClient returns a client. TLS verification is always on.
+// NewClient returns a client whose requests are retried by retry and whose attempts each get
+// timeout (default 60s, reading the body included). TLS verification is always on.
 func NewClient(log *slog.Logger, retry RetryPolicy, timeout time.Duration) *Client {
 	retry.SetDefaults()
 	if timeout == 0 {
 		timeout = 60 * time.Second
 	}
-	tr := &http.Transport{
+	wire := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
@@ -84,90 +51,87 @@ func NewClient(log *slog.Logger, retry RetryPolicy, timeout time.Duration) *Clie
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
-	return &Client{http: &http.Client{Transport: tr, Timeout: timeout}, log: log, retry: retry, maxBody: DefaultMaxBody}
+	// No http.Client.Timeout: it would bound all retries of a request together; each attempt
+	// gets its own in capsTransport.
+	return &Client{http: &http.Client{Transport: newStack(wire, log, retry, timeout, DefaultMaxBody)}, wire: wire, maxRetryAfter: retry.MaxRetryAfter}
+}
+
+// newStack is the HTTP policy, outermost first:
+//
+//	retry → auth → budget → caps → wire
+//
+// Retry is outermost so that every attempt takes a token (fresh if the last was refused or is
+// expiring) and waits for the budget again; caps is innermost so that it sees, counts and bounds
+// exactly what crosses the wire.
+func newStack(wire http.RoundTripper, log *slog.Logger, retry RetryPolicy, timeout time.Duration, maxBody int64) http.RoundTripper {
+	var rt http.RoundTripper = &capsTransport{next: wire, log: log, timeout: timeout, maxBody: maxBody}
+	rt = &budgetTransport{next: rt, maxPause: retry.MaxRetryAfter}
+	rt = &authTransport{next: rt}
+	return newRetryTransport(rt, retry, log)
 }
 
 // CloseIdle closes idle connections (so a finished run leaves no goroutines behind).
-func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
+func (c *Client) CloseIdle() { c.wire.CloseIdleConnections() }
 
-// Authorizer supplies a bearer token; Invalidate drops a token the server refused.
-type Authorizer interface {
-	Token(ctx context.Context) (string, error)
-	Invalidate(token string)
-}
-
-// Request describes one logical request; Do may send it several times.
+// Request describes one logical request; the stack may send it several times.
 type Request struct {
 	Stream string
 	Method string // default GET
 	URL    string
 	Header http.Header
 	Form   url.Values // POST body, form-encoded
-	Basic  [2]string  // HTTP Basic user, password (token endpoints)
 	Auth   Authorizer // nil: no bearer token
 	Budget *Budget    // nil: not rate limited
-	Stats  *Counters
+	Stats  *Counters  // nil: not counted
 	// Parse validates and decodes a 2xx body; an error is treated like a transient fault
-	// (truncated or invalid JSON) and retried.
+	// (truncated or invalid JSON) and retried. It runs once per 2xx attempt; the last call
+	// that returned nil saw the body Do accepted.
 	Parse func(status int, body []byte) error
 }
 
-type attemptError struct {
-	err        error
-	retry      bool
-	retryAfter time.Duration
-	auth       bool // getting the token failed: its own request already retried
-}
-
-// Do sends req with retries: 429, 5xx, network errors and unparseable bodies are retried with
-// exponential backoff and jitter (bounded by attempts and elapsed time), honouring Retry-After
-// (seconds or HTTP-date, capped; 0 means "use the backoff", never "retry at once"). A 401 drops
-// the token and retries once with a fresh one. Other statuses fail at once with *HTTPError.
+// Do sends req through the stack (see newStack and each layer's doc). A status that is not
+// retried, or the last one of the retries, is returned as *HTTPError; ctx's error is returned
+// as is; every other error names the stream, method and path (never the query: it can hold
+// secrets).
 func (c *Client) Do(ctx context.Context, req Request) error {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime = c.retry.InitialInterval, c.retry.MaxInterval, c.retry.MaxElapsed
-	bo.Reset()
-	refreshes := 0
-	var last error
-	for attempt := 1; ; attempt++ {
-		ae := c.attempt(ctx, req)
-		if ae == nil {
-			return nil
-		}
-		last = ae.err
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	var body io.Reader
+	if req.Form != nil {
+		body = strings.NewReader(req.Form.Encode())
+	}
+	cctx := withCall(ctx, &call{stream: req.Stream, stats: req.Stats, budget: req.Budget, auth: req.Auth, check: req.Parse})
+	hr, err := http.NewRequestWithContext(cctx, method, req.URL, body)
+	if err != nil {
+		return fmt.Errorf("stream %s: building request for %s: %w", req.Stream, pathOf(req.URL), err)
+	}
+	for k, vs := range req.Header {
+		hr.Header[k] = vs
+	}
+	hr.Header.Set("Accept", "application/json")
+	hr.Header.Set("User-Agent", userAgent)
+	if req.Form != nil {
+		hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	res, err := c.http.Do(hr)
+	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if ae.auth {
-			return last
-		}
-		var he *HTTPError
-		if errors.As(ae.err, &he) && he.Status == 401 && req.Auth != nil && refreshes < maxRefreshes {
-			refreshes++ // the token expired or was revoked: a fresh token, no backoff
-			continue
-		}
-		if !ae.retry || attempt >= c.retry.MaxAttempts {
-			return last
-		}
-		wait := bo.NextBackOff()
-		if wait == backoff.Stop {
-			return fmt.Errorf("giving up after %s of retries: %w", c.retry.MaxElapsed, last)
-		}
-		if ae.retryAfter > wait {
-			wait = ae.retryAfter
-		}
-		if req.Stats != nil {
-			req.Stats.Retries.Add(1)
-		}
-		c.log.Debug("retrying", "stream", req.Stream, "path", pathOf(req.URL), "attempt", attempt, "wait", wait, "cause", last)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
+		return fmt.Errorf("stream %s: %s %s: %w", req.Stream, method, pathOf(req.URL), unwrapURLError(err))
 	}
+	defer res.Body.Close()
+	if res.StatusCode >= 200 && res.StatusCode < 300 {
+		return nil // Parse ran in retryTransport, on this body
+	}
+	data, err := bodyBytes(res)
+	if err != nil {
+		return fmt.Errorf("stream %s: %s %s: HTTP %d: reading body: %w", req.Stream, method, pathOf(req.URL), res.StatusCode, err)
+	}
+	return &HTTPError{Stream: req.Stream, Method: method, Path: pathOf(req.URL), Status: res.StatusCode, Body: excerpt(data),
+		RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), c.maxRetryAfter)}
 }
 
 func pathOf(raw string) string {
@@ -178,127 +142,11 @@ func pathOf(raw string) string {
 	return u.Path
 }
 
-func (c *Client) attempt(ctx context.Context, req Request) *attemptError {
-	if req.Budget != nil {
-		if err := req.Budget.Wait(ctx); err != nil {
-			return &attemptError{err: err}
-		}
-	}
-	var tok string
-	if req.Auth != nil {
-		var err error
-		if tok, err = req.Auth.Token(ctx); err != nil {
-			return &attemptError{err: err, auth: true}
-		}
-	}
-	method := req.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	var body io.Reader
-	if req.Form != nil {
-		body = strings.NewReader(req.Form.Encode())
-	}
-	hr, err := http.NewRequestWithContext(ctx, method, req.URL, body)
-	if err != nil {
-		return &attemptError{err: fmt.Errorf("stream %s: building request for %s: %w", req.Stream, pathOf(req.URL), err)}
-	}
-	for k, vs := range req.Header {
-		hr.Header[k] = vs
-	}
-	hr.Header.Set("Accept", "application/json")
-	hr.Header.Set("User-Agent", "marketsync-syncer")
-	if req.Form != nil {
-		hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	if req.Basic[0] != "" {
-		hr.SetBasicAuth(req.Basic[0], req.Basic[1])
-	}
-	if tok != "" {
-		hr.Header.Set("Authorization", "Bearer "+tok)
-	}
-	if req.Stats != nil {
-		req.Stats.Requests.Add(1)
-	}
-	start := time.Now()
-	res, err := c.http.Do(hr)
-	if err != nil {
-		if ctx.Err() != nil {
-			return &attemptError{err: ctx.Err()}
-		}
-		// Network errors carry the URL; report only the path.
-		return &attemptError{err: fmt.Errorf("stream %s: %s %s: network error: %w", req.Stream, method, pathOf(req.URL), unwrapURLError(err)), retry: true}
-	}
-	defer res.Body.Close()
-	if req.Budget != nil {
-		req.Budget.Observe(res.Header)
-	}
-	data, err := io.ReadAll(io.LimitReader(res.Body, c.maxBody+1))
-	if err != nil {
-		return &attemptError{err: fmt.Errorf("stream %s: %s %s: reading body: %w", req.Stream, method, pathOf(req.URL), unwrapURLError(err)), retry: true}
-	}
-	if int64(len(data)) > c.maxBody {
-		return &attemptError{err: fmt.Errorf("stream %s: %s %s: %w (%d bytes)", req.Stream, method, pathOf(req.URL), ErrTooLarge, c.maxBody)}
-	}
-	if req.Stats != nil {
-		req.Stats.Bytes.Add(int64(len(data)))
-	}
-	c.log.Debug("response", "stream", req.Stream, "method", method, "path", pathOf(req.URL), "status", res.StatusCode, "bytes", len(data), "took", time.Since(start))
-	if res.StatusCode >= 200 && res.StatusCode < 300 {
-		if req.Parse != nil {
-			if err := req.Parse(res.StatusCode, data); err != nil {
-				return &attemptError{err: fmt.Errorf("stream %s: %s %s: %w: %w", req.Stream, method, pathOf(req.URL), ErrBody, err), retry: true}
-			}
-		}
-		return nil
-	}
-	he := &HTTPError{Stream: req.Stream, Method: method, Path: pathOf(req.URL), Status: res.StatusCode, Body: excerpt(data)}
-	if res.StatusCode == 401 && req.Auth != nil {
-		req.Auth.Invalidate(tok)
-	}
-	ra := parseRetryAfter(res.Header.Get("Retry-After"), c.retry.MaxRetryAfter)
-	he.RetryAfter = ra
-	if res.StatusCode == 429 {
-		if req.Stats != nil {
-			req.Stats.Throttled.Add(1)
-		}
-		if req.Budget != nil && ra > 0 {
-			req.Budget.Pause(ra) // every worker on this budget waits, not just this one
-		}
-	}
-	return &attemptError{err: he, retry: retryableStatus(res.StatusCode), retryAfter: ra}
-}
-
+// unwrapURLError drops the *url.Error around a transport error: its text holds the whole URL.
 func unwrapURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return ue.Err
 	}
 	return err
-}
-
-func excerpt(b []byte) string {
-	s := strings.ToValidUTF8(string(b), "?")
-	if len(s) > 512 {
-		s = s[:512] + "…"
-	}
-	return s
-}
-
-// parseRetryAfter reads seconds or an HTTP-date, capped at limit; unparseable or past values
-// give 0 ("no hint").
-func parseRetryAfter(v string, limit time.Duration) time.Duration {
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = time.Until(t)
-	}
-	if d < 0 {
-		d = 0
-	}
-	return min(d, limit)
 }

@@ -1,6 +1,7 @@
 // Package extract pulls pages of raw records from the AppDirect and HighLevel APIs. All HTTP
-// policy (auth, rate limits, retries, size caps, logging without secrets) lives in Client; a
-// stream only says path, parameters, paginator and record path.
+// policy lives in one http.RoundTripper chain built by NewClient (retry → auth → budget → caps →
+// the wire, one small type per layer); a stream only says path, parameters, paginator and
+// record path.
 package extract
 
 import (
@@ -19,6 +20,9 @@ var (
 	ErrBody = errors.New("unexpected response body")
 	// ErrTooLarge means a response exceeded the size cap.
 	ErrTooLarge = errors.New("response exceeds the size cap")
+	// ErrContentType means a successful response declared a body that is not JSON (XML, HTML):
+	// the API ignored Accept: application/json, and retrying will not change that.
+	ErrContentType = errors.New("response is not JSON")
 )
 
 // HTTPError is a response that ended a request: a non-retryable status, or the last of the
@@ -50,4 +54,19 @@ func (e *HTTPError) Error() string {
 // retryableStatus reports whether the status is worth retrying.
 func retryableStatus(code int) bool {
 	return code == 429 || code == 500 || code == 502 || code == 503 || code == 504
+}
+
+// permanentError marks an error a transport layer knows retrying cannot fix (a token endpoint
+// that refused us after its own retries, an exhausted daily budget, a body over the cap); the
+// retry layer returns it at once. Its text is the wrapped error's.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+func permanent(err error) error { return &permanentError{err} }
+
+func isPermanent(err error) bool {
+	var pe *permanentError
+	return errors.As(err, &pe)
 }

@@ -58,7 +58,7 @@ type HighLevel struct {
 // NewHighLevel wires the HighLevel streams onto the shared client.
 func NewHighLevel(c *Client, cfg HighLevelConfig, authStats *Counters) *HighLevel {
 	cfg.SetDefaults()
-	return &HighLevel{cfg: cfg, c: c, auth: newHighLevelAuth(c, cfg.BaseURL, cfg.ClientID, cfg.ClientSecret, cfg.CompanyID, authStats),
+	return &HighLevel{cfg: cfg, c: c, auth: newHighLevelAuth(c, cfg, authStats),
 		budgets: map[string]*Budget{}}
 }
 
@@ -69,22 +69,11 @@ func (h *HighLevel) budget(resource string) *Budget {
 	b := h.budgets[resource]
 	if b == nil {
 		// Fixed windows of Burst per Interval: rate + bucket burst must stay under Burst per window.
-		perSec := float64(h.cfg.Burst) / h.cfg.Interval.Seconds() * 0.97
+		perSec := float64(h.cfg.Burst) / h.cfg.Interval.Seconds() * RateFactor
 		b = NewBudget("highlevel "+resource, perSec, 2, h.cfg.DailyFloor)
 		h.budgets[resource] = b
 	}
 	return b
-}
-
-// Budgets returns the budgets created so far.
-func (h *HighLevel) Budgets() []*Budget {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []*Budget
-	for _, b := range h.budgets {
-		out = append(out, b)
-	}
-	return out
 }
 
 var hlHeader = http.Header{"Version": {hlVersion}}

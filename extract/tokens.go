@@ -1,0 +1,203 @@
+package extract
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// tokenExpiryDelta is how long before its expiry a token is replaced, so that no request leaves
+// with a token that dies in flight. Tokens that live less than ten times this are replaced at
+// 90 % of their life instead (see fetcher.Token).
+const tokenExpiryDelta = 5 * time.Minute
+
+// defaultTokenLife is assumed for a token whose response gives no expires_in.
+const defaultTokenLife = 10 * time.Minute
+
+// tokenSource is a credential's one cache of bearer tokens. The caching and early refresh are
+// oauth2.ReuseTokenSourceWithExpiry's; tokenSource adds what oauth2.TokenSource cannot say:
+// the waiting caller's context reaches the fetch (so a cancelled run does not wait on a token
+// endpoint), and a token the server refused is dropped.
+type tokenSource struct {
+	// sem is held while asking reuse for a token: one fetch at a time, by the holder, under
+	// the holder's context (fetch.ctx), and a waiter can give up when its context ends.
+	sem   chan struct{}
+	fetch *fetcher
+	reuse oauth2.TokenSource
+	last  *oauth2.Token // the token handed out last; guarded by sem
+}
+
+func newTokenSource(get func(ctx context.Context) (*oauth2.Token, error)) *tokenSource {
+	f := &fetcher{get: get}
+	return &tokenSource{sem: make(chan struct{}, 1), fetch: f, reuse: oauth2.ReuseTokenSourceWithExpiry(nil, f, tokenExpiryDelta)}
+}
+
+// Token implements Authorizer.
+func (s *tokenSource) Token(ctx context.Context, refused *oauth2.Token) (*oauth2.Token, error) {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-s.sem }()
+	if refused != nil && refused == s.last {
+		// oauth2 has no way to drop a cached token: start an empty cache over the same fetch.
+		s.reuse, s.last = oauth2.ReuseTokenSourceWithExpiry(nil, s.fetch, tokenExpiryDelta), nil
+	}
+	s.fetch.ctx = ctx
+	tok, err := s.reuse.Token()
+	s.fetch.ctx = nil // keep no finished request's context
+	if err != nil {
+		return nil, err
+	}
+	s.last = tok
+	return tok, nil
+}
+
+// fetcher is the oauth2.TokenSource under the cache: one call, one token from the endpoint. It
+// runs only inside tokenSource.Token, which lends it the caller's context.
+type fetcher struct {
+	ctx context.Context
+	get func(ctx context.Context) (*oauth2.Token, error)
+}
+
+func (f *fetcher) Token() (*oauth2.Token, error) {
+	tok, err := f.get(f.ctx)
+	if err != nil {
+		return nil, err
+	}
+	if tok.Expiry.IsZero() {
+		tok.Expiry = time.Now().Add(defaultTokenLife)
+	}
+	// The cache replaces a token tokenExpiryDelta before Expiry; a short-lived token moves its
+	// Expiry so that it is replaced at 90 % of its life, not at once (or never used at all).
+	if life := time.Until(tok.Expiry); life < 10*tokenExpiryDelta {
+		tok.Expiry = tok.Expiry.Add(tokenExpiryDelta - life/10)
+	}
+	return tok, nil
+}
+
+// tokenContext is ctx for a token request of the given stream: sent by c's HTTP stack (oauth2
+// looks it up under oauth2.HTTPClient) and counted in stats.
+func (c *Client) tokenContext(ctx context.Context, stream string, stats *Counters) context.Context {
+	return withCall(context.WithValue(ctx, oauth2.HTTPClient, c.http), &call{stream: stream, stats: stats})
+}
+
+// tokenError names the endpoint and the status of a failed token request, never a secret: an
+// oauth2.RetrieveError becomes an *HTTPError with the response's status and body excerpt.
+func tokenError(what, stream, tokenURL string, err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		err = &HTTPError{Stream: stream, Method: http.MethodPost, Path: pathOf(tokenURL), Status: re.Response.StatusCode, Body: excerpt(re.Body)}
+		return fmt.Errorf("getting %s: %w", what, err)
+	}
+	return fmt.Errorf("getting %s from %s: %w", what, pathOf(tokenURL), unwrapURLError(err))
+}
+
+// appDirectPartner is the client-credentials token (system level, ROLE_PARTNER_READ); the client
+// ID and secret travel by HTTP Basic, as the API guide shows.
+func appDirectPartner(c *Client, cfg AppDirectConfig, stats *Counters) *tokenSource {
+	cc := &clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, TokenURL: cfg.BaseURL + "/oauth2/token",
+		Scopes: []string{"ROLE_PARTNER_READ"}, AuthStyle: oauth2.AuthStyleInHeader}
+	return newTokenSource(func(ctx context.Context) (*oauth2.Token, error) {
+		tok, err := cc.Token(c.tokenContext(ctx, "appdirect auth", stats))
+		if err != nil {
+			return nil, tokenError("an AppDirect token (grant client_credentials)", "appdirect auth", cc.TokenURL, err)
+		}
+		return tok, nil
+	})
+}
+
+// appDirectUser is the lead user's token from the password grant: lead v2 accepts only
+// user-level roles.
+func appDirectUser(c *Client, cfg AppDirectConfig, stats *Counters) *tokenSource {
+	oc := &oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: []string{"ROLE_RESELLER_MANAGER"},
+		Endpoint: oauth2.Endpoint{TokenURL: cfg.BaseURL + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	return newTokenSource(func(ctx context.Context) (*oauth2.Token, error) {
+		tok, err := oc.PasswordCredentialsToken(c.tokenContext(ctx, "appdirect auth", stats), cfg.LeadUsername, cfg.LeadPassword)
+		if err != nil {
+			return nil, tokenError("an AppDirect token (grant password)", "appdirect auth", oc.Endpoint.TokenURL, err)
+		}
+		return tok, nil
+	})
+}
+
+const hlVersion = "2021-07-28"
+
+// highLevelAuth holds HighLevel's tokens: the agency (company) token from client credentials,
+// and one location token per installed location, minted with the agency token.
+type highLevelAuth struct {
+	c       *Client
+	cfg     HighLevelConfig
+	stats   *Counters
+	agency  *tokenSource
+	mu      sync.Mutex
+	located map[string]*tokenSource
+}
+
+func newHighLevelAuth(c *Client, cfg HighLevelConfig, stats *Counters) *highLevelAuth {
+	cc := &clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, TokenURL: cfg.BaseURL + "/oauth/token",
+		EndpointParams: url.Values{"user_type": {"Company"}}, AuthStyle: oauth2.AuthStyleInParams}
+	h := &highLevelAuth{c: c, cfg: cfg, stats: stats, located: map[string]*tokenSource{}}
+	h.agency = newTokenSource(func(ctx context.Context) (*oauth2.Token, error) {
+		tok, err := cc.Token(c.tokenContext(ctx, "highlevel auth", stats))
+		if err != nil {
+			return nil, tokenError("a HighLevel agency token", "highlevel auth", cc.TokenURL, err)
+		}
+		return tok, nil
+	})
+	return h
+}
+
+// location returns the token source of one location, made on first use.
+func (h *highLevelAuth) location(id string) *tokenSource {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t, ok := h.located[id]; ok {
+		return t
+	}
+	t := newTokenSource(func(ctx context.Context) (*oauth2.Token, error) { return h.locationToken(ctx, id) })
+	h.located[id] = t
+	return t
+}
+
+// locationToken mints a location token: POST /oauth/locationToken, form companyId + locationId,
+// with the agency token (a 401 there refreshes the agency token like any other request).
+func (h *highLevelAuth) locationToken(ctx context.Context, id string) (*oauth2.Token, error) {
+	var tr tokenResponse
+	err := h.c.Do(ctx, Request{Stream: "highlevel auth", Method: http.MethodPost, URL: h.cfg.BaseURL + "/oauth/locationToken",
+		Header: http.Header{"Version": {hlVersion}}, Form: url.Values{"companyId": {h.cfg.CompanyID}, "locationId": {id}},
+		Auth: h.agency, Stats: h.stats, Parse: tr.parse})
+	if err != nil {
+		return nil, fmt.Errorf("getting a HighLevel location token for %s: %w", id, err)
+	}
+	tok := &oauth2.Token{AccessToken: tr.AccessToken, TokenType: tr.TokenType}
+	if tr.ExpiresIn > 0 {
+		tok.Expiry = time.Now().Add(time.Duration(tr.ExpiresIn * float64(time.Second)))
+	}
+	return tok, nil
+}
+
+type tokenResponse struct {
+	AccessToken string  `json:"access_token"`
+	TokenType   string  `json:"token_type"`
+	ExpiresIn   float64 `json:"expires_in"`
+}
+
+func (tr *tokenResponse) parse(_ int, body []byte) error {
+	if err := json.Unmarshal(body, tr); err != nil {
+		return err
+	}
+	if tr.AccessToken == "" {
+		return errors.New("token response has no access_token")
+	}
+	return nil
+}

@@ -1,0 +1,68 @@
+package extract
+
+import (
+	"context"
+	"net/http"
+
+	"golang.org/x/oauth2"
+)
+
+// Authorizer supplies bearer tokens for one credential.
+type Authorizer interface {
+	// Token returns a token for a request made under ctx, fetching one if none is cached or
+	// the cached one is about to expire. refused, if not nil, is a token the server answered
+	// 401 to: if it is still the cached one it is dropped first, so workers that were refused
+	// the same token at once cause one fetch, not one each.
+	Token(ctx context.Context, refused *oauth2.Token) (*oauth2.Token, error)
+}
+
+// maxRefreshes bounds how often one attempt gets a fresh token after a 401: a token can be
+// revoked again before its first use, but credentials that keep failing are not retried forever.
+const maxRefreshes = 3
+
+// authTransport adds the call's bearer token. On 401 it drops that token and sends the request
+// again with a fresh one (the new attempt goes through the budget again: the server counted the
+// refused one). A token that cannot be had ends the request: the token endpoint's own request
+// was already retried.
+type authTransport struct {
+	next http.RoundTripper
+}
+
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	auth := callOf(req).auth
+	if auth == nil || crossHostRedirect(req) {
+		return t.next.RoundTrip(req)
+	}
+	var refused *oauth2.Token
+	for refresh := 0; ; refresh++ {
+		tok, err := auth.Token(req.Context(), refused)
+		if err != nil {
+			return nil, permanent(err)
+		}
+		try := req
+		if refresh > 0 {
+			if try, err = rewind(req); err != nil {
+				return nil, err
+			}
+		}
+		try = try.WithContext(try.Context())
+		try.Header = req.Header.Clone()
+		tok.SetAuthHeader(try)
+		res, err := t.next.RoundTrip(try)
+		if err != nil || res.StatusCode != http.StatusUnauthorized || refresh == maxRefreshes || !replayable(req) {
+			return res, err
+		}
+		drain(res)
+		refused = tok
+	}
+}
+
+// crossHostRedirect reports a request the client made to follow redirects to a host other than
+// the one first asked, which must not see our token.
+func crossHostRedirect(req *http.Request) bool {
+	first := req
+	for first.Response != nil && first.Response.Request != nil {
+		first = first.Response.Request
+	}
+	return first.URL.Host != req.URL.Host
+}

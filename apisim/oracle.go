@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"net/http"
 	"slices"
@@ -199,27 +198,56 @@ func (s *Server) stampsLocked(stream string, r rowRef) []stamp {
 	return nil
 }
 
-func (s *Server) rowLocked(stream string, r rowRef) (Row, error) {
+// leaf is one member of Values.
+type leaf struct {
+	path string
+	v    any
+}
+
+// rowLeavesLocked renders a row and reads its values; leaves are sorted by path.
+func (s *Server) rowLeavesLocked(stream string, r rowRef) ([]byte, *jval, []leaf, error) {
 	rec := s.renderLocked(nil, stream, r)
-	vals, err := valuesOf(stream, rec, s.stampsLocked(stream, r))
+	root, err := parseJSON(rec)
 	if err != nil {
-		return Row{}, fmt.Errorf("apisim: %s row %s: %w", stream, r.key, err)
+		return nil, nil, nil, fmt.Errorf("apisim: %s row %s: %w", stream, r.key, err)
+	}
+	ls, err := leavesOf(stream, root, s.stampsLocked(stream, r))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("apisim: %s row %s: %w", stream, r.key, err)
+	}
+	return rec, root, ls, nil
+}
+
+func (s *Server) rowLocked(stream string, r rowRef) (Row, error) {
+	rec, _, ls, err := s.rowLeavesLocked(stream, r)
+	if err != nil {
+		return Row{}, err
+	}
+	vals := make(map[string]any, len(ls))
+	for _, l := range ls {
+		vals[l.path] = l.v
 	}
 	return Row{Key: r.key, Record: rec, Values: vals}, nil
 }
 
-// valuesOf reads every scalar leaf of rec (outside arrays) into canonical values, timestamps
-// from the generator's state st.
-func valuesOf(stream string, rec []byte, st []stamp) (map[string]any, error) {
-	root, err := parseJSON(rec)
+// rowHashLocked is RowHash of the row, computed without building the Row.
+func (s *Server) rowHashLocked(stream string, r rowRef) (uint64, error) {
+	_, root, ls, err := s.rowLeavesLocked(stream, r)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
+	var buf [2048]byte
+	return hashRow(r.key, ls, appendCanonical(buf[:0], root)), nil
+}
+
+// leavesOf reads every scalar leaf of a record (outside arrays) into canonical values,
+// timestamps from the generator's state st.
+func leavesOf(stream string, root *jval, st []stamp) ([]leaf, error) {
 	if root.kind != '{' {
 		return nil, fmt.Errorf("record is not an object")
 	}
 	money := MoneyPaths[stream]
-	out := map[string]any{}
+	out := make([]leaf, 0, 32)
 	var walk func(prefix string, v *jval) error
 	walk = func(prefix string, v *jval) error {
 		for k, kid := range v.kids {
@@ -236,26 +264,32 @@ func valuesOf(stream string, rec []byte, st []stamp) (map[string]any, error) {
 					if err != nil {
 						return fmt.Errorf("money member %s: %w", path, err)
 					}
-					out[path] = d
+					out = append(out, leaf{path, d})
 				} else {
-					out[path] = kid.s
+					out = append(out, leaf{path, kid.s})
 				}
 			case '0':
 				d, err := NormalizeDecimal(kid.s)
 				if err != nil {
 					return fmt.Errorf("member %s: %w", path, err)
 				}
-				out[path] = d
+				out = append(out, leaf{path, d})
 			case 't', 'f':
-				out[path] = kid.kind == 't'
+				out = append(out, leaf{path, kid.kind == 't'})
 			case 'n':
-				out[path] = nil
+				out = append(out, leaf{path, nil})
 			}
 		}
 		return nil
 	}
 	if err := walk("", root); err != nil {
 		return nil, err
+	}
+	slices.SortFunc(out, func(a, b leaf) int { return strings.Compare(a.path, b.path) })
+	for k := 1; k < len(out); k++ {
+		if out[k].path == out[k-1].path {
+			return nil, fmt.Errorf("member %s twice", out[k].path)
+		}
 	}
 	for _, p := range TimestampPaths[stream] {
 		var want *stamp
@@ -264,7 +298,7 @@ func valuesOf(stream string, rec []byte, st []stamp) (map[string]any, error) {
 				want = &st[k]
 			}
 		}
-		cur, present := out[p]
+		at, present := sort.Find(len(out), func(k int) int { return strings.Compare(p, out[k].path) })
 		switch {
 		case !present:
 			if want != nil && !want.null {
@@ -272,12 +306,12 @@ func valuesOf(stream string, rec []byte, st []stamp) (map[string]any, error) {
 			}
 		case want == nil:
 			return nil, fmt.Errorf("timestamp %s is in the record but not in the state", p)
-		case cur == nil || want.null:
-			if cur != nil || !want.null {
-				return nil, fmt.Errorf("timestamp %s: record %v, state null=%v", p, cur, want.null)
+		case out[at].v == nil || want.null:
+			if out[at].v != nil || !want.null {
+				return nil, fmt.Errorf("timestamp %s: record %v, state null=%v", p, out[at].v, want.null)
 			}
 		default:
-			out[p] = want.ms * 1000
+			out[at].v = want.ms * 1000
 		}
 	}
 	return out, nil
@@ -366,50 +400,58 @@ func CanonicalJSON(raw []byte) ([]byte, error) {
 // byte, values tagged by type: "n" null, "btrue"/"bfalse", "s"+text, "t"+decimal microseconds
 // (float64 and json.Number integers, as a JSON decoder returns them, count as timestamps).
 func RowHash(r Row) uint64 {
-	h := fnv.New64a()
-	put := func(parts ...string) {
-		for _, p := range parts {
-			_, _ = h.Write([]byte(p))
-		}
-		_, _ = h.Write([]byte{0})
+	ls := make([]leaf, 0, len(r.Values))
+	for p, v := range r.Values {
+		ls = append(ls, leaf{p, v})
 	}
-	put(r.Key)
-	paths := make([]string, 0, len(r.Values))
-	for p := range r.Values {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
-		put(p)
-		switch v := r.Values[p].(type) {
-		case nil:
-			put("n")
-		case bool:
-			put("b", strconv.FormatBool(v))
-		case string:
-			put("s", v)
-		case int64:
-			put("t", strconv.FormatInt(v, 10))
-		case int:
-			put("t", strconv.Itoa(v))
-		case float64:
-			if v == math.Trunc(v) && math.Abs(v) < 1<<62 {
-				put("t", strconv.FormatInt(int64(v), 10))
-			} else {
-				put("f", strconv.FormatFloat(v, 'g', -1, 64))
-			}
-		case json.Number:
-			put("t", v.String())
-		default:
-			put("?", fmt.Sprint(v))
-		}
-	}
+	sort.Slice(ls, func(a, b int) bool { return ls[a].path < ls[b].path })
 	c, err := CanonicalJSON(r.Record)
 	if err != nil {
 		c = r.Record
 	}
-	put(string(c))
-	return h.Sum64()
+	return hashRow(r.Key, ls, c)
+}
+
+const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211
+
+func fnvAdd(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime
+	}
+	return h
+}
+
+func fnvEnd(h uint64) uint64 { return h * fnvPrime } // a 0 byte: h ^ 0 == h
+
+func hashRow(key string, sorted []leaf, canonical []byte) uint64 {
+	h := fnvEnd(fnvAdd(fnvOffset, key))
+	for _, l := range sorted {
+		h = fnvEnd(fnvAdd(h, l.path))
+		switch v := l.v.(type) {
+		case nil:
+			h = fnvAdd(h, "n")
+		case bool:
+			h = fnvAdd(fnvAdd(h, "b"), strconv.FormatBool(v))
+		case string:
+			h = fnvAdd(fnvAdd(h, "s"), v)
+		case int64:
+			h = fnvAdd(fnvAdd(h, "t"), strconv.FormatInt(v, 10))
+		case int:
+			h = fnvAdd(fnvAdd(h, "t"), strconv.Itoa(v))
+		case float64:
+			if v == math.Trunc(v) && math.Abs(v) < 1<<62 {
+				h = fnvAdd(fnvAdd(h, "t"), strconv.FormatInt(int64(v), 10))
+			} else {
+				h = fnvAdd(fnvAdd(h, "f"), strconv.FormatFloat(v, 'g', -1, 64))
+			}
+		case json.Number:
+			h = fnvAdd(fnvAdd(h, "t"), v.String())
+		default:
+			h = fnvAdd(fnvAdd(h, "?"), fmt.Sprint(v))
+		}
+		h = fnvEnd(h)
+	}
+	return fnvEnd(fnvAdd(h, string(canonical)))
 }
 
 // ContentDigest sums RowHash over rows: order-independent, so any listing of the same rows with
@@ -460,12 +502,12 @@ func (s *Server) contentDigestLocked(stream string) (uint64, error) {
 		if ferr != nil {
 			return
 		}
-		row, err := s.rowLocked(stream, r)
+		h, err := s.rowHashLocked(stream, r)
 		if err != nil {
 			ferr = err
 			return
 		}
-		sum += RowHash(row)
+		sum += h
 	})
 	if err = firstErr(err, ferr); err != nil {
 		return 0, err

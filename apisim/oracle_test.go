@@ -114,6 +114,7 @@ func rowsOf(t *testing.T, s *Server, stream string) []Row {
 }
 
 func TestRows_EqualServedPages(t *testing.T) {
+	t.Parallel()
 	for _, values := range ValueForms {
 		t.Run(values, func(t *testing.T) {
 			s := testSim(t, Config{Seed: 6, Scale: 700, Locations: 7, Profile: "fast", Values: values})
@@ -216,6 +217,7 @@ func sameNumber(c, served string) bool {
 }
 
 func TestRows_ValuesAgreeWithIndependentDecoding(t *testing.T) {
+	t.Parallel()
 	for _, values := range ValueForms {
 		t.Run(values, func(t *testing.T) {
 			s, err := New(Config{Seed: 8, Scale: 1500, Locations: 7, Values: values, Profile: "fast"})
@@ -286,6 +288,7 @@ func TestRows_ValuesAgreeWithIndependentDecoding(t *testing.T) {
 }
 
 func TestContentDigest(t *testing.T) {
+	t.Parallel()
 	cfg := Config{Seed: 4, Scale: 400, Profile: "fast", Values: "varied"}
 	a, _ := New(cfg)
 	b, _ := New(cfg)
@@ -353,6 +356,7 @@ func TestContentDigest(t *testing.T) {
 }
 
 func TestRowsEndpoint_PagesAndDigest(t *testing.T) {
+	t.Parallel()
 	s := testSim(t, Config{Seed: 2, Scale: 230, Profile: "fast"})
 	truth := s.Truth(0)
 	for _, stream := range OracleStreams {
@@ -417,6 +421,7 @@ func TestNormalizeDecimal(t *testing.T) {
 // TestVaried_ServesEveryForm checks that varied data holds each adversarial form the documents
 // allow, and plain data none of the structural ones.
 func TestVaried_ServesEveryForm(t *testing.T) {
+	t.Parallel()
 	s, _ := New(Config{Seed: 3, Scale: 3000, Locations: 7, Values: "varied", Profile: "fast"})
 	all := map[string][]Row{}
 	var raw strings.Builder
@@ -510,6 +515,7 @@ func TestVaried_ServesEveryForm(t *testing.T) {
 
 // TestDemoData_MakesTheViewsMeaningful checks the shapes the shipped queries show.
 func TestDemoData_MakesTheViewsMeaningful(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
 	s, _ := New(Config{Seed: 42, Scale: 2000, Profile: "fast", Start: start})
 	if !s.Now().Equal(start) {
@@ -607,5 +613,38 @@ func TestConfig_ValuesDefaultsAndValidation(t *testing.T) {
 	}
 	if _, err := New(Config{Values: "odd"}); err == nil || !strings.Contains(err.Error(), "values") {
 		t.Fatalf("Values odd: %v", err)
+	}
+}
+
+// The digest's fast canonical writer equals CanonicalJSON's definition (encoding/json).
+func TestCanonicalJSON_FastPathEqualsEncodingJSON(t *testing.T) {
+	t.Parallel()
+	for _, values := range ValueForms {
+		s, _ := New(Config{Seed: 5, Scale: 600, Locations: 7, Profile: "fast", Values: values})
+		for _, stream := range OracleStreams {
+			for _, r := range rowsOf(t, s, stream) {
+				want, err := CanonicalJSON(r.Record)
+				if err != nil {
+					t.Fatal(err)
+				}
+				root, err := parseJSON(r.Record)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := appendCanonical(nil, root); !bytes.Equal(got, want) {
+					t.Fatalf("%s %s:\n fast %s\n json %s", stream, r.Key, got, want)
+				}
+			}
+		}
+	}
+	for _, in := range []string{`{"b":1,"a":"\u2028<&>\u0001\b\f\ud83d\ude00","a":2}`, `[{"z":null,"y":[true,false,-0.0,1e5]}]`, `"\ud800x"`} {
+		want, _ := CanonicalJSON([]byte(in))
+		root, err := parseJSON([]byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendCanonical(nil, root); !bytes.Equal(got, want) {
+			t.Fatalf("%s:\n fast %s\n json %s", in, got, want)
+		}
 	}
 }

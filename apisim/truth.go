@@ -3,6 +3,7 @@ package apisim
 import (
 	"hash/fnv"
 	"strconv"
+	"sync"
 )
 
 // RowChecksum hashes one row's identity (and version) for the order-independent checksums of
@@ -107,12 +108,24 @@ func (s *Server) Truth(deletedSince int64) Truth {
 		st.add(loc.id, ver, loc.installedAt)
 	}
 	out.Streams["locations"] = st
-	for name, st := range out.Streams {
-		d, err := s.contentDigestLocked(name)
-		if err != nil {
-			panic(err) // a generator bug: the record disagrees with the generator's state
+	// Content digests, one goroutine per stream (they only read).
+	digests := make([]uint64, len(OracleStreams))
+	errs := make([]error, len(OracleStreams))
+	var wg sync.WaitGroup
+	for k, name := range OracleStreams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			digests[k], errs[k] = s.contentDigestLocked(name)
+		}()
+	}
+	wg.Wait()
+	for k, name := range OracleStreams {
+		if errs[k] != nil {
+			panic(errs[k]) // a generator bug: the record disagrees with the generator's state
 		}
-		st.ContentDigest = d
+		st := out.Streams[name]
+		st.ContentDigest = digests[k]
 		out.Streams[name] = st
 	}
 	return out

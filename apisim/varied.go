@@ -3,6 +3,7 @@ package apisim
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -26,6 +27,25 @@ type jval struct {
 
 var errJSON = errors.New("malformed JSON")
 
+// interned holds the member names the generators write, so parsing does not copy them.
+var interned = map[string]string{}
+
+func init() {
+	for _, k := range strings.Fields(`uuid name enabled address street1 street2 city state zip country companySize
+		customAttributes value creationDate industry salesAgent emailAddress website picture vendor reseller channelAdmin
+		externalId phoneNumber defaultRole countryCode status thirtyDaysPurchaseLimitExempt
+		thirtyDaysPurchaseLimitOverrideAmt dailyPurchaseLimitExempt dailyPurchaseLimitOverrideAmt importAppsEnabled
+		onlyAdminsCanBuy email userName firstName lastName openId locale currency roles company lastModified invoiceId
+		referenceNumber dueDate total orderIds -id -href user delegatedToInvoice includedInvoices invoiceLines links
+		description quantity id createdOn creator companyId companyName role customer companyExists contact phone
+		leadType partner recipient participantType referrer result convertedCompany notes ownerUser customerUser
+		purchaseEffectiveDate ownerType createdByUser chargeId appId meterId entityType entityId amountCharged
+		pricePerUnit units transactionType refunded meta eventId eventTime userId createdAt updatedAt _id
+		isInstalled appVersionId versionId installedAt USD charge refund location RESELLER CHANNEL APPDIRECT`) {
+		interned[k] = k
+	}
+}
+
 // parseJSON parses one JSON value (the whole of b, no surrounding space).
 func parseJSON(b []byte) (*jval, error) {
 	p := jparser{b: b}
@@ -41,8 +61,19 @@ func parseJSON(b []byte) (*jval, error) {
 }
 
 type jparser struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	arena []jval // nodes are cut from here: one allocation per 32 nodes
+}
+
+func (p *jparser) node(kind byte) *jval {
+	if len(p.arena) == cap(p.arena) {
+		p.arena = make([]jval, 0, 32)
+	}
+	p.arena = p.arena[:len(p.arena)+1]
+	v := &p.arena[len(p.arena)-1]
+	v.kind = kind
+	return v
 }
 
 func (p *jparser) space() {
@@ -64,7 +95,8 @@ func (p *jparser) value(depth int) (*jval, error) {
 	switch c := p.b[p.i]; {
 	case c == '{':
 		p.i++
-		v := &jval{kind: '{'}
+		v := p.node('{')
+		v.keys, v.kids = make([]string, 0, 8), make([]*jval, 0, 8)
 		p.space()
 		if p.i < len(p.b) && p.b[p.i] == '}' {
 			p.i++
@@ -102,7 +134,7 @@ func (p *jparser) value(depth int) (*jval, error) {
 		}
 	case c == '[':
 		p.i++
-		v := &jval{kind: '['}
+		v := p.node('[')
 		p.space()
 		if p.i < len(p.b) && p.b[p.i] == ']' {
 			p.i++
@@ -130,12 +162,14 @@ func (p *jparser) value(depth int) (*jval, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &jval{kind: '"', s: s}, nil
+		v := p.node('"')
+		v.s = s
+		return v, nil
 	case c == 't' || c == 'f' || c == 'n':
 		for _, lit := range []string{"true", "false", "null"} {
-			if strings.HasPrefix(string(p.b[p.i:min(len(p.b), p.i+5)]), lit) {
+			if len(p.b)-p.i >= len(lit) && string(p.b[p.i:p.i+len(lit)]) == lit {
 				p.i += len(lit)
-				return &jval{kind: lit[0]}, nil
+				return p.node(lit[0]), nil
 			}
 		}
 		return nil, p.fail("bad literal")
@@ -171,7 +205,9 @@ func (p *jparser) value(depth int) (*jval, error) {
 				return nil, p.fail("bad exponent")
 			}
 		}
-		return &jval{kind: '0', s: string(p.b[start:p.i])}, nil
+		v := p.node('0')
+		v.s = string(p.b[start:p.i])
+		return v, nil
 	}
 	return nil, p.fail("unexpected byte")
 }
@@ -179,6 +215,18 @@ func (p *jparser) value(depth int) (*jval, error) {
 // str decodes the JSON string at p.i (which is '"').
 func (p *jparser) str() (string, error) {
 	p.i++
+	for k := p.i; k < len(p.b); k++ { // fast path: nothing to unescape
+		if c := p.b[k]; c == '"' {
+			s, ok := interned[string(p.b[p.i:k])] // member names repeat: no allocation for them
+			if !ok {
+				s = string(p.b[p.i:k])
+			}
+			p.i = k + 1
+			return s, nil
+		} else if c == '\\' || c < 0x20 {
+			break
+		}
+	}
 	var sb strings.Builder
 	for {
 		if p.i >= len(p.b) {
@@ -461,4 +509,87 @@ func appendJVal(b []byte, v *jval, style int, escKeys bool) []byte {
 		return append(b, "null"...)
 	}
 	return append(b, v.s...)
+}
+
+// appendCanonical writes v as CanonicalJSON does (encoding/json with UseNumber, sorted member
+// names, HTML not escaped) without a round trip through maps.
+func appendCanonical(b []byte, v *jval) []byte {
+	switch v.kind {
+	case '{':
+		var small [48]int
+		idx := small[:0]
+		for k := range v.keys {
+			idx = append(idx, k)
+		}
+		sort.SliceStable(idx, func(a, c int) bool { return v.keys[idx[a]] < v.keys[idx[c]] })
+		b = append(b, '{')
+		n := 0
+		for x, k := range idx {
+			if x+1 < len(idx) && v.keys[idx[x+1]] == v.keys[k] {
+				continue // a repeated member name: the last one wins, as in a decoded map
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = appendGoJSONStr(b, v.keys[k])
+			b = append(b, ':')
+			b = appendCanonical(b, v.kids[k])
+		}
+		return append(b, '}')
+	case '[':
+		b = append(b, '[')
+		for k, kid := range v.kids {
+			if k > 0 {
+				b = append(b, ',')
+			}
+			b = appendCanonical(b, kid)
+		}
+		return append(b, ']')
+	case '"':
+		return appendGoJSONStr(b, v.s)
+	}
+	return appendJVal(b, v, strRaw, false)
+}
+
+// appendGoJSONStr escapes s as encoding/json does with SetEscapeHTML(false).
+func appendGoJSONStr(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c >= 0x20 && c != '"' && c != '\\':
+				b = append(b, c)
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\b':
+				b = append(b, '\\', 'b')
+			case c == '\f':
+				b = append(b, '\\', 'f')
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }

@@ -419,7 +419,7 @@ func (d *DuckDB) Append(ctx context.Context, table string, rec arrow.RecordBatch
 		release()
 		_, _ = d.conn.ExecContext(context.WithoutCancel(ctx), "DROP VIEW IF EXISTS "+Quote(view))
 	}()
-	if _, err := d.conn.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s SELECT * FROM %s", Quote(table), Quote(view))); err != nil {
+	if _, err := d.conn.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s BY NAME SELECT * FROM %s", Quote(table), Quote(view))); err != nil {
 		return fmt.Errorf("appending to %s: %w", table, err)
 	}
 	return nil

@@ -21,8 +21,8 @@ type Authorizer interface {
 const maxRefreshes = 3
 
 // authTransport adds the call's bearer token. On 401 it drops that token and sends the request
-// again with a fresh one (the new attempt goes through the budget again: the server counted the
-// refused one). A token that cannot be had ends the request: the token endpoint's own request
+// again with a fresh one, at most maxRefreshes times (each resend goes through the budget again:
+// the server counted the refused one). A redirect to another host gets no token. A token that cannot be had ends the request: the token endpoint's own request
 // was already retried.
 type authTransport struct {
 	next http.RoundTripper

@@ -403,17 +403,11 @@ func (r *run) stream(ctx context.Context, name, partition string, override ...li
 		r.finish(t, err)
 		return
 	}
-	// A stream with checkpoints but no completed full scan was interrupted during its first
-	// load: resume from the checkpoint (a first load has nothing to delete) instead of
-	// starting over.
-	resuming := cur.Value > 0 && cur.LastFullScan.IsZero()
-	full := r.cfg.FullRefresh || table.Cursor == "" || cur.Value == 0 ||
-		(!resuming && r.cfg.FullScanEvery > 0 && time.Since(cur.LastFullScan) > r.cfg.FullScanEvery)
-	var since time.Time
-	if !full {
-		since = cur.Time().Add(-r.cfg.Lookback[name])
-	}
+	p := plan(planInput{HasCursor: table.Cursor != "", Found: synced, Cursor: cur, FullRefresh: r.cfg.FullRefresh,
+		FullScanEvery: r.cfg.FullScanEvery, Lookback: r.cfg.Lookback[name], Now: time.Now()})
+	full, resuming, since := p.Mode == Full, p.Mode == Resume, p.Since
 	t.sr.FullScan = full
+	r.cfg.Log.Debug("plan", "stream", name, "partition", partition, "mode", p.Mode, "since", since, "reason", p.Reason)
 
 	list, err := r.lister(name, partition, since, override)
 	if err != nil {

@@ -1,0 +1,50 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/marketsync/marketsync/state"
+)
+
+func TestPlan_EveryDecision(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	cur := time.Date(2026, 5, 31, 0, 0, 0, 0, time.UTC)
+	scanned := state.Cursor{Value: cur.UnixMicro(), LastFullScan: now.Add(-24 * time.Hour)}
+	cases := []struct {
+		name      string
+		in        planInput
+		mode      Mode
+		since     time.Time
+		reasonHas string
+	}{
+		{"full refresh wins over everything", planInput{HasCursor: true, Found: true, Cursor: scanned, FullRefresh: true, Lookback: time.Hour, Now: now},
+			Full, time.Time{}, "--full-refresh"},
+		{"a stream without a cursor column is a snapshot", planInput{Found: true, Cursor: scanned, Now: now},
+			Full, time.Time{}, "no cursor column"},
+		{"no cursor row: first sync", planInput{HasCursor: true, Now: now}, Full, time.Time{}, "first sync"},
+		{"a cursor row without a value: first sync", planInput{HasCursor: true, Found: true, Cursor: state.Cursor{LastFullScan: now}, Now: now},
+			Full, time.Time{}, "first sync"},
+		{"checkpoint without a full scan: resume from it minus the lookback",
+			planInput{HasCursor: true, Found: true, Cursor: state.Cursor{Value: cur.UnixMicro()}, FullScanEvery: time.Hour, Lookback: 10 * time.Minute, Now: now},
+			Resume, cur.Add(-10 * time.Minute), "resuming"},
+		{"recent full scan: incremental from the cursor minus the lookback",
+			planInput{HasCursor: true, Found: true, Cursor: scanned, FullScanEvery: 7 * 24 * time.Hour, Lookback: 24 * time.Hour, Now: now},
+			Incremental, cur.Add(-24 * time.Hour), "lookback"},
+		{"full scan older than full_scan_every: full",
+			planInput{HasCursor: true, Found: true, Cursor: scanned, FullScanEvery: 12 * time.Hour, Lookback: time.Hour, Now: now},
+			Full, time.Time{}, "last full scan 24h0m0s ago"},
+		{"full_scan_every 0 never forces a full scan",
+			planInput{HasCursor: true, Found: true, Cursor: state.Cursor{Value: cur.UnixMicro(), LastFullScan: now.AddDate(-1, 0, 0)}, Now: now},
+			Incremental, cur, "lookback"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := plan(c.in)
+			if p.Mode != c.mode || !p.Since.Equal(c.since) || !strings.Contains(p.Reason, c.reasonHas) {
+				t.Fatalf("plan %+v, want mode %s since %s reason containing %q", p, c.mode, c.since, c.reasonHas)
+			}
+		})
+	}
+}

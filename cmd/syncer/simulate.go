@@ -19,11 +19,17 @@ func runSimulate(ctx context.Context, args []string, stdout, _ io.Writer) error 
 	locations := fs.Int("locations", 3, "HighLevel locations of the demo company")
 	background := fs.Float64("background", 0, "simulated seconds per real second of background change (0: only POST /_sim/advance)")
 	replay := fs.Bool("replay", false, "cache rendered pages (benchmarks measure the client, not the generator)")
+	startAt := fs.String("start", "now", "the simulated clock's start `time` (RFC 3339, or now)")
+	values := fs.String("values", "", "value forms: varied (every form the documents allow; default) or plain")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	start, err := parseSimStart(*startAt)
+	if err != nil {
+		return err
+	}
 	sim, err := apisim.New(apisim.Config{Seed: *seed, Scale: *scale, Profile: *profile, Speed: *speed, Locations: *locations,
-		Background: *background, Replay: *replay})
+		Background: *background, Replay: *replay, Start: start, Values: *values})
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -37,7 +43,7 @@ func runSimulate(ctx context.Context, args []string, stdout, _ io.Writer) error 
   AppDirect client credentials: client_id=%[6]s client_secret=%[7]s
   AppDirect lead user (password grant): username=%[8]s password=%[9]s
   HighLevel: client_id=%[10]s client_secret=%[11]s company_id=%[12]s app_id=%[13]s
-  Introspection: GET %[5]s/_sim/stats, GET %[5]s/_sim/truth, POST %[5]s/_sim/advance?seconds=N
+  Introspection: GET %[5]s/_sim/stats, GET %[5]s/_sim/truth, GET %[5]s/_sim/rows?stream=NAME, POST %[5]s/_sim/advance?seconds=N
 Ctrl-C to stop.
 `, *profile, *seed, *scale, *speed, sim.URL(), apisim.DemoClientID, apisim.DemoClientSecret, apisim.DemoLeadUser, apisim.DemoLeadPassword,
 		apisim.DemoHLClientID, apisim.DemoHLClientSecret, apisim.DemoHLCompanyID, apisim.DemoHLAppID)

@@ -45,6 +45,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	progress := fs.String("progress", "auto", "live progress: auto (on a terminal), always, never")
 	simScale := fs.Int("sim-scale", demoScale, "embedded simulator: rows per stream")
 	simSeed := fs.Int64("sim-seed", 42, "embedded simulator: data seed")
+	simAddr := fs.String("sim-addr", "127.0.0.1:0", "embedded simulator: listen `address` (default any free loopback port)")
+	simStart := fs.String("sim-start", "now", "embedded simulator: its clock's `time` (RFC 3339, or now: data dated up to the wall clock)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -63,11 +65,15 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	} else {
-		sim, err := apisim.New(apisim.Config{Seed: *simSeed, Scale: *simScale, Profile: "realistic", Speed: demoSpeed})
+		start, err := parseSimStart(*simStart)
+		if err != nil {
+			return err
+		}
+		sim, err := apisim.New(apisim.Config{Seed: *simSeed, Scale: *simScale, Profile: "realistic", Speed: demoSpeed, Start: start})
 		if err != nil {
 			return usagef("%v", err)
 		}
-		if err := sim.Start("127.0.0.1:0"); err != nil {
+		if err := sim.Start(*simAddr); err != nil {
 			return err
 		}
 		defer sim.Close()
@@ -339,4 +345,17 @@ func printSummary(w io.Writer, sum pipeline.Summary) {
 			fmt.Fprintf(w, "\n%s failed: %s\n", a.Stream, a.Error)
 		}
 	}
+}
+
+// parseSimStart reads a simulator clock start: "now" is the wall clock (so demo invoices age
+// into every bucket of the shipped views), anything else RFC 3339.
+func parseSimStart(v string) (time.Time, error) {
+	if v == "now" || v == "" {
+		return time.Now().UTC().Truncate(time.Second), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, usagef("--sim-start %q: want now or an RFC 3339 time such as 2026-06-01T00:00:00Z", v)
+	}
+	return t.UTC(), nil
 }

@@ -85,7 +85,7 @@ func TestApply_CursorNeverAheadOfData(t *testing.T) {
 	d := openTest(t, ":memory:")
 	users, _ := schemas.Lookup("users")
 	ctx := context.Background()
-	first := usersBatch(t, mem, "r1", 0, 10, 1000)
+	first := usersBatch(t, mem, "r1", 0, 10, 1700000001000)
 	defer first.Release()
 	if _, err := d.Apply(ctx, load.Write{Table: users, Batch: first, Stream: "users", Cursor: &state.Cursor{Value: 1000}}); err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func TestApply_CursorNeverAheadOfData(t *testing.T) {
 	// A crash between the writes and COMMIT: neither the rows nor the cursor may land.
 	boom := errors.New("injected crash before commit")
 	d.SetBeforeCommit(func() error { return boom })
-	second := usersBatch(t, mem, "r2", 10, 10, 2000)
+	second := usersBatch(t, mem, "r2", 10, 10, 1700000002000)
 	defer second.Release()
 	_, err := d.Apply(ctx, load.Write{Table: users, Batch: second, Stream: "users", Cursor: &state.Cursor{Value: 2000},
 		Deletes: &load.DeleteScope{RunID: "r2", At: time.Now()}})
@@ -126,13 +126,13 @@ func TestApply_DeletesRowsAbsentFromFullScan(t *testing.T) {
 	d := openTest(t, ":memory:")
 	users, _ := schemas.Lookup("users")
 	ctx := context.Background()
-	all := usersBatch(t, mem, "r1", 0, 20, 1)
+	all := usersBatch(t, mem, "r1", 0, 20, 1700000000001)
 	defer all.Release()
 	if _, err := d.Apply(ctx, load.Write{Table: users, Batch: all}); err != nil {
 		t.Fatal(err)
 	}
 	// Run r2's full scan sees only users 0..14: 15..19 are gone from the source.
-	seen := usersBatch(t, mem, "r2", 0, 15, 2)
+	seen := usersBatch(t, mem, "r2", 0, 15, 1700000000002)
 	defer seen.Release()
 	at := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
 	res, err := d.Apply(ctx, load.Write{Table: users, Batch: seen, Deletes: &load.DeleteScope{RunID: "r2", At: at}})
@@ -146,7 +146,7 @@ func TestApply_DeletesRowsAbsentFromFullScan(t *testing.T) {
 		t.Fatalf("soft delete must keep rows: %d", n)
 	}
 	// A row that comes back is live again.
-	back := usersBatch(t, mem, "r3", 15, 1, 3)
+	back := usersBatch(t, mem, "r3", 15, 1, 1700000000003)
 	defer back.Release()
 	if _, err := d.Apply(ctx, load.Write{Table: users, Batch: back}); err != nil {
 		t.Fatal(err)

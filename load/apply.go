@@ -1,0 +1,227 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/marketsync/marketsync/schemas"
+	"github.com/marketsync/marketsync/state"
+)
+
+// DeleteScope asks a write to soft-delete the rows a complete full scan did not see: every live
+// row of the table (in the partition, if any) whose _run_id is not RunID. If the scan wrote
+// fewer rows than ExpectRows (the listing's final total; -1: unknown), rows moved across page
+// boundaries during the scan: nothing is deleted and the result says Short.
+type DeleteScope struct {
+	RunID          string
+	PartitionCol   string
+	PartitionValue string
+	At             time.Time
+	ExpectRows     int
+}
+
+// Rejected is a record quarantined instead of loaded.
+type Rejected struct {
+	Stream, RecordID, Field, Value, Error string
+	Record                                []byte
+}
+
+// Write is one transaction: a batch upsert, optionally the stream's new cursor, soft deletes and
+// quarantined records. All of it commits or none of it does.
+type Write struct {
+	Table     *schemas.Table
+	Batch     arrow.RecordBatch // may be nil; not released by Write
+	Stream    string
+	Partition string
+	Cursor    *state.Cursor
+	// CursorIfShort replaces Cursor when the full scan turns out short (it must not claim a
+	// complete scan).
+	CursorIfShort *state.Cursor
+	Deletes       *DeleteScope
+	Rejected      []Rejected
+	RunID         string
+}
+
+// Result counts what a Write changed.
+type Result struct {
+	Inserted, Updated, Deleted int64
+	Rejected                   int64 // records quarantined for the first time in this run
+	Stale                      int64 // rows whose newer version was quarantined this write
+	Short                      bool  // the full scan missed rows: deletions were not marked
+}
+
+// Apply runs w in one transaction on the writer connection. On error nothing of w is visible.
+func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
+	if _, err := d.conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return Result{}, fmt.Errorf("beginning transaction: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			// Roll back on a fresh context: a cancelled ctx must not leave the transaction open.
+			if _, rbErr := d.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
+				err = errors.Join(err, fmt.Errorf("rolling back: %w", rbErr))
+			}
+		}
+	}()
+	if w.Batch != nil && w.Batch.NumRows() > 0 {
+		ins, upd, err := d.upsert(ctx, w.Table, w.Batch)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Inserted, res.Updated = ins, upd
+	}
+	for _, r := range w.Rejected {
+		// One row per record per run, however many scans of the run met it.
+		ins, err := d.conn.ExecContext(ctx, `INSERT INTO _rejected SELECT ?, ?, ?, ?, ?, ?, ?, now()
+			WHERE NOT EXISTS (SELECT 1 FROM _rejected WHERE stream = ? AND record_id = ? AND run_id = ? AND record = ?)`,
+			r.Stream, r.RecordID, r.Field, r.Value, r.Error, string(r.Record), w.RunID,
+			r.Stream, r.RecordID, w.RunID, string(r.Record))
+		if err != nil {
+			return Result{}, fmt.Errorf("quarantining a %s record: %w", r.Stream, err)
+		}
+		n, _ := ins.RowsAffected()
+		res.Rejected += n
+		// A quarantined update leaves the previous version live: mark it stale so no reader
+		// takes it for current. The next good version clears the mark.
+		if r.RecordID == "" || w.Table == nil {
+			continue
+		}
+		q := fmt.Sprintf("UPDATE %s SET %s = ? WHERE CAST(%s AS VARCHAR) = ? AND %s IS NULL AND %s IS NULL",
+			Quote(w.Table.Name), Quote(schemas.ColStaleSince), Quote(w.Table.PrimaryKey), Quote(schemas.ColDeletedAt), Quote(schemas.ColStaleSince))
+		sr, err := d.conn.ExecContext(ctx, q, time.Now().UTC(), r.RecordID)
+		if err != nil {
+			return Result{}, fmt.Errorf("marking a quarantined %s record's previous version stale: %w", r.Stream, err)
+		}
+		stale, _ := sr.RowsAffected()
+		res.Stale += stale
+	}
+	if ds := w.Deletes; ds != nil && ds.ExpectRows >= 0 {
+		q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s = ?", Quote(w.Table.Name), Quote(schemas.ColRunID))
+		args := []any{ds.RunID}
+		if ds.PartitionCol != "" {
+			q += fmt.Sprintf(" AND %s = ?", Quote(ds.PartitionCol))
+			args = append(args, ds.PartitionValue)
+		}
+		var seen int64
+		if err := d.conn.QueryRowContext(ctx, q, args...).Scan(&seen); err != nil {
+			return Result{}, fmt.Errorf("verifying the full scan of %s: %w", w.Table.Name, err)
+		}
+		if seen < int64(ds.ExpectRows) {
+			res.Short = true
+		}
+	}
+	if ds := w.Deletes; ds != nil && !res.Short {
+		q := fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s IS NULL AND %s <> ?", Quote(w.Table.Name),
+			Quote(schemas.ColDeletedAt), Quote(schemas.ColDeletedAt), Quote(schemas.ColRunID))
+		args := []any{ds.At, ds.RunID}
+		if ds.PartitionCol != "" {
+			q += fmt.Sprintf(" AND %s = ?", Quote(ds.PartitionCol))
+			args = append(args, ds.PartitionValue)
+		}
+		// A record the scan listed but quarantined was seen: it is not deleted.
+		q += fmt.Sprintf(" AND CAST(%s AS VARCHAR) NOT IN (SELECT record_id FROM _rejected WHERE stream = ? AND run_id = ? AND record_id IS NOT NULL)",
+			Quote(w.Table.PrimaryKey))
+		args = append(args, w.Stream, w.RunID)
+		r, err := d.conn.ExecContext(ctx, q, args...)
+		if err != nil {
+			return Result{}, fmt.Errorf("marking rows of %s deleted: %w", w.Table.Name, err)
+		}
+		res.Deleted, _ = r.RowsAffected()
+	}
+	cursor := w.Cursor
+	if res.Short && w.CursorIfShort != nil {
+		cursor = w.CursorIfShort
+	}
+	if cursor != nil {
+		if _, err := d.conn.ExecContext(ctx, `INSERT OR REPLACE INTO _sync_state VALUES (?, ?, ?, now())`,
+			w.Stream, w.Partition, cursor.Encode()); err != nil {
+			return Result{}, fmt.Errorf("writing cursor of %s: %w", w.Stream, err)
+		}
+	}
+	if d.beforeCommit != nil {
+		if err := d.beforeCommit(); err != nil {
+			return Result{}, err
+		}
+	}
+	if _, err := d.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return Result{}, fmt.Errorf("committing %s: %w", w.Table.Name, err)
+	}
+	return res, nil
+}
+
+// upsert merges the batch into its table by primary key. Keys are unique within a batch (the
+// Batcher guarantees it), which MERGE requires to be deterministic.
+func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordBatch) (inserted, updated int64, err error) {
+	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading batch of %s: %w", t.Name, err)
+	}
+	defer rdr.Release()
+	d.views++
+	view := fmt.Sprintf("_batch_%s_%d", t.Name, d.views)
+	release, err := d.arrow.RegisterView(rdr, view)
+	if err != nil {
+		return 0, 0, fmt.Errorf("registering batch of %s: %w", t.Name, err)
+	}
+	defer func() {
+		release()
+		_, _ = d.conn.ExecContext(context.WithoutCancel(ctx), "DROP VIEW IF EXISTS "+Quote(view))
+	}()
+	var before int64
+	if err := d.conn.QueryRowContext(ctx, "SELECT count(*) FROM "+Quote(t.Name)).Scan(&before); err != nil {
+		return 0, 0, fmt.Errorf("counting %s: %w", t.Name, err)
+	}
+	cols := t.AllColumns()
+	names := make([]string, len(cols))
+	srcs := make([]string, len(cols))
+	sets := make([]string, 0, len(cols))
+	for i, c := range cols {
+		names[i] = Quote(c.Name)
+		srcs[i] = "s." + Quote(c.Name)
+		if c.Name != t.PrimaryKey {
+			sets = append(sets, fmt.Sprintf("%s = s.%s", Quote(c.Name), Quote(c.Name)))
+		}
+	}
+	sets = append(sets, Quote(schemas.ColStaleSince)+" = NULL") // a good version is current again
+	pk := Quote(t.PrimaryKey)
+	q := fmt.Sprintf("MERGE INTO %s AS t USING %s AS s ON t.%s = s.%s WHEN MATCHED THEN UPDATE SET %s WHEN NOT MATCHED THEN INSERT (%s) VALUES (%s)",
+		Quote(t.Name), Quote(view), pk, pk, strings.Join(sets, ", "), strings.Join(names, ", "), strings.Join(srcs, ", "))
+	if _, err := d.conn.ExecContext(ctx, q); err != nil {
+		return 0, 0, fmt.Errorf("upserting %d rows into %s: %w", rec.NumRows(), t.Name, err)
+	}
+	var after int64
+	if err := d.conn.QueryRowContext(ctx, "SELECT count(*) FROM "+Quote(t.Name)).Scan(&after); err != nil {
+		return 0, 0, fmt.Errorf("counting %s: %w", t.Name, err)
+	}
+	inserted = after - before
+	return inserted, rec.NumRows() - inserted, nil
+}
+
+// Append inserts the batch without any key check (append-only use; the benchmarks' floor).
+func (d *DuckDB) Append(ctx context.Context, table string, rec arrow.RecordBatch) error {
+	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
+	if err != nil {
+		return err
+	}
+	defer rdr.Release()
+	d.views++
+	view := fmt.Sprintf("_append_%d", d.views)
+	release, err := d.arrow.RegisterView(rdr, view)
+	if err != nil {
+		return fmt.Errorf("registering batch of %s: %w", table, err)
+	}
+	defer func() {
+		release()
+		_, _ = d.conn.ExecContext(context.WithoutCancel(ctx), "DROP VIEW IF EXISTS "+Quote(view))
+	}()
+	if _, err := d.conn.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s BY NAME SELECT * FROM %s", Quote(table), Quote(view))); err != nil {
+		return fmt.Errorf("appending to %s: %w", table, err)
+	}
+	return nil
+}

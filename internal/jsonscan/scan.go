@@ -241,7 +241,7 @@ func Get(b []byte, path ...string) []byte {
 		}
 		var found []byte
 		err := Object(cur, func(key, val []byte) error {
-			if string(key) == k {
+			if keyEquals(key, k) {
 				found = val
 				return errFound
 			}
@@ -253,6 +253,15 @@ func Get(b []byte, path ...string) []byte {
 		cur = found
 	}
 	return cur
+}
+
+// keyEquals reports whether the raw member name key (still escaped) names k.
+func keyEquals(key []byte, k string) bool {
+	if bytes.IndexByte(key, '\\') < 0 {
+		return string(key) == k
+	}
+	name, _, ok := unescape(key, nil)
+	return ok && string(name) == k
 }
 
 // Kind reports the JSON type of a raw value: '"', '{', '[', 't', 'f', 'n' or '0' for numbers.
@@ -296,7 +305,7 @@ func Unquote(v []byte, scratch *[]byte) ([]byte, error) {
 	if scratch != nil {
 		buf = (*scratch)[:0]
 	}
-	buf, ok := unescape(in, buf)
+	buf, _, ok := unescape(in, buf)
 	if !ok || !utf8.Valid(buf) {
 		return nil, fmt.Errorf("%w: bad string escape or invalid UTF-8", ErrSyntax)
 	}
@@ -306,12 +315,13 @@ func Unquote(v []byte, scratch *[]byte) ([]byte, error) {
 	return buf, nil
 }
 
-// unescape decodes JSON string content (without quotes) into out.
-func unescape(in, out []byte) ([]byte, bool) {
+// unescape decodes JSON string content (without quotes) into out. An escaped lone surrogate
+// becomes U+FFFD, as encoding/json decodes it, and is reported.
+func unescape(in, out []byte) (_ []byte, lone, ok bool) {
 	for i := 0; i < len(in); i++ {
 		c := in[i]
 		if c < 0x20 {
-			return nil, false
+			return nil, lone, false
 		}
 		if c != '\\' {
 			out = append(out, c)
@@ -319,7 +329,7 @@ func unescape(in, out []byte) ([]byte, bool) {
 		}
 		i++
 		if i >= len(in) {
-			return nil, false
+			return nil, lone, false
 		}
 		switch in[i] {
 		case '"', '\\', '/':
@@ -337,7 +347,7 @@ func unescape(in, out []byte) ([]byte, bool) {
 		case 'u':
 			r, ok := hex4(in, i+1)
 			if !ok {
-				return nil, false
+				return nil, lone, false
 			}
 			i += 4
 			if utf16.IsSurrogate(r) {
@@ -349,15 +359,15 @@ func unescape(in, out []byte) ([]byte, bool) {
 					r = d
 					i += 6
 				} else {
-					r = utf8.RuneError
+					r, lone = utf8.RuneError, true
 				}
 			}
 			out = utf8.AppendRune(out, r)
 		default:
-			return nil, false
+			return nil, lone, false
 		}
 	}
-	return out, true
+	return out, lone, true
 }
 
 func hex4(in []byte, i int) (rune, bool) {

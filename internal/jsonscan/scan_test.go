@@ -1,0 +1,171 @@
+package jsonscan
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// strictValid reports whether Strict accepts b as one whole JSON document.
+func strictValid(b []byte) (ok, lone bool) {
+	var s Strict
+	e, err := s.Skip(b, 0, 0)
+	if err != nil {
+		return false, s.LoneSurrogates
+	}
+	return ws(b, e) == len(b), s.LoneSurrogates
+}
+
+var strictCases = []string{
+	`{}`, `[]`, `""`, `0`, `-0`, `1.5e3`, `-2E-2`, `1e+2`, `true`, `false`, `null`,
+	`{"a":1,"b":[1,2,{"c":null}],"d":"\u00e9\ud83d\ude00\n\"\\\/"}`, ` { "a" : [ 1 , 2 ] } `,
+	`"é東京😀"`, `"\ud800"`, `"\udc00"`, `{"\ud800":1}`, `"\u0000"`, "\"\x7f\"",
+	// invalid
+	`{"x":[}`, `[1,]`, `{"a":1,}`, `{"a" 1}`, `{1:2}`, `[01]`, `01`, `1.`, `.5`, `+1`, `1e`, `1e+`, `--1`, `-`,
+	`"\x"`, `"\u12"`, `"\u12g4"`, "\"a\tb\"", "\"\x01\"", "\"\xff\"", "\"\xed\xa0\x80\"", "\"\xc3\"", `"abc`, `tru`, `nul`, `nulll`,
+	`{"a":1}}`, `[`, `{`, `{"a"`, `{"a":`, `[1 2]`, `{"a":1 "b":2}`, `[,1]`, `{,}`, `NaN`, `Infinity`, `'a'`, ``, ` `,
+	"\xef\xbb\xbf{}", `{"a":[1,{"b":[2,{"c":[3,]}]}]}`,
+}
+
+func TestStrict_AgreesWithEncodingJSON(t *testing.T) {
+	for _, c := range strictCases {
+		want := json.Valid([]byte(c)) && utf8.ValidString(c)
+		if got, _ := strictValid([]byte(c)); got != want {
+			t.Errorf("%q: Strict accepts %v, encoding/json (and UTF-8) %v", c, got, want)
+		}
+	}
+	// Skip, which only matches brackets, lets the invalid ones through that Strict must catch.
+	if _, err := Skip([]byte(`{"x":[1,]}`), 0); err != nil {
+		t.Fatal("Skip is expected to be lax (this test documents why Strict exists)")
+	}
+}
+
+func TestStrict_MaxDepthAsEncodingJSON(t *testing.T) {
+	for _, depth := range []int{MaxDepth - 1, MaxDepth, MaxDepth + 1} {
+		doc := []byte(strings.Repeat("[", depth) + strings.Repeat("]", depth))
+		got, _ := strictValid(doc)
+		if want := json.Valid(doc); got != want {
+			t.Errorf("depth %d: Strict %v, encoding/json %v", depth, got, want)
+		}
+		// The same nesting inside a record's member counts the record too.
+		var s Strict
+		rec := []byte(`{"a":` + string(doc) + `}`)
+		_, err := Members(rec, 0, func(_ []byte, vs int) (int, error) { return s.Skip(rec, vs, 1) })
+		if want := json.Valid(rec); (err == nil) != want {
+			t.Errorf("depth %d in a member: Strict %v, encoding/json %v", depth+1, err == nil, want)
+		}
+	}
+}
+
+func TestStrict_ReportsLoneSurrogates(t *testing.T) {
+	for c, want := range map[string]bool{
+		`"\ud83d\ude00"`: false, `"\ud800"`: true, `"\udc00"`: true, `"\ud83d\u0041"`: true, `"\ud83d"`: true,
+		`"\\ud800"`: false, `["a",{"\ud800":1}]`: true, `"\uD83D\uDE00"`: false, `"\ud83d\ud83d\ude00"`: true,
+	} {
+		ok, lone := strictValid([]byte(c))
+		if !ok || lone != want {
+			t.Errorf("%s: valid %v, lone %v, want lone %v", c, ok, lone, want)
+		}
+	}
+}
+
+func TestReplaceLoneSurrogates_DecodesTheSame(t *testing.T) {
+	for in, want := range map[string]string{
+		`"\ud800"`:                `"\ufffd"`,
+		`"a\udc00b"`:              `"a\ufffdb"`,
+		`"\ud83d\ude00"`:          `"\ud83d\ude00"`,
+		`"\ud83d\u0041"`:          `"\ufffd\u0041"`,
+		`"\\ud800"`:               `"\\ud800"`,
+		`"\\\ud800"`:              `"\\\ufffd"`,
+		`{"\ud800":["\ud83d",1]}`: `{"\ufffd":["\ufffd",1]}`,
+		`"\ud83d\ud83d\ude00"`:    `"\ufffd\ud83d\ude00"`,
+		`"plain é"`:               `"plain é"`,
+		`"\n\"\u00e9"`:            `"\n\"\u00e9"`,
+		`"trailing backslash \\"`: `"trailing backslash \\"`,
+	} {
+		got := string(ReplaceLoneSurrogates(nil, []byte(in)))
+		if got != want {
+			t.Errorf("%s -> %s, want %s", in, got, want)
+		}
+		a, err1 := decode([]byte(in))
+		b, err2 := decode([]byte(got))
+		if err1 != nil || err2 != nil || !reflect.DeepEqual(a, b) {
+			t.Errorf("%s and %s decode differently", in, got)
+		}
+		if _, lone := strictValid([]byte(got)); lone {
+			t.Errorf("%s still has a lone surrogate", got)
+		}
+	}
+}
+
+// decode decodes with numbers kept as text (1E700 is valid JSON, and no float64).
+func decode(b []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	err := d.Decode(&v)
+	return v, err
+}
+
+func TestStrict_Key(t *testing.T) {
+	var s Strict
+	var scratch []byte
+	for raw, want := range map[string]string{`uuid`: "uuid", `\u0075uid`: "uuid", `a\"b`: `a"b`, `é`: "é", `\ud83d\ude00`: "😀", ``: ""} {
+		got, err := s.Key([]byte(raw), &scratch)
+		if err != nil || string(got) != want {
+			t.Errorf("Key(%s) = %q, %v; want %q", raw, got, err, want)
+		}
+	}
+	for _, raw := range []string{`\x`, `\u12`, "a\tb", "\xff", `\`} {
+		if _, err := s.Key([]byte(raw), &scratch); err == nil {
+			t.Errorf("Key(%q) accepted", raw)
+		}
+	}
+	s.LoneSurrogates = false
+	if got, err := s.Key([]byte(`\ud800`), &scratch); err != nil || string(got) != "\uFFFD" || !s.LoneSurrogates {
+		t.Errorf("lone surrogate key: %q, %v, flag %v", got, err, s.LoneSurrogates)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = s.Key([]byte("customer"), &scratch) }); n != 0 {
+		t.Errorf("a plain key allocates %v times", n)
+	}
+}
+
+func TestGet_ComparesUnescapedKeys(t *testing.T) {
+	rec := []byte(`{"\u0069d":"a","c\u0075stomer":{"company":{"n\u0061me":"Acme"}}}`)
+	if got := string(Get(rec, "id")); got != `"a"` {
+		t.Errorf("id: %s", got)
+	}
+	if got := string(Get(rec, "customer", "company", "name")); got != `"Acme"` {
+		t.Errorf("customer.company.name: %s", got)
+	}
+}
+
+// FuzzStrict: Strict accepts exactly what encoding/json does (and is UTF-8); what it flags as a
+// lone surrogate, ReplaceLoneSurrogates repairs into text that decodes the same.
+func FuzzStrict(f *testing.F) {
+	for _, c := range strictCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ok, lone := strictValid(b)
+		if want := json.Valid(b) && utf8.Valid(b); ok != want {
+			t.Fatalf("%q: Strict %v, encoding/json %v", b, ok, want)
+		}
+		if !ok {
+			return
+		}
+		fixed := ReplaceLoneSurrogates(nil, b)
+		ok2, lone2 := strictValid(fixed)
+		if !ok2 || lone2 || (!lone && string(fixed) != string(b)) {
+			t.Fatalf("%q repaired to %q (valid %v, lone %v)", b, fixed, ok2, lone2)
+		}
+		x, err1 := decode(b)
+		y, err2 := decode(fixed)
+		if err1 != nil || err2 != nil || !reflect.DeepEqual(x, y) {
+			t.Fatalf("%q and its repair %q decode differently", b, fixed)
+		}
+	})
+}

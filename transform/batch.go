@@ -42,13 +42,20 @@ type Meta struct {
 	SyncedAt int64 // microseconds since the epoch
 }
 
+// value is one column's converted value in the record being added. convert overwrites the
+// whole slot every time, so nothing a previous record (or an earlier duplicate member) set can
+// leak into this one; the slot is read only if the column was seen in this record.
 type value struct {
-	null bool
-	i    int64
-	f    float64
-	b    []byte
-	d    decimal128.Num
-	list [][]byte
+	null    bool
+	rounded bool // a decimal rounded half-even to the column's scale
+	i       int64
+	f       float64
+	b       []byte
+	d       decimal128.Num
+	list    [][]byte
+	// err: the value does not fit the column. It fails the record only if no later duplicate of
+	// the member replaces it (last wins, as in encoding/json).
+	err error
 }
 
 type column struct {
@@ -57,39 +64,76 @@ type column struct {
 	scratch []byte
 }
 
-// group is the columns fed by one top-level member: read from its whole value (direct) or
-// from below it (nested, e.g. customer.company.name).
-type group struct {
-	direct []*column
-	nested []*column
+// node is one member name on the way down the declared column paths: the columns read from
+// the member's whole value (leaves), and the names one level below it (children).
+type node struct {
+	key      string
+	leaves   []*column
+	children []*node
+	// all is every column at or below this node: they are NULL again whenever the member occurs,
+	// so a repeated member replaces the earlier one entirely (last wins, as in encoding/json).
+	all []*column
+	// raw: a leaf keeps the member's JSON text (Kind JSON), so the value is checked strictly even
+	// where a conversion would not look (a string's escapes, a nested object's numbers).
+	raw bool
+}
+
+func (n *node) child(key string) *node {
+	for _, c := range n.children {
+		if c.key == key {
+			return c
+		}
+	}
+	return nil
 }
 
 // Batcher accumulates records of one table into an Arrow batch. Its builders are reused across
 // batches. It is not safe for concurrent use: one per stream worker.
 type Batcher struct {
-	table   *schemas.Table
-	meta    Meta
-	rb      *array.RecordBuilder
-	cols    []*column
-	byKey   map[string]*group
-	pk      *column
-	vals    []value
-	seen    []bool
+	table    *schemas.Table
+	meta     Meta
+	rb       *array.RecordBuilder
+	cols     []*column
+	decimals []*column
+	byKey    map[string]*node
+	pk       *column
+	// Per-record state, reset at the start of every Add: vals[i] is valid only if seen[i]; the
+	// unknown members for _extra; the scratch for escaped member names.
+	vals   []value
+	seen   []bool
+	bad    bool // some vals[i].err was set in this record
+	extras []extraMember
+	keyBuf []byte
+	// Per-batch and cumulative state.
 	extra   []byte
+	last    map[string]int // unknown member name -> its last index in extras, for many members
+	strict  jsonscan.Strict
 	keys    map[string]struct{}
 	rows    int
+	rounded int64
 	metaIdx int
 	digest  Digest
 	// order predicts member order from the previous record (APIs emit keys in a stable order),
-	// saving a map lookup per member.
+	// saving a map lookup and a name check per member. A slot is only a prediction: it is used
+	// when its raw key equals the member's, so it can never map a member wrongly.
 	order []orderSlot
 	// lastData remembers each column's data bytes in the last batch, to pre-size builders.
 	lastData []int
 }
 
 type orderSlot struct {
-	key string
-	g   *group // nil: not a declared column
+	key  string // the raw member name (still escaped), checked valid
+	name string // its unescaped text
+	lone bool   // the raw name escapes a lone surrogate
+	g    *node  // nil: not a declared column
+}
+
+// extraMember is an unknown member of the record, bound for _extra.
+type extraMember struct {
+	name string // unescaped, to find repeats
+	key  []byte // raw, as written
+	val  []byte
+	lone bool // key or value escapes a lone surrogate: write them repaired
 }
 
 // Digest summarizes the primary keys added since the last ResetDigest: two scans of a listing
@@ -121,22 +165,32 @@ func keyHash(k string) uint64 {
 // NewBatcher returns a batcher for t. Call Release when done.
 func NewBatcher(t *schemas.Table, mem memory.Allocator, meta Meta) *Batcher {
 	b := &Batcher{table: t, meta: meta, rb: array.NewRecordBuilder(mem, t.Schema()),
-		byKey: map[string]*group{}, keys: map[string]struct{}{}}
+		byKey: map[string]*node{}, keys: map[string]struct{}{}}
 	for i, c := range t.Columns {
 		cc := &column{Column: c, idx: i}
 		b.cols = append(b.cols, cc)
-		g := b.byKey[c.Path[0]]
-		if g == nil {
-			g = &group{}
-			b.byKey[c.Path[0]] = g
+		n := b.byKey[c.Path[0]]
+		if n == nil {
+			n = &node{key: c.Path[0]}
+			b.byKey[c.Path[0]] = n
 		}
-		if len(c.Path) > 1 {
-			g.nested = append(g.nested, cc)
-		} else {
-			g.direct = append(g.direct, cc)
+		n.all = append(n.all, cc)
+		for _, k := range c.Path[1:] {
+			ch := n.child(k)
+			if ch == nil {
+				ch = &node{key: k}
+				n.children = append(n.children, ch)
+			}
+			n = ch
+			n.all = append(n.all, cc)
 		}
+		n.leaves = append(n.leaves, cc)
+		n.raw = n.raw || c.Kind == schemas.JSON
 		if c.Name == t.PrimaryKey {
 			b.pk = cc
+		}
+		if c.Kind == schemas.Decimal {
+			b.decimals = append(b.decimals, cc)
 		}
 	}
 	b.vals = make([]value, len(b.cols))
@@ -148,64 +202,98 @@ func NewBatcher(t *schemas.Table, mem memory.Allocator, meta Meta) *Batcher {
 // Len is the number of rows pending.
 func (b *Batcher) Len() int { return b.rows }
 
+// Rounded is the number of decimal values rounded half-even to 10 fraction digits (see
+// ParseDecimal) in the rows added so far, across batches. Records that were rejected do not
+// count; a record re-added after ErrDuplicateKey counts once.
+func (b *Batcher) Rounded() int64 { return b.rounded }
+
 // Release frees the builders.
 func (b *Batcher) Release() { b.rb.Release() }
 
 // Add converts one JSON object and appends it. On a *FieldError nothing is appended (every value
 // is converted before any is appended), so the caller can quarantine the record and go on.
+//
+// The record must be valid JSON (RFC 8259, UTF-8) throughout, or it is a *FieldError: every part
+// of it reaches the warehouse, and a JSON column holding invalid text would fail the load of the
+// whole batch. Member names compare unescaped ("\u0075uid" is uuid); a repeated member
+// replaces the earlier one (last wins, as in encoding/json), also in _extra. Escaped lone
+// surrogates read as U+FFFD, in strings as in stored JSON text.
 func (b *Batcher) Add(rec []byte) error {
 	clear(b.seen) // a column not seen in this record is NULL; vals[i] is valid only if seen[i]
-	b.extra = b.extra[:0]
+	b.bad = false
+	b.extras = b.extras[:0]
 	member := 0
-	_, err := jsonscan.Members(rec, 0, func(key []byte, vs int) (int, error) {
-		var g *group
-		if n := member; n < len(b.order) && b.order[n].key == jsonscan.String(key) {
-			g = b.order[n].g
-		} else {
-			g = b.byKey[jsonscan.String(key)]
-			slot := orderSlot{key: string(key), g: g}
+	end, err := jsonscan.Members(rec, 0, func(key []byte, vs int) (int, error) {
+		n := member
+		member++
+		if n >= len(b.order) || b.order[n].key != jsonscan.String(key) {
+			b.strict.LoneSurrogates = false
+			name, err := b.strict.Key(key, &b.keyBuf)
+			if err != nil {
+				return 0, err
+			}
+			slot := orderSlot{key: string(key), lone: b.strict.LoneSurrogates, g: b.byKey[jsonscan.String(name)]}
+			slot.name = slot.key
+			if len(name) != len(key) || string(name) != string(key) {
+				slot.name = string(name)
+			}
 			if n < len(b.order) {
 				b.order[n] = slot
 			} else {
 				b.order = append(b.order, slot)
 			}
 		}
-		member++
+		slot := &b.order[n]
+		b.strict.LoneSurrogates = false
+		g := slot.g
 		if g == nil {
-			ve, err := jsonscan.Skip(rec, vs)
+			ve, err := b.strict.Skip(rec, vs, 1)
 			if err != nil {
 				return 0, err
 			}
-			if len(b.extra) == 0 {
-				b.extra = append(b.extra, '{')
-			} else {
-				b.extra = append(b.extra, ',')
-			}
-			b.extra = append(b.extra, '"')
-			b.extra = append(b.extra, key...)
-			b.extra = append(b.extra, '"', ':')
-			b.extra = append(b.extra, rec[vs:ve]...)
+			b.extras = append(b.extras, extraMember{name: slot.name, key: key, val: rec[vs:ve], lone: slot.lone || b.strict.LoneSurrogates})
 			return ve, nil
+		}
+		for _, c := range g.all {
+			b.seen[c.idx] = false
 		}
 		var ve int
 		var err error
-		if len(g.nested) > 0 && rec[vs] == '{' {
+		switch {
+		case len(g.children) > 0 && rec[vs] == '{':
 			// One walk of the nested object serves every flattened column under it.
-			ve, err = b.walkNested(rec, vs, g.nested, 1)
-		} else {
-			ve, err = jsonscan.Skip(rec, vs)
+			ve, err = b.walk(rec, vs, g, 2)
+		case rec[vs] == '"' && !g.raw && len(g.leaves) > 0:
+			ve, err = jsonscan.Skip(rec, vs) // every conversion of a string checks it
+		default:
+			ve, err = b.strict.Skip(rec, vs, 1)
 		}
 		if err != nil {
 			return 0, err
 		}
-		for _, c := range g.direct {
-			if err := b.convert(c, rec[vs:ve]); err != nil {
+		for _, c := range g.leaves {
+			if err := b.set(c, rec[vs:ve]); err != nil {
 				return 0, err
 			}
-			b.seen[c.idx] = true
 		}
 		return ve, nil
 	})
+	if err == nil {
+		for _, c := range rec[end:] {
+			if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+				err = fmt.Errorf("%w: data after the record at offset %d", jsonscan.ErrSyntax, end)
+				break
+			}
+		}
+	}
+	if err == nil && b.bad {
+		for _, c := range b.cols {
+			if b.seen[c.idx] && b.vals[c.idx].err != nil {
+				err = b.vals[c.idx].err
+				break
+			}
+		}
+	}
 	if err != nil {
 		var fe *FieldError
 		if errors.As(err, &fe) {
@@ -214,7 +302,7 @@ func (b *Batcher) Add(rec []byte) error {
 		}
 		return &FieldError{Stream: b.table.Name, RecordID: b.recordID(rec), Field: "(record)", Value: truncate(string(rec), 80), Err: err}
 	}
-	pk := b.vals[b.pk.idx]
+	pk := &b.vals[b.pk.idx]
 	if !b.seen[b.pk.idx] || pk.null {
 		return &FieldError{Stream: b.table.Name, RecordID: "(none)", Field: b.pk.Name, Value: "null", Err: errors.New("primary key is missing or null")}
 	}
@@ -234,32 +322,37 @@ func (b *Batcher) Add(rec []byte) error {
 	return nil
 }
 
-// walkNested walks the object at rec[vs] once, converting the columns whose path continues
-// below it (path[depth] is the key at this level). It returns the end of the object.
-func (b *Batcher) walkNested(rec []byte, vs int, cols []*column, depth int) (int, error) {
+// walk walks the object at rec[vs] once, converting the columns whose path continues below n.
+// depth is how many containers enclose the object's member values. It returns the end of the
+// object.
+func (b *Batcher) walk(rec []byte, vs int, n *node, depth int) (int, error) {
 	return jsonscan.Members(rec, vs, func(key []byte, ks int) (int, error) {
-		var deeper []*column
-		for _, c := range cols {
-			if c.Path[depth] != jsonscan.String(key) {
-				continue
-			}
-			if len(c.Path) == depth+1 {
-				ke, err := jsonscan.Skip(rec, ks)
-				if err != nil {
-					return 0, err
-				}
-				if err := b.convert(c, rec[ks:ke]); err != nil {
-					return 0, err
-				}
-				b.seen[c.idx] = true
-				continue
-			}
-			deeper = append(deeper, c)
+		name, err := b.strict.Key(key, &b.keyBuf)
+		if err != nil {
+			return 0, err
 		}
-		if len(deeper) > 0 && rec[ks] == '{' {
-			return b.walkNested(rec, ks, deeper, depth+1)
+		ch := n.child(jsonscan.String(name))
+		if ch == nil {
+			return b.strict.Skip(rec, ks, depth)
 		}
-		return jsonscan.Skip(rec, ks)
+		for _, c := range ch.all {
+			b.seen[c.idx] = false
+		}
+		var ke int
+		if len(ch.children) > 0 && rec[ks] == '{' {
+			ke, err = b.walk(rec, ks, ch, depth+1)
+		} else {
+			ke, err = b.strict.Skip(rec, ks, depth)
+		}
+		if err != nil {
+			return 0, err
+		}
+		for _, c := range ch.leaves {
+			if err := b.set(c, rec[ks:ke]); err != nil {
+				return 0, err
+			}
+		}
+		return ke, nil
 	})
 }
 
@@ -278,15 +371,32 @@ func (b *Batcher) fail(c *column, v []byte, err error) error {
 	return &FieldError{Stream: b.table.Name, Field: c.Name, Value: truncate(string(v), 80), Err: err}
 }
 
-// convert parses raw JSON v for column c into b.vals[c.idx]; it appends nothing.
+// set converts v into column c's slot and marks the column seen. A value that does not fit is
+// kept as the slot's error, since a later duplicate of the member may still replace it; invalid
+// JSON (a string's bad escape or UTF-8) is returned, as it fails the record wherever it is.
+func (b *Batcher) set(c *column, v []byte) error {
+	if err := b.convert(c, v); err != nil {
+		if errors.Is(err, jsonscan.ErrSyntax) {
+			return err
+		}
+		b.vals[c.idx].err = err
+		b.bad = true
+	}
+	b.seen[c.idx] = true
+	return nil
+}
+
+// convert parses raw JSON v for column c into b.vals[c.idx]; it appends nothing. v is valid
+// JSON except that a string may be unchecked (every branch that reads a string unquotes it,
+// which checks it). For Kind JSON, b.strict.LoneSurrogates says whether v needs repair.
 func (b *Batcher) convert(c *column, v []byte) error {
 	out := &b.vals[c.idx]
+	*out = value{list: out.list[:0]} // every field, every time: nothing survives from before
 	if jsonscan.IsNull(v) {
 		out.null = true
 		return nil
 	}
 	kind := jsonscan.Kind(v)
-	out.null, out.list = false, out.list[:0]
 	switch c.Kind {
 	case schemas.String:
 		switch kind {
@@ -303,6 +413,10 @@ func (b *Batcher) convert(c *column, v []byte) error {
 		}
 	case schemas.JSON:
 		out.b = v
+		if b.strict.LoneSurrogates {
+			c.scratch = jsonscan.ReplaceLoneSurrogates(c.scratch[:0], v)
+			out.b = c.scratch
+		}
 	case schemas.Int64:
 		s, err := b.scalarText(c, v)
 		if err != nil {
@@ -326,12 +440,16 @@ func (b *Batcher) convert(c *column, v []byte) error {
 	case schemas.Bool:
 		s := v
 		if kind == '"' {
-			s = v[1 : len(v)-1]
+			var err error
+			if s, err = jsonscan.Unquote(v, &c.scratch); err != nil {
+				return b.fail(c, v, err)
+			}
 		}
 		switch string(s) {
 		case "true":
 			out.i = 1
 		case "false":
+			out.i = 0
 		default:
 			return b.fail(c, v, fmt.Errorf("%w: want true or false", ErrType))
 		}
@@ -350,11 +468,11 @@ func (b *Batcher) convert(c *column, v []byte) error {
 		if err != nil {
 			return err
 		}
-		d, perr := ParseDecimal(jsonscan.String(s))
+		d, rounded, perr := parseDecimal(jsonscan.String(s))
 		if perr != nil {
 			return b.fail(c, v, perr)
 		}
-		out.d = d
+		out.d, out.rounded = d, rounded
 	case schemas.StringList:
 		if kind != '[' {
 			return b.fail(c, v, fmt.Errorf("%w: want an array of strings", ErrType))
@@ -400,7 +518,64 @@ func (b *Batcher) scalarText(c *column, v []byte) ([]byte, error) {
 	return nil, b.fail(c, v, fmt.Errorf("%w: want a %s", ErrType, c.Kind))
 }
 
+// buildExtra writes the unknown members into b.extra as one JSON object (nothing if none), the
+// last of each repeated name only.
+func (b *Batcher) buildExtra() {
+	b.extra = b.extra[:0]
+	if len(b.extras) > 16 {
+		if b.last == nil {
+			b.last = map[string]int{}
+		}
+		clear(b.last)
+		for i, m := range b.extras {
+			b.last[m.name] = i
+		}
+	}
+	for i, m := range b.extras {
+		if b.repeated(i) {
+			continue
+		}
+		if len(b.extra) == 0 {
+			b.extra = append(b.extra, '{')
+		} else {
+			b.extra = append(b.extra, ',')
+		}
+		b.extra = append(b.extra, '"')
+		if m.lone {
+			b.extra = jsonscan.ReplaceLoneSurrogates(b.extra, m.key)
+			b.extra = append(b.extra, '"', ':')
+			b.extra = jsonscan.ReplaceLoneSurrogates(b.extra, m.val)
+			continue
+		}
+		b.extra = append(b.extra, m.key...)
+		b.extra = append(b.extra, '"', ':')
+		b.extra = append(b.extra, m.val...)
+	}
+	if len(b.extra) > 0 {
+		b.extra = append(b.extra, '}')
+	}
+}
+
+// repeated reports whether a later unknown member has the same name as extras[i].
+func (b *Batcher) repeated(i int) bool {
+	if len(b.extras) > 16 {
+		return b.last[b.extras[i].name] != i
+	}
+	for _, m := range b.extras[i+1:] {
+		if m.name == b.extras[i].name {
+			return true
+		}
+	}
+	return false
+}
+
 func (b *Batcher) appendRow() {
+	for _, c := range b.decimals {
+		if b.seen[c.idx] && b.vals[c.idx].rounded {
+			b.rounded++
+		}
+	}
+	b.buildExtra()
 	for _, c := range b.cols {
 		if !b.seen[c.idx] {
 			b.rb.Field(c.idx).AppendNull()
@@ -414,7 +589,6 @@ func (b *Batcher) appendRow() {
 	b.rb.Field(m + 2).(*array.StringBuilder).Append(b.meta.RunID)
 	b.rb.Field(m + 3).AppendNull()
 	if len(b.extra) > 0 {
-		b.extra = append(b.extra, '}')
 		b.rb.Field(m + 4).(*array.StringBuilder).BinaryBuilder.Append(b.extra)
 	} else {
 		b.rb.Field(m + 4).AppendNull()

@@ -153,3 +153,203 @@ func TestBatcher_ReusesBuildersAndRejectsDuplicateKeys(t *testing.T) {
 		t.Fatal("empty flush returned a batch")
 	}
 }
+
+// addAll adds records to one Batcher and returns the flushed batch; a record that must fail is
+// marked with a leading '!'.
+func addAll(t *testing.T, b *Batcher, recs ...string) arrow.RecordBatch {
+	t.Helper()
+	for _, r := range recs {
+		wantErr := strings.HasPrefix(r, "!")
+		r = strings.TrimPrefix(r, "!")
+		before := b.Len()
+		err := b.Add([]byte(r))
+		var fe *FieldError
+		switch {
+		case wantErr && !asFieldError(err, &fe):
+			t.Fatalf("%s: got %v, want a *FieldError", r, err)
+		case wantErr && b.Len() != before:
+			t.Fatalf("%s: rejected but left a row pending", r)
+		case !wantErr && err != nil:
+			t.Fatalf("%s: %v", r, err)
+		}
+	}
+	return b.Flush()
+}
+
+// cells renders every cell of the named column.
+func cells(t *testing.T, rec arrow.RecordBatch, name string) []string {
+	t.Helper()
+	idx := rec.Schema().FieldIndices(name)
+	if len(idx) != 1 {
+		t.Fatalf("no column %s", name)
+	}
+	var out []string
+	for i := 0; i < int(rec.NumRows()); i++ {
+		if s := cellString(rec.Column(idx[0]), i); s != nil {
+			out = append(out, *s)
+		} else {
+			out = append(out, "NULL")
+		}
+	}
+	return out
+}
+
+func newTestBatcher(t *testing.T, table string) *Batcher {
+	t.Helper()
+	tb, err := schemas.Lookup(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	t.Cleanup(func() { mem.AssertSize(t, 0) })
+	b := NewBatcher(tb, mem, Meta{RunID: "r", SyncedAt: 1})
+	t.Cleanup(b.Release)
+	return b
+}
+
+func wantCells(t *testing.T, rec arrow.RecordBatch, name string, want ...string) {
+	t.Helper()
+	if got := cells(t, rec, name); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("%s = %q, want %q", name, got, want)
+	}
+}
+
+// The defect this guards: a false after a true in the same batch stayed true, because the value
+// slot kept the true's bit. One Batcher, many records, as the pipeline drives it.
+func TestBatcher_BoolFalseAfterTrueInOneBatch(t *testing.T) {
+	b := newTestBatcher(t, "companies")
+	rec := addAll(t, b,
+		`{"uuid":"a","enabled":true,"vendor":true}`,
+		`{"uuid":"b","enabled":false,"vendor":"false"}`,
+		`{"uuid":"c","vendor":"true"}`,
+		`{"uuid":"d","enabled":null,"vendor":false}`,
+		`!{"uuid":"e","enabled":true,"vendor":1}`,
+		`{"uuid":"f","enabled":"false"}`,
+	)
+	defer rec.Release()
+	wantCells(t, rec, "enabled", "true", "false", "NULL", "NULL", "false")
+	wantCells(t, rec, "vendor", "true", "false", "true", "false", "NULL")
+}
+
+// No part of a record's scratch state reaches the next one: values of every kind, nested
+// columns, _extra, and the state a record rejected half-way leaves behind.
+func TestBatcher_NoStateSurvivesIntoTheNextRecord(t *testing.T) {
+	b := newTestBatcher(t, "invoices")
+	rec := addAll(t, b,
+		`{"invoiceId":1,"total":"1.5","creationDate":1534531428,"orderIds":["a","b"],"company":{"-id":"c1"},"x":1}`,
+		`{"invoiceId":2}`,
+		`!{"invoiceId":3,"total":"7.25","orderIds":["z"],"company":{"-id":"c3"},"y":2,"creationDate":"yesterday"}`,
+		`{"invoiceId":4,"total":null,"orderIds":[],"company":{"-href":"h"}}`,
+		`{"invoiceId":5,"orderIds":[null],"company":null}`,
+	)
+	defer rec.Release()
+	wantCells(t, rec, "invoice_id", "1", "2", "4", "5")
+	wantCells(t, rec, "total", "1.5000000000", "NULL", "NULL", "NULL")
+	wantCells(t, rec, "creation_date", "2018-08-17T18:43:48Z", "NULL", "NULL", "NULL")
+	wantCells(t, rec, "order_ids", "[a b]", "NULL", "[]", "[]")
+	wantCells(t, rec, "company_id", "c1", "NULL", "NULL", "NULL")
+	wantCells(t, rec, "_extra", `{"x":1}`, "NULL", "NULL", "NULL")
+}
+
+// A repeated member replaces the earlier one entirely, as encoding/json decodes it: also an
+// object whose nested columns the later copy lacks, a bad value a later copy replaces, and
+// unknown members in _extra.
+func TestBatcher_RepeatedMemberLastWins(t *testing.T) {
+	b := newTestBatcher(t, "leads")
+	rec := addAll(t, b,
+		`{"id":"a","status":"OPEN","status":"WON","customer":{"company":{"name":"Acme"}},"customer":null}`,
+		`{"id":"b","customer":{"company":{"name":"Old","country":"US"},"company":{"name":"New"}}}`,
+		`{"id":"c","createdOn":"not a date","createdOn":1534531428000,"x":1,"y":2,"\u0078":3}`,
+		`!{"id":"d","createdOn":1534531428000,"createdOn":"not a date"}`,
+	)
+	defer rec.Release()
+	wantCells(t, rec, "status", "WON", "NULL", "NULL")
+	wantCells(t, rec, "customer", "NULL", `{"company":{"name":"Old","country":"US"},"company":{"name":"New"}}`, "NULL")
+	wantCells(t, rec, "customer_company_name", "NULL", "New", "NULL")
+	wantCells(t, rec, "customer_country", "NULL", "NULL", "NULL")
+	wantCells(t, rec, "created_on", "NULL", "NULL", "2018-08-17T18:43:48Z")
+	wantCells(t, rec, "_extra", "NULL", "NULL", `{"y":2,"\u0078":3}`)
+}
+
+// Member names compare unescaped, at the top level and in nested paths.
+func TestBatcher_EscapedKeysMapToTheirColumns(t *testing.T) {
+	b := newTestBatcher(t, "leads")
+	rec := addAll(t, b,
+		`{"\u0069d":"a","\u0063ustomer":{"c\u006fmpany":{"\u006e\u0061\u006d\u0065":"Acme"}},"cre\u0061tedOn":1534531428}`,
+		`{"id":"b","customer":{"company":{"name":"Plain"}}}`,
+		`{"id":"c","\u00e9":1,"\"q\"":2}`,
+	)
+	defer rec.Release()
+	wantCells(t, rec, "id", "a", "b", "c")
+	wantCells(t, rec, "customer_company_name", "Acme", "Plain", "NULL")
+	wantCells(t, rec, "created_on", "2018-08-17T18:43:48Z", "NULL", "NULL")
+	wantCells(t, rec, "_extra", "NULL", "NULL", `{"\u00e9":1,"\"q\"":2}`)
+}
+
+// Invalid JSON anywhere in a record, also deep inside a JSON column or an unknown member (which
+// a bracket-matching skip lets through, and DuckDB's JSON type rejects, failing the MERGE of the
+// whole batch), makes the record a *FieldError; the next record is exact.
+func TestBatcher_InvalidNestedJSONIsAFieldError(t *testing.T) {
+	b := newTestBatcher(t, "leads")
+	rec := addAll(t, b,
+		`!{"id":"a","customer":{"x":[}}`,
+		`!{"id":"a","customer":{"company":{"name":"A"},"n":01}}`,
+		`!{"id":"a","recipient":{"n":1.}}`,
+		`!{"id":"a","recipient":["\x"]}`,
+		`!{"id":"a","recipient":{"a" 1}}`,
+		`!{"id":"a","unknown":{"x":[}}`,
+		`!{"id":"a","unknown":[1,]}`,
+		`!{"id":"a","unknown":-}`,
+		`!{"id":"a","status":01}`,
+		`!{"id":"a"} trailing`,
+		"!{\"id\":\"a\",\"notes\":\"tab\tinside\"}",
+		"!{\"id\":\"a\",\"x\\u0000\":\"\xff\"}",
+		`{"id":"b","customer":{"x":[1,{"y":"z"}]},"recipient":{"n":1.5e3}}`,
+	)
+	defer rec.Release()
+	wantCells(t, rec, "id", "b")
+	wantCells(t, rec, "customer", `{"x":[1,{"y":"z"}]}`)
+	wantCells(t, rec, "recipient", `{"n":1.5e3}`)
+}
+
+// An escaped lone surrogate is valid JSON that decoders read as U+FFFD but DuckDB's JSON type
+// rejects: stored JSON text gets \ufffd instead, strings get U+FFFD.
+func TestBatcher_LoneSurrogatesStoredAsReplacement(t *testing.T) {
+	b := newTestBatcher(t, "leads")
+	rec := addAll(t, b,
+		`{"id":"a","notes":"x\ud800","customer":{"company":{"name":"\udc00"},"k":"\ud83d\ude00"},"u\ud800":"\ud800\\ud800"}`,
+	)
+	defer rec.Release()
+	wantCells(t, rec, "notes", "x\uFFFD")
+	wantCells(t, rec, "customer_company_name", "\uFFFD")
+	wantCells(t, rec, "customer", `{"company":{"name":"\ufffd"},"k":"\ud83d\ude00"}`)
+	wantCells(t, rec, "_extra", `{"u\ufffd":"\ufffd\\ud800"}`)
+}
+
+// Rounded counts the decimal values rounded in the rows added: not those of rejected records,
+// nor twice a record re-added after ErrDuplicateKey.
+func TestBatcher_RoundedCountsValuesInRowsAdded(t *testing.T) {
+	b := newTestBatcher(t, "charges")
+	for _, r := range []string{
+		`{"chargeId":"a","amountCharged":0.30000000000000004,"pricePerUnit":"0.1","units":"1.00000000005"}`,
+		`{"chargeId":"b","amountCharged":"0.12345678900000000"}`,
+		`{"chargeId":"c","amountCharged":0.30000000000000004,"createdAt":"bad"}`,
+		`{"chargeId":"d","units":1e-20,"units":2}`,
+	} {
+		_ = b.Add([]byte(r))
+	}
+	if got := b.Rounded(); got != 2 {
+		t.Fatalf("Rounded() = %d, want 2 (0.30000000000000004 and 1.00000000005)", got)
+	}
+	if err := b.Add([]byte(`{"chargeId":"a","amountCharged":0.30000000000000004}`)); err != ErrDuplicateKey {
+		t.Fatalf("got %v, want ErrDuplicateKey", err)
+	}
+	if got := b.Rounded(); got != 2 {
+		t.Fatalf("Rounded() = %d after a duplicate, want 2", got)
+	}
+	b.Flush().Release()
+	if err := b.Add([]byte(`{"chargeId":"a","amountCharged":0.30000000000000004}`)); err != nil || b.Rounded() != 3 {
+		t.Fatalf("re-added: %v, Rounded() = %d, want 3", err, b.Rounded())
+	}
+	b.Flush().Release()
+}

@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/marketsync/marketsync/apisim"
 	"github.com/marketsync/marketsync/internal/simcheck"
+	"github.com/marketsync/marketsync/load"
+	"github.com/marketsync/marketsync/schemas"
 )
 
 // syncer runs the CLI in-process and returns exit code, stdout and stderr.
@@ -63,9 +66,24 @@ func setSecrets(t *testing.T) {
 
 func TestSync_NoConfigSyncsTheEmbeddedSimulator(t *testing.T) {
 	dir := t.TempDir()
-	code, out, errOut := syncer(t, "sync", "--warehouse", dir+"/w.duckdb", "--parquet-dir", dir+"/pq", "--progress", "never", "--sim-scale", "300")
+	// A twin of the embedded simulator: the same seed, scale, start and address serve the same
+	// data (links carry the address), so the warehouse can be compared with it row by row.
+	twin := startSim(t, apisim.Config{Seed: 42, Scale: 300, Start: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)})
+	addr := strings.TrimPrefix(twin.URL(), "http://")
+	twin.Close()
+	code, out, errOut := syncer(t, "sync", "--warehouse", dir+"/w.duckdb", "--parquet-dir", dir+"/pq", "--progress", "never",
+		"--sim-scale", "300", "--sim-start", "2026-06-01T00:00:00Z", "--sim-addr", addr)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	wh, err := load.OpenReadOnly(context.Background(), dir+"/w.duckdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff, err := simcheck.CompareRows(context.Background(), wh, twin, schemas.Streams, simcheck.RowOptions{})
+	wh.Close()
+	if err != nil || diff != "" {
+		t.Fatalf("the demo warehouse differs from the simulator's rows (%v):\n%s", err, diff)
 	}
 	for _, s := range []string{"companies", "users", "invoices", "leads", "opportunities", "charges (3 parts)", "locations"} {
 		if !strings.Contains(out, s) {

@@ -14,16 +14,14 @@ import (
 	"github.com/marketsync/marketsync/state"
 )
 
-// DeleteScope asks a write to soft-delete the rows a complete full scan did not see: every live
-// row of the table (in the partition, if any) whose _run_id is not RunID. If the scan wrote
-// fewer rows than ExpectRows (the listing's final total; -1: unknown), rows moved across page
-// boundaries during the scan: nothing is deleted and the result says Short.
+// DeleteScope asks a write to soft-delete the rows a full scan did not see: every live row of
+// the table (in the partition, if any) whose _run_id is not RunID and which the scan did not
+// quarantine. Whether the scan proved complete enough for that is the caller's decision.
 type DeleteScope struct {
 	RunID          string
 	PartitionCol   string
 	PartitionValue string
 	At             time.Time
-	ExpectRows     int
 }
 
 // Rejected is a record quarantined instead of loaded.
@@ -40,12 +38,9 @@ type Write struct {
 	Stream    string
 	Partition string
 	Cursor    *state.Cursor
-	// CursorIfShort replaces Cursor when the full scan turns out short (it must not claim a
-	// complete scan).
-	CursorIfShort *state.Cursor
-	Deletes       *DeleteScope
-	Rejected      []Rejected
-	RunID         string
+	Deletes   *DeleteScope
+	Rejected  []Rejected
+	RunID     string
 }
 
 // Result counts what a Write changed.
@@ -53,7 +48,6 @@ type Result struct {
 	Inserted, Updated, Deleted int64
 	Rejected                   int64 // records quarantined for the first time in this run
 	Stale                      int64 // rows whose newer version was quarantined this write
-	Short                      bool  // the full scan missed rows: deletions were not marked
 }
 
 // Apply runs w in one transaction on the writer connection. On error nothing of w is visible.
@@ -101,22 +95,7 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 		stale, _ := sr.RowsAffected()
 		res.Stale += stale
 	}
-	if ds := w.Deletes; ds != nil && ds.ExpectRows >= 0 {
-		q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s = ?", Quote(w.Table.Name), Quote(schemas.ColRunID))
-		args := []any{ds.RunID}
-		if ds.PartitionCol != "" {
-			q += fmt.Sprintf(" AND %s = ?", Quote(ds.PartitionCol))
-			args = append(args, ds.PartitionValue)
-		}
-		var seen int64
-		if err := d.conn.QueryRowContext(ctx, q, args...).Scan(&seen); err != nil {
-			return Result{}, fmt.Errorf("verifying the full scan of %s: %w", w.Table.Name, err)
-		}
-		if seen < int64(ds.ExpectRows) {
-			res.Short = true
-		}
-	}
-	if ds := w.Deletes; ds != nil && !res.Short {
+	if ds := w.Deletes; ds != nil {
 		q := fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s IS NULL AND %s <> ?", Quote(w.Table.Name),
 			Quote(schemas.ColDeletedAt), Quote(schemas.ColDeletedAt), Quote(schemas.ColRunID))
 		args := []any{ds.At, ds.RunID}
@@ -134,11 +113,7 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 		}
 		res.Deleted, _ = r.RowsAffected()
 	}
-	cursor := w.Cursor
-	if res.Short && w.CursorIfShort != nil {
-		cursor = w.CursorIfShort
-	}
-	if cursor != nil {
+	if cursor := w.Cursor; cursor != nil {
 		if _, err := d.conn.ExecContext(ctx, `INSERT OR REPLACE INTO _sync_state VALUES (?, ?, ?, now())`,
 			w.Stream, w.Partition, cursor.Encode()); err != nil {
 			return Result{}, fmt.Errorf("writing cursor of %s: %w", w.Stream, err)

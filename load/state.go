@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
 )
 
@@ -50,11 +51,44 @@ func (d *DuckDB) RecordRuns(ctx context.Context, runs []state.StreamRun) error {
 	for _, r := range runs {
 		if _, err := d.conn.ExecContext(ctx, `INSERT INTO _sync_runs (run_id, stream, partition, started_at, ended_at, status,
 			full_scan, rows_inserted, rows_updated, rows_deleted, rows_rejected, pages, requests, retries, throttled, error,
-			rows_rounded, rows_stale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			rows_rounded, rows_stale, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.RunID, r.Stream, r.Partition, r.Started, r.Ended, r.Status, r.FullScan, r.Inserted, r.Updated, r.Deleted,
-			r.Rejected, r.Pages, r.Requests, r.Retries, r.Throttled, r.Error, r.Rounded, r.Stale); err != nil {
+			r.Rejected, r.Pages, r.Requests, r.Retries, r.Throttled, r.Error, r.Rounded, r.Stale, r.Note); err != nil {
 			return fmt.Errorf("recording run of %s: %w", r.Stream, err)
 		}
 	}
 	return nil
+}
+
+// ScanFacts is what the warehouse knows about one scan of a table (partition), for the caller
+// that decides whether the scan proves which rows are gone.
+type ScanFacts struct {
+	Seen       int64  // distinct rows the scan wrote (rows stamped with its run id)
+	Candidates int64  // live rows it did not write and did not quarantine: what deletions would mark
+	KeyDigest  string // order-independent digest of the seen keys: "count:xor-of-hashes"
+}
+
+// ScanFacts counts the rows scan runID wrote and the live rows it did not see. Call it on the
+// writer's connection after the scan's batches committed.
+func (d *DuckDB) ScanFacts(ctx context.Context, t *schemas.Table, stream, runID, scanID, partitionCol, partitionValue string) (ScanFacts, error) {
+	where, args := "", []any{}
+	if partitionCol != "" {
+		where = fmt.Sprintf(" AND %s = ?", Quote(partitionCol))
+		args = append(args, partitionValue)
+	}
+	pk, run := Quote(t.PrimaryKey), Quote(schemas.ColRunID)
+	q := fmt.Sprintf(`SELECT
+		count(*) FILTER (WHERE %[2]s = ?),
+		count(*) FILTER (WHERE %[2]s <> ? AND %[3]s IS NULL AND CAST(%[1]s AS VARCHAR) NOT IN
+			(SELECT record_id FROM _rejected WHERE stream = ? AND run_id = ? AND record_id IS NOT NULL)),
+		coalesce(bit_xor(hash(CAST(%[1]s AS VARCHAR))) FILTER (WHERE %[2]s = ?), 0)
+		FROM %[4]s WHERE true%[5]s`, pk, run, Quote(schemas.ColDeletedAt), Quote(t.Name), where)
+	var f ScanFacts
+	var xor uint64
+	all := append([]any{scanID, scanID, stream, runID, scanID}, args...)
+	if err := d.conn.QueryRowContext(ctx, q, all...).Scan(&f.Seen, &f.Candidates, &xor); err != nil {
+		return f, fmt.Errorf("counting what the scan of %s saw: %w", t.Name, err)
+	}
+	f.KeyDigest = fmt.Sprintf("%d:%016x", f.Seen, xor)
+	return f, nil
 }

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"golang.org/x/sync/errgroup"
 
@@ -23,7 +21,6 @@ import (
 	"github.com/marketsync/marketsync/queries"
 	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
-	"github.com/marketsync/marketsync/transform"
 )
 
 // Reject policies for records whose values do not fit their columns.
@@ -141,7 +138,7 @@ type run struct {
 	id      string
 	started time.Time
 	db      *load.DuckDB
-	writes  chan writeReq
+	commits chan commitReq
 	client  *extract.Client
 	ad      *extract.AppDirect
 	hl      *extract.HighLevel
@@ -152,20 +149,12 @@ type run struct {
 	results []state.StreamRun
 }
 
-type writeReq struct {
-	w     load.Write
-	task  *task
-	reply chan error // nil: fire and forget (errors recorded on the task)
-	short *bool      // set to Result.Short before reply
-}
-
-// task is one stream partition's run; the writer updates its counters.
+// task is one stream partition's run; the committer adds what each write changed.
 type task struct {
 	mu    sync.Mutex
 	sr    state.StreamRun
 	err   error // first write error
 	stats extract.Counters
-	rows  int64
 }
 
 func (t *task) fail(err error) {
@@ -180,6 +169,35 @@ func (t *task) failed() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.err
+}
+
+func (t *task) add(res load.Result) {
+	t.mu.Lock()
+	t.sr.Inserted += res.Inserted
+	t.sr.Updated += res.Updated
+	t.sr.Deleted += res.Deleted
+	t.sr.Rejected += res.Rejected
+	t.sr.Stale += res.Stale
+	t.mu.Unlock()
+}
+
+func (t *task) inserted() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sr.Inserted
+}
+
+// note records a guarantee the run could not give ("" is ignored).
+func (t *task) note(s string) {
+	if s == "" {
+		return
+	}
+	t.mu.Lock()
+	if t.sr.Note != "" {
+		t.sr.Note += "; "
+	}
+	t.sr.Note += s
+	t.mu.Unlock()
 }
 
 // Run performs one sync. It returns the summary and, if any stream failed, an error wrapping
@@ -224,12 +242,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		r.hl = extract.NewHighLevel(r.client, *cfg.HighLevel, r.auth)
 	}
 
-	// The writer outlives cancellation: on SIGINT fetching stops, and what is queued commits.
-	r.writes = make(chan writeReq, 2)
-	writerDone := make(chan struct{})
+	// The committer outlives cancellation: on SIGINT fetching stops, and what is queued commits.
+	r.commits = make(chan commitReq, 2)
+	committerDone := make(chan struct{})
 	go func() {
-		defer close(writerDone)
-		r.writer(context.WithoutCancel(ctx))
+		defer close(committerDone)
+		r.committer(context.WithoutCancel(ctx))
 	}()
 
 	g := new(errgroup.Group) // no shared cancel: one stream failing must not stop the others
@@ -239,12 +257,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		case "charges":
 			g.Go(func() error { r.charges(ctx); return nil })
 		default:
-			g.Go(func() error { r.stream(ctx, name, ""); return nil })
+			g.Go(func() error { r.stream(ctx, name, "", nil); return nil })
 		}
 	}
 	_ = g.Wait()
-	close(r.writes)
-	<-writerDone
+	close(r.commits)
+	<-committerDone
 
 	if cfg.Log.Enabled(ctx, slog.LevelDebug) {
 		db.LogMemory(ctx, cfg.Log)
@@ -286,47 +304,6 @@ func (r *run) tables() ([]*schemas.Table, error) {
 	return out, nil
 }
 
-// writer is the only goroutine that writes to the warehouse. It owns (and releases) every batch
-// it receives.
-func (r *run) writer(ctx context.Context) {
-	for req := range r.writes {
-		var err error
-		if prior := req.task.failed(); prior != nil {
-			err = prior // the stream already failed: commit nothing more of it, above all no cursor
-		} else {
-			var res load.Result
-			start := time.Now()
-			res, err = r.db.Apply(ctx, req.w)
-			var rows int64
-			if req.w.Batch != nil {
-				rows = req.w.Batch.NumRows()
-			}
-			r.cfg.Log.Debug("committed", "stream", req.w.Stream, "partition", req.w.Partition, "rows", rows,
-				"cursor", req.w.Cursor != nil, "took", time.Since(start))
-			if req.short != nil {
-				*req.short = res.Short
-			}
-			if err == nil {
-				req.task.mu.Lock()
-				req.task.sr.Inserted += res.Inserted
-				req.task.sr.Updated += res.Updated
-				req.task.sr.Deleted += res.Deleted
-				req.task.sr.Rejected += res.Rejected
-				req.task.sr.Stale += res.Stale
-				req.task.mu.Unlock()
-			} else {
-				req.task.fail(err)
-			}
-		}
-		if req.w.Batch != nil {
-			req.w.Batch.Release()
-		}
-		if req.reply != nil {
-			req.reply <- err
-		}
-	}
-}
-
 func (r *run) finish(t *task, err error) {
 	t.mu.Lock()
 	sr := t.sr
@@ -336,6 +313,7 @@ func (r *run) finish(t *task, err error) {
 	}
 	sr.Requests, sr.Retries, sr.Throttled = t.stats.Requests.Load(), t.stats.Retries.Load(), t.stats.Throttled.Load()
 	sr.Bytes = t.stats.Bytes.Load()
+	sr.Waited = time.Duration(t.stats.Waited.Load())
 	switch {
 	case err == nil:
 		sr.Status = "succeeded"
@@ -353,6 +331,9 @@ func (r *run) finish(t *task, err error) {
 	} else {
 		log.Info("stream done", "inserted", sr.Inserted, "updated", sr.Updated, "deleted", sr.Deleted, "pages", sr.Pages,
 			"requests", sr.Requests, "retries", sr.Retries, "throttled", sr.Throttled, "full_scan", sr.FullScan)
+	}
+	if sr.Note != "" {
+		log.Warn("guarantee not given this run", "note", sr.Note)
 	}
 	if r.cfg.Progress != nil {
 		r.cfg.Progress(Event{Stream: sr.Stream, Partition: sr.Partition, Rows: sr.Inserted + sr.Updated, Pages: sr.Pages, Done: true, Err: err})
@@ -382,202 +363,12 @@ func (r *run) charges(ctx context.Context) {
 	g := new(errgroup.Group)
 	g.SetLimit(r.cfg.Concurrency)
 	for _, id := range ids {
-		g.Go(func() error { r.stream(ctx, "charges", id); return nil })
+		g.Go(func() error { r.stream(ctx, "charges", id, nil); return nil })
 	}
 	_ = g.Wait()
 }
 
-type listFunc func(ctx context.Context, stats *extract.Counters, emit extract.Emit) (extract.Outcome, error)
-
-// stream runs one stream partition: decide full or incremental, extract, batch, and commit the
-// cursor (and deletions, after a complete full scan) with the last batch.
-func (r *run) stream(ctx context.Context, name, partition string, override ...listFunc) {
-	t := &task{sr: state.StreamRun{RunID: r.id, Stream: name, Partition: partition, Started: time.Now().UTC()}}
-	table, err := schemas.Lookup(name)
-	if err != nil {
-		r.finish(t, err)
-		return
-	}
-	cur, synced, err := r.readCursor(ctx, name, partition)
-	if err != nil {
-		r.finish(t, err)
-		return
-	}
-	p := plan(planInput{HasCursor: table.Cursor != "", Found: synced, Cursor: cur, FullRefresh: r.cfg.FullRefresh,
-		FullScanEvery: r.cfg.FullScanEvery, Lookback: r.cfg.Lookback[name], Now: time.Now()})
-	full, resuming, since := p.Mode == Full, p.Mode == Resume, p.Since
-	t.sr.FullScan = full
-	r.cfg.Log.Debug("plan", "stream", name, "partition", partition, "mode", p.Mode, "since", since, "reason", p.Reason)
-
-	list, err := r.lister(name, partition, since, override)
-	if err != nil {
-		r.finish(t, err)
-		return
-	}
-	b := transform.NewBatcher(table, r.cfg.Allocator, transform.Meta{RunID: r.id, SyncedAt: r.started.UnixMicro()})
-	defer b.Release()
-	maxCursor := int64(0)
-	if !full {
-		maxCursor = cur.Value
-	}
-	var rejected []load.Rejected
-	var lastShort bool
-	send := func(final *load.Write) error {
-		w := load.Write{Table: table, Stream: name, Partition: partition, RunID: r.id, Rejected: rejected}
-		if rec := b.Flush(); rec != nil {
-			maxCursor = max(maxCursor, maxOf(rec, table.Cursor))
-			w.Batch = rec
-		}
-		rejected = nil
-		var reply chan error
-		if final == nil && table.SortedByCursor && w.Batch != nil && maxCursor > 0 {
-			// A checkpoint: pages arrive in listing order, ascending by the cursor column, so
-			// every row up to maxCursor is in this or an earlier (committed) batch. A crash now
-			// resumes from here instead of from the start; full-scan marks are left alone.
-			w.Cursor = &state.Cursor{Value: maxCursor, LastFullScan: cur.LastFullScan}
-		}
-		if final != nil {
-			w.Cursor, w.CursorIfShort, w.Deletes = final.Cursor, final.CursorIfShort, final.Deletes
-			for _, c := range []*state.Cursor{w.Cursor, w.CursorIfShort} {
-				if c != nil {
-					c.Value = max(c.Value, maxCursor)
-				}
-			}
-			reply = make(chan error, 1)
-		}
-		if w.Batch == nil && w.Cursor == nil && len(w.Rejected) == 0 && w.Deletes == nil {
-			return nil
-		}
-		// Hand-over: the writer owns the batch from here. The send does not select on ctx: the
-		// writer drains until every stream has returned, so a queued batch still commits.
-		req := writeReq{w: w, task: t, reply: reply}
-		if reply != nil {
-			req.short = &lastShort // written by the writer before it replies: the reply orders it
-		}
-		r.writes <- req
-		if reply != nil {
-			return <-reply
-		}
-		return t.failed()
-	}
-	sendFinal := func(final *load.Write) (short bool, err error) {
-		lastShort = false
-		err = send(final)
-		return lastShort, err
-	}
-	var rows, pages, quarantined int64
-	emit := func(ctx context.Context, p extract.Page) error {
-		for _, rec := range p.Records {
-			err := b.Add(rec)
-			if errors.Is(err, transform.ErrDuplicateKey) {
-				if err := send(nil); err != nil {
-					return err
-				}
-				err = b.Add(rec)
-			}
-			var fe *transform.FieldError
-			if errors.As(err, &fe) && r.cfg.RejectPolicy == RejectQuarantine {
-				rejected = append(rejected, load.Rejected{Stream: name, RecordID: fe.RecordID, Field: fe.Field,
-					Value: fe.Value, Error: fe.Err.Error(), Record: append([]byte(nil), rec...)})
-				quarantined++
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			rows++
-		}
-		pages++
-		if r.cfg.Progress != nil {
-			r.cfg.Progress(Event{Stream: name, Partition: partition, Rows: rows, Pages: pages})
-		}
-		if b.Len() >= r.cfg.BatchRows {
-			return send(nil)
-		}
-		return ctx.Err()
-	}
-	// A full scan can miss rows when the listing changes while it is paged: a row deleted on an
-	// earlier page shifts a live row across a page boundary, and a balanced insert leaves the
-	// totals unchanged. Marking rows absent from such a scan as deleted would lose live data.
-	// So deletions are marked only after two consecutive scans listed the same keys (equal
-	// digests); the scans repeat up to maxScans times, and otherwise nothing is marked. A
-	// stream's first sync has nothing to delete and needs one clean scan (no drift, not short).
-	// Upserts make the repeats harmless.
-	const maxScans = 4
-	var prev *transform.Digest
-	for attempt := 1; ; attempt++ {
-		quarantined = 0
-		b.ResetDigest()
-		scanID := r.id
-		if attempt > 1 {
-			scanID = fmt.Sprintf("%s.%d", r.id, attempt)
-			if err := send(nil); err != nil { // rows of the previous scan keep its id
-				r.finish(t, err)
-				return
-			}
-		}
-		b.SetRunID(scanID)
-		out, err := list(ctx, &t.stats, emit)
-		t.sr.Pages += int64(out.Pages)
-		if err != nil {
-			// Rows fetched so far are good data: commit them, but never the cursor.
-			if serr := send(nil); serr != nil {
-				err = errors.Join(err, serr)
-			}
-			r.finish(t, err)
-			return
-		}
-		digest := b.Digest()
-		verified := !synced || (prev != nil && *prev == digest)
-		if full && (out.Drift || !verified) && attempt < maxScans {
-			if out.Drift {
-				r.cfg.Log.Info("listing changed while paging; scanning again", "stream", name, "partition", partition)
-			}
-			prev = &digest
-			continue
-		}
-		next := state.Cursor{Value: maxCursor, LastFullScan: cur.LastFullScan}
-		if resuming && !full {
-			next.LastFullScan = r.started // the interrupted first load is now complete
-		}
-		final := &load.Write{Cursor: &next}
-		if full && out.Complete && verified {
-			shortCur := next
-			final.CursorIfShort = &shortCur
-			next.LastFullScan = time.Now().UTC()
-			expect := out.Total
-			if expect > 0 {
-				expect -= int(quarantined) // quarantined records are listed but not loaded
-			}
-			final.Deletes = &load.DeleteScope{RunID: scanID, At: r.started, ExpectRows: expect}
-			if table.Partition != "" {
-				final.Deletes.PartitionCol, final.Deletes.PartitionValue = table.Partition, partition
-			}
-		} else if full {
-			r.cfg.Log.Warn("listing kept changing while paging; deletions are not marked this run", "stream", name, "partition", partition)
-		}
-		short, err := sendFinal(final)
-		if err != nil || !short || attempt >= maxScans {
-			if short {
-				r.cfg.Log.Warn("full scan kept missing rows that moved while paging; deletions are not marked this run", "stream", name, "partition", partition)
-			}
-			r.finish(t, err)
-			return
-		}
-		prev = nil
-		r.cfg.Log.Info("full scan missed rows that moved while paging; scanning again", "stream", name, "partition", partition)
-	}
-}
-
-func (r *run) readCursor(_ context.Context, name, partition string) (state.Cursor, bool, error) {
-	c, ok := r.cursors[name+"\x00"+partition]
-	return c, ok, nil
-}
-
-func (r *run) lister(name, partition string, since time.Time, override []listFunc) (listFunc, error) {
-	if len(override) > 0 {
-		return override[0], nil
-	}
+func (r *run) lister(name, partition string, since time.Time) (listFunc, error) {
 	if name == "charges" {
 		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
 			return r.hl.Charges(ctx, partition, since, st, emit)
@@ -609,26 +400,4 @@ func (r *run) lister(name, partition string, since time.Time, override []listFun
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown stream %q", name)
-}
-
-// maxOf returns the largest value of a timestamp column in rec (0 if none or no column).
-func maxOf(rec arrow.RecordBatch, col string) int64 {
-	if col == "" {
-		return 0
-	}
-	idx := rec.Schema().FieldIndices(col)
-	if len(idx) == 0 {
-		return 0
-	}
-	a, ok := rec.Column(idx[0]).(*array.Timestamp)
-	if !ok {
-		return 0
-	}
-	var m int64
-	for i := 0; i < a.Len(); i++ {
-		if a.IsValid(i) {
-			m = max(m, int64(a.Value(i)))
-		}
-	}
-	return m
 }

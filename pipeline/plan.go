@@ -17,8 +17,8 @@ const (
 	Full Mode = "full"
 	// Incremental lists rows at or after the cursor minus the stream's lookback.
 	Incremental Mode = "incremental"
-	// Resume continues an interrupted first load from its last checkpoint; when it completes,
-	// the stream counts as fully scanned (a first load has nothing to delete).
+	// Resume continues an interrupted first load from its last checkpoint. It proves nothing
+	// about deletions, so the run after a completed resume is a full scan.
 	Resume Mode = "resume"
 )
 
@@ -52,6 +52,9 @@ func plan(in planInput) Plan {
 	}
 	since := in.Cursor.Time().Add(-in.Lookback)
 	if in.Cursor.LastFullScan.IsZero() {
+		if in.Cursor.Loaded {
+			return Plan{Mode: Full, Reason: "first load completed after a resume: a full scan verifies it"}
+		}
 		return Plan{Mode: Resume, Since: since, Reason: "resuming an interrupted first load from its checkpoint"}
 	}
 	if age := in.Now.Sub(in.Cursor.LastFullScan); in.FullScanEvery > 0 && age > in.FullScanEvery {

@@ -21,6 +21,12 @@ type Cursor struct {
 	Value int64 `json:"value_us,omitempty"`
 	// LastFullScan is when a complete full scan of the stream last committed (wall clock).
 	LastFullScan time.Time `json:"last_full_scan,omitzero"`
+	// KeyDigest is the key-set digest of the last complete full scan: a later full scan that
+	// lists exactly the same keys proves it saw everything, even without a server total.
+	KeyDigest string `json:"key_digest,omitempty"`
+	// Loaded marks a first load that completed after being resumed: its rows are in, but no
+	// single scan verified them, so the next run is a full scan.
+	Loaded bool `json:"loaded,omitempty"`
 }
 
 // Time returns Value as a time (zero time when unset).
@@ -68,9 +74,13 @@ type StreamRun struct {
 	Pages     int64
 	Requests  int64
 	Retries   int64
-	Throttled int64 // 429 answers
-	Bytes     int64 // response bytes read (summary only; not stored)
-	Error     string
+	Throttled int64         // 429 answers
+	Bytes     int64         // response bytes read (summary only; not stored)
+	Waited    time.Duration // time spent waiting on rate budgets (summary only; not stored)
+	// Note says which guarantee this run could not give, e.g. why a full scan marked no
+	// deletions ("total unknown: bare array").
+	Note  string
+	Error string
 }
 
 // DDL creates the state tables.
@@ -102,6 +112,7 @@ CREATE TABLE IF NOT EXISTS _sync_runs (
 );
 ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS rows_rounded BIGINT;
 ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS rows_stale BIGINT;
+ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS note VARCHAR;
 CREATE TABLE IF NOT EXISTS _rejected (
 	stream VARCHAR NOT NULL,
 	record_id VARCHAR,

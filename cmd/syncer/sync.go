@@ -335,6 +335,15 @@ func printSummary(w io.Writer, sum pipeline.Summary) {
 		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t\n", a.Pages, a.Requests, a.Retries, a.Throttled)
 	}
 	tw.Flush()
+	for _, r := range sum.Streams {
+		if r.Note != "" {
+			name := r.Stream
+			if r.Partition != "" {
+				name += " " + r.Partition
+			}
+			fmt.Fprintf(w, "\n%s: %s\n", name, r.Note)
+		}
+	}
 	for _, n := range order {
 		if a := byStream[n]; a.Stale > 0 {
 			fmt.Fprintf(w, "\n%s: %d rows kept their previous version because the new one was quarantined (see _rejected; the rows have _stale_since set)\n", a.Stream, a.Stale)

@@ -1,0 +1,87 @@
+package pipeline
+
+import (
+	"context"
+	"time"
+
+	"github.com/marketsync/marketsync/load"
+)
+
+// commitReq is one request to the committer: apply a write, or (facts != nil) report what a
+// scan wrote. Requests are served in the order they are sent, so a facts request sees every
+// write its stream sent before it.
+type commitReq struct {
+	w     load.Write
+	task  *task
+	facts *factsQuery
+	reply chan commitReply // nil: fire and forget (errors are recorded on the task)
+}
+
+type factsQuery struct {
+	scanID, partitionCol, partitionValue string
+}
+
+type commitReply struct {
+	res   load.Result
+	facts load.ScanFacts
+	err   error
+}
+
+// committer is the only goroutine that writes to the warehouse. It owns (and releases) every
+// batch it receives, and adds what each write changed to its task's counters.
+func (r *run) committer(ctx context.Context) {
+	for req := range r.commits {
+		var rep commitReply
+		switch {
+		case req.task.failed() != nil:
+			rep.err = req.task.failed() // the stream already failed: commit nothing more of it, above all no cursor
+		case req.facts != nil:
+			f := req.facts
+			rep.facts, rep.err = r.db.ScanFacts(ctx, req.w.Table, req.w.Stream, r.id, f.scanID, f.partitionCol, f.partitionValue)
+		default:
+			start := time.Now()
+			rep.res, rep.err = r.db.Apply(ctx, req.w)
+			var rows int64
+			if req.w.Batch != nil {
+				rows = req.w.Batch.NumRows()
+			}
+			r.cfg.Log.Debug("committed", "stream", req.w.Stream, "partition", req.w.Partition, "rows", rows,
+				"cursor", req.w.Cursor != nil, "took", time.Since(start))
+			if rep.err == nil {
+				req.task.add(rep.res)
+			}
+		}
+		if rep.err != nil {
+			req.task.fail(rep.err)
+		}
+		if req.w.Batch != nil {
+			req.w.Batch.Release()
+		}
+		if req.reply != nil {
+			req.reply <- rep
+		}
+	}
+}
+
+// commit hands a write to the committer and waits for it. The send does not select on ctx:
+// the committer drains until every stream has returned, so a queued batch still commits.
+func (r *run) commit(t *task, w load.Write) (load.Result, error) {
+	reply := make(chan commitReply, 1)
+	r.commits <- commitReq{w: w, task: t, reply: reply}
+	rep := <-reply
+	return rep.res, rep.err
+}
+
+// commitAsync hands a write over without waiting; a failure shows on the task.
+func (r *run) commitAsync(t *task, w load.Write) error {
+	r.commits <- commitReq{w: w, task: t}
+	return t.failed()
+}
+
+// scanFacts asks the committer what a scan wrote, after everything it sent before.
+func (r *run) scanFacts(t *task, w load.Write, q factsQuery) (load.ScanFacts, error) {
+	reply := make(chan commitReply, 1)
+	r.commits <- commitReq{w: w, task: t, facts: &q, reply: reply}
+	rep := <-reply
+	return rep.facts, rep.err
+}

@@ -89,7 +89,7 @@ func (r *run) incremental(ctx context.Context, sc *scan, p Plan, cur state.Curso
 			next = cur
 			sc.t.note("cursor not advanced: the listing kept changing while it was paged")
 		}
-		if p.Mode == Resume && out.Complete {
+		if p.Mode == Resume && !out.Drift {
 			next.Loaded = true // the first load is in; the next run's full scan verifies it
 		}
 		w.Cursor = &next

@@ -1,0 +1,86 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/marketsync/marketsync/extract"
+	"github.com/marketsync/marketsync/load"
+	"github.com/marketsync/marketsync/state"
+)
+
+// A stream that fails on page 2 keeps the checkpoint of page 1 (a committed, contiguous prefix
+// of a listing sorted by the cursor column) and no full-scan mark; the resumed run completes
+// the load without claiming a verified scan; the run after it verifies with a full scan.
+func TestRun_FailureOnPage2KeepsCheckpointAndNoFullScanMark(t *testing.T) {
+	var broken atomic.Bool
+	broken.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/oauth2/token":
+			fmt.Fprint(w, `{"access_token":"t","token_type":"bearer","expires_in":3600}`)
+		case "/api/account/v2/users":
+			page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+			size, _ := strconv.Atoi(r.URL.Query().Get("size"))
+			if page == 1 && broken.Load() {
+				w.WriteHeader(http.StatusForbidden)
+				fmt.Fprint(w, `{"status":403,"code":"FORBIDDEN","message":"no"}`)
+				return
+			}
+			fmt.Fprint(w, `{"links":[],"content":[`)
+			for i := page * size; i < min((page+1)*size, 2*size); i++ {
+				if i > page*size {
+					fmt.Fprint(w, ",")
+				}
+				fmt.Fprintf(w, `{"uuid":"u%03d","lastModified":%d}`, i, 1700000000000+int64(i)*1000)
+			}
+			fmt.Fprintf(w, `],"page":{"size":%d,"totalElements":%d,"totalPages":2,"number":%d}}`, size, 2*size, page)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	cfg := Config{AppDirect: &extract.AppDirectConfig{BaseURL: srv.URL, ClientID: "x", ClientSecret: "y", PageSize: 5}, Streams: []string{"users"},
+		Warehouse: filepath.Join(t.TempDir(), "w.duckdb"), BatchRows: 5}
+	cursor := func() state.Cursor {
+		db, err := load.Open(context.Background(), cfg.Warehouse)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		c, _, err := db.Cursor(context.Background(), "users", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if _, err := Run(context.Background(), cfg); !errors.Is(err, ErrStreamsFailed) {
+		t.Fatalf("run 1: %v, want the stream to fail on page 2", err)
+	}
+	c := cursor()
+	if c.Value != (1700000000000+4000)*1000 || !c.LastFullScan.IsZero() || c.Loaded {
+		t.Fatalf("after the failure: cursor %+v; want page 1's last lastModified, no full-scan mark", c)
+	}
+	broken.Store(false)
+	sum, err := Run(context.Background(), cfg)
+	if err != nil || sum.Streams[0].FullScan {
+		t.Fatalf("run 2: %v (full %v), want an incremental resume", err, sum.Streams[0].FullScan)
+	}
+	if c := cursor(); c.Value != (1700000000000+9000)*1000 || !c.LastFullScan.IsZero() || !c.Loaded {
+		t.Fatalf("after the resume: cursor %+v; want the last row's time, loaded, and still no full-scan mark", c)
+	}
+	sum, err = Run(context.Background(), cfg)
+	if err != nil || !sum.Streams[0].FullScan {
+		t.Fatalf("run 3: %v (full %v), want the verifying full scan", err, sum.Streams[0].FullScan)
+	}
+	if c := cursor(); c.LastFullScan.IsZero() || c.Loaded || c.KeyDigest == "" {
+		t.Fatalf("after the verifying scan: cursor %+v; want a full-scan mark and a key digest", c)
+	}
+}

@@ -2,10 +2,10 @@ package extract
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -74,12 +74,9 @@ func NewAppDirect(c *Client, cfg AppDirectConfig, authStats *Counters) *AppDirec
 	}
 }
 
-// pageMeta is the page object of the P1/P2 styles.
+// pageMeta is the page object of the P1/P2 styles; -1 marks a member the page object lacks.
 type pageMeta struct {
-	Size          int `json:"size"`
-	TotalElements int `json:"totalElements"`
-	TotalPages    int `json:"totalPages"`
-	Number        int `json:"number"`
+	Size, TotalElements, TotalPages, Number int
 }
 
 // records walks the array at body[vs] once, collecting its objects.
@@ -97,7 +94,7 @@ func records(body []byte, vs int, recs *[][]byte) (int, error) {
 // splitWrapped splits {"content":[...],"page":{...}} into records and metadata in one pass.
 func splitWrapped(body []byte) ([][]byte, pageMeta, error) {
 	var recs [][]byte
-	var meta pageMeta
+	meta := pageMeta{-1, -1, -1, -1}
 	sawContent := false
 	_, err := jsonscan.Members(body, 0, func(key []byte, vs int) (int, error) {
 		switch string(key) {
@@ -105,11 +102,30 @@ func splitWrapped(body []byte) ([][]byte, pageMeta, error) {
 			sawContent = true
 			return records(body, vs, &recs)
 		case "page":
-			ve, err := jsonscan.Skip(body, vs)
-			if err != nil {
-				return 0, err
+			if body[vs] != '{' {
+				return jsonscan.Skip(body, vs)
 			}
-			return ve, json.Unmarshal(body[vs:ve], &meta)
+			return jsonscan.Members(body, vs, func(k []byte, ps int) (int, error) {
+				pe, err := jsonscan.Skip(body, ps)
+				if err != nil {
+					return 0, err
+				}
+				n, ok := jsonIntOK(body[ps:pe])
+				if !ok {
+					n = -1
+				}
+				switch string(k) {
+				case "size":
+					meta.Size = n
+				case "totalElements":
+					meta.TotalElements = n
+				case "totalPages":
+					meta.TotalPages = n
+				case "number":
+					meta.Number = n
+				}
+				return pe, nil
+			})
 		}
 		return jsonscan.Skip(body, vs)
 	})
@@ -151,8 +167,9 @@ func skipWS(b []byte) int {
 	return i
 }
 
-// wrappedPages pages a P1 (zero-based page) or P2 (one-based number) endpoint.
-func (a *AppDirect) wrappedPages(ctx context.Context, stream, path string, q url.Values, pageParam string, base int,
+// wrappedPages pages a P1 (zero-based page) or P2 (one-based number) endpoint; key is the
+// records' id member.
+func (a *AppDirect) wrappedPages(ctx context.Context, stream, key, path string, q url.Values, pageParam string, base int,
 	auth Authorizer, budget *Budget, hdr http.Header, stats *Counters, emit Emit) (Outcome, error) {
 	size := a.cfg.PageSize
 	fetch := func(ctx context.Context, k int) (fetched, error) {
@@ -170,12 +187,24 @@ func (a *AppDirect) wrappedPages(ctx context.Context, stream, path string, q url
 				if err != nil {
 					return err
 				}
-				f = fetched{page: Page{Stream: stream, Number: k, Records: recs}, totalRows: meta.TotalElements, totalPages: meta.TotalPages}
+				number := -1
+				if meta.Number >= 0 {
+					number = meta.Number - base
+				}
+				f = fetched{page: Page{Stream: stream, Records: recs}, totalRows: meta.TotalElements, totalPages: meta.TotalPages, number: number}
 				return nil
 			}})
 		return f, err
 	}
-	return pagesWithTotal(ctx, a.cfg.Concurrency, fetch, emit)
+	l := newListing(stream, "", emit, key)
+	ended, err := pagesByNumber(ctx, a.cfg.Concurrency, size, fetch, l)
+	_, filtered := q["lastModified"]
+	for _, p := range []string{"fromDate", "createdOn", "status"} {
+		if _, ok := q[p]; ok {
+			filtered = true
+		}
+	}
+	return l.finish(ended && err == nil, filtered), err
 }
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
@@ -183,52 +212,68 @@ func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 // Companies lists every company (no server-side filter exists: always a full snapshot).
 func (a *AppDirect) Companies(ctx context.Context, stats *Counters, emit Emit) (Outcome, error) {
 	q := url.Values{"sortField": {"NAME"}, "sortOrder": {"ASC"}, "includeCustomAttributes": {"true"}, "includePurchaseLimitData": {"false"}}
-	return a.wrappedPages(ctx, "companies", "/api/account/v2/companies", q, "page", 0, a.partner, a.companies, nil, stats, emit)
+	return a.wrappedPages(ctx, "companies", "uuid", "/api/account/v2/companies", q, "page", 0, a.partner, a.companies, nil, stats, emit)
 }
 
-// Users lists users modified at or after since (zero: all users, a full scan).
+// Users lists users modified at or after since (zero: all users, a full scan). Nothing here
+// reads a modification time from the records: the documents show none on user responses.
 func (a *AppDirect) Users(ctx context.Context, since time.Time, stats *Counters, emit Emit) (Outcome, error) {
 	q := url.Values{"sortField": {"DATE"}, "sortOrder": {"ASC"}}
 	if !since.IsZero() {
 		q.Set("lastModified", ms(since))
 	}
-	out, err := a.wrappedPages(ctx, "users", "/api/account/v2/users", q, "page", 0, a.partner, a.budget, nil, stats, emit)
-	out.Complete = out.Complete && since.IsZero()
-	return out, err
+	return a.wrappedPages(ctx, "users", "uuid", "/api/account/v2/users", q, "page", 0, a.partner, a.budget, nil, stats, emit)
 }
 
 // Leads lists leads created at or after since (the API filters on creation only).
 func (a *AppDirect) Leads(ctx context.Context, since time.Time, stats *Counters, emit Emit) (Outcome, error) {
+	return a.leads(ctx, since, "", stats, emit)
+}
+
+func (a *AppDirect) leads(ctx context.Context, since time.Time, status string, stats *Counters, emit Emit) (Outcome, error) {
 	q := url.Values{"context": {a.cfg.LeadContext}, "companyId": {a.cfg.LeadCompanyID}, "sortField": {"DATE"}, "sortOrder": {"ASC"}}
 	if !since.IsZero() {
 		q.Set("fromDate", ms(since))
 	}
-	out, err := a.wrappedPages(ctx, "leads", "/api/lead/v2/leads", q, "page", 0, a.user, a.budget, nil, stats, emit)
-	out.Complete = out.Complete && since.IsZero()
-	return out, err
+	if status != "" {
+		q.Set("status", status)
+	}
+	return a.wrappedPages(ctx, "leads", "id", "/api/lead/v2/leads", q, "page", 0, a.user, a.budget, nil, stats, emit)
 }
 
 // Opportunities lists opportunities created at or after since.
 func (a *AppDirect) Opportunities(ctx context.Context, since time.Time, stats *Counters, emit Emit) (Outcome, error) {
+	return a.opportunities(ctx, since, "", stats, emit)
+}
+
+func (a *AppDirect) opportunities(ctx context.Context, since time.Time, status string, stats *Counters, emit Emit) (Outcome, error) {
 	q := url.Values{"sort": {"+createdOn"}}
 	if !since.IsZero() {
 		q.Set("createdOn", "gte("+ms(since)+")")
 	}
+	if status != "" {
+		q.Set("status", status)
+	}
 	hdr := http.Header{"Accept-Language": {"en-US"}}
-	out, err := a.wrappedPages(ctx, "opportunities", "/api/assistedSales/v1/opportunities", q, "number", 1, a.partner, a.budget, hdr, stats, emit)
-	out.Complete = out.Complete && since.IsZero()
-	return out, err
+	return a.wrappedPages(ctx, "opportunities", "id", "/api/assistedSales/v1/opportunities", q, "number", 1, a.partner, a.budget, hdr, stats, emit)
 }
 
-// Invoices lists invoices created at or after since, by start/count until a short page or 204.
+// Invoices lists invoices created at or after since, by start/count until an empty page or 204
+// (the API gives no total).
 func (a *AppDirect) Invoices(ctx context.Context, since time.Time, stats *Counters, emit Emit) (Outcome, error) {
-	size := a.cfg.PageSize
-	fetch := func(ctx context.Context, k int) (fetched, error) {
-		q := url.Values{"sortField": {"DATE"}, "sortOrder": {"ASC"}, "start": {strconv.Itoa(k * size)}, "count": {strconv.Itoa(size)}}
+	return a.invoices(ctx, since, "", stats, emit)
+}
+
+func (a *AppDirect) invoices(ctx context.Context, since time.Time, status string, stats *Counters, emit Emit) (Outcome, error) {
+	fetch := func(ctx context.Context, start, count int) (fetched, error) {
+		q := url.Values{"sortField": {"DATE"}, "sortOrder": {"ASC"}, "start": {strconv.Itoa(start)}, "count": {strconv.Itoa(count)}}
 		if !since.IsZero() {
 			q.Set("fromDate", ms(since))
 		}
-		f := fetched{page: Page{Stream: "invoices", Number: k}, totalRows: -1, totalPages: -1}
+		if status != "" {
+			q.Set("status", status)
+		}
+		f := fetched{page: Page{Stream: "invoices"}, totalRows: -1, totalPages: -1, number: -1}
 		err := a.c.Do(ctx, Request{Stream: "invoices", URL: a.cfg.BaseURL + "/api/billing/v1/invoices?" + q.Encode(),
 			Auth: a.partner, Budget: a.budget, Stats: stats,
 			Parse: func(status int, body []byte) error {
@@ -242,7 +287,61 @@ func (a *AppDirect) Invoices(ctx context.Context, since time.Time, stats *Counte
 			}})
 		return f, err
 	}
-	out, err := pagesUntilShort(ctx, a.cfg.Concurrency, size, fetch, emit)
-	out.Complete = out.Complete && since.IsZero()
-	return out, err
+	l := newListing("invoices", "", emit, "invoiceId")
+	l.note("total unknown: the invoices endpoint gives none")
+	ended, err := pagesByOffset(ctx, a.cfg.Concurrency, a.cfg.PageSize, totalNone, fetch, l)
+	return l.finish(ended && err == nil, !since.IsZero() || status != ""), err
+}
+
+// Statuses the documents name as not final (source-apis.md §3.3.2, §3.4.5, §3.5.4, §7 items
+// 26, 29, 33): rows in them keep changing with no modification filter to find them by, so a
+// caller re-reads them (InvoicesByStatus, LeadsByStatus, OpportunitiesByStatus).
+var (
+	InvoiceOpenStatuses     = []string{"UNPAID"}
+	LeadOpenStatuses        = []string{"PENDING_SUBMISSION", "SUBMITTED", "ASSIGNED", "PENDING_CONVERSION_APPROVAL", "CONVERSION_APPROVED"}
+	OpportunityOpenStatuses = []string{"OPEN", "PENDING_REVIEW"}
+)
+
+// The status enums the documents give for each list's status filter.
+var (
+	invoiceStatuses     = []string{"CARRIED", "PAID", "UNPAID", "VOIDED"}
+	leadStatuses        = []string{"CONVERTED", "DISQUALIFIED", "DELETED", "PENDING_CONVERSION_APPROVAL", "CONVERSION_APPROVED", "PENDING_SUBMISSION", "SUBMITTED", "ASSIGNED", "LEGACY", "PENDING_FOR_MANAGERS", "ACCEPTED_FOR_MANAGERS"}
+	opportunityStatuses = []string{"OPEN", "CLOSED", "PENDING_REVIEW"}
+)
+
+func checkStatus(stream, status string, enum []string) error {
+	if !slices.Contains(enum, status) {
+		return fmt.Errorf("stream %s: status %q is not in the documented enum %v", stream, status, enum)
+	}
+	return nil
+}
+
+// InvoicesByStatus lists every invoice in one status, of any creation date (the documented
+// status filter of GET /api/billing/v1/invoices, §3.3.2), by start/count like Invoices. The
+// listing is filtered, so it is never Complete; a nil error with Drift false says every invoice
+// in that status was listed. Invoices give no total (Total is -1).
+func (a *AppDirect) InvoicesByStatus(ctx context.Context, status string, stats *Counters, emit Emit) (Outcome, error) {
+	if err := checkStatus("invoices", status, invoiceStatuses); err != nil {
+		return Outcome{Total: -1}, err
+	}
+	return a.invoices(ctx, time.Time{}, status, stats, emit)
+}
+
+// LeadsByStatus lists every lead in one status (or one of the documented groups
+// PENDING_FOR_MANAGERS, ACCEPTED_FOR_MANAGERS), of any creation date (§3.4.2). Filtered: never
+// Complete; TotalAgrees says every lead in that status was listed.
+func (a *AppDirect) LeadsByStatus(ctx context.Context, status string, stats *Counters, emit Emit) (Outcome, error) {
+	if err := checkStatus("leads", status, leadStatuses); err != nil {
+		return Outcome{Total: -1}, err
+	}
+	return a.leads(ctx, time.Time{}, status, stats, emit)
+}
+
+// OpportunitiesByStatus lists every opportunity in one status, of any creation date (§3.5.2).
+// Filtered: never Complete; TotalAgrees says every opportunity in that status was listed.
+func (a *AppDirect) OpportunitiesByStatus(ctx context.Context, status string, stats *Counters, emit Emit) (Outcome, error) {
+	if err := checkStatus("opportunities", status, opportunityStatuses); err != nil {
+		return Outcome{Total: -1}, err
+	}
+	return a.opportunities(ctx, time.Time{}, status, stats, emit)
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,57 +80,101 @@ func (h *HighLevel) budget(resource string) *Budget {
 
 var hlHeader = http.Header{"Version": {hlVersion}}
 
-// Locations lists the company's locations where the app is installed (always a full list).
+// Locations lists the company's locations where the app is installed (always a full list), by
+// skip/limit with the offset pager. The response's total counts every location of the company,
+// installed or not (§4.2, §7 item 49), so it only bounds the listing: the listing ends on an
+// empty page or at that bound, and Outcome.Total is given only when the distinct locations
+// listed equal it.
 func (h *HighLevel) Locations(ctx context.Context, stats *Counters, emit Emit) (ids []string, out Outcome, err error) {
 	const limit = 100
-	for skip := 0; skip < maxPages*limit; skip += limit {
-		q := url.Values{"companyId": {h.cfg.CompanyID}, "appId": {h.cfg.AppID}, "isInstalled": {"true"},
-			"skip": {strconv.Itoa(skip)}, "limit": {strconv.Itoa(limit)}}
-		var recs [][]byte
-		err := h.c.Do(ctx, Request{Stream: "locations", URL: h.cfg.BaseURL + "/oauth/installedLocations?" + q.Encode(),
-			Header: hlHeader, Auth: h.auth.agency, Budget: h.budget("company " + h.cfg.CompanyID), Stats: stats,
-			Parse: func(_ int, body []byte) error {
-				var err error
-				recs, err = splitArray(body, "locations")
-				return err
-			}})
-		if err != nil {
-			return nil, out, err
-		}
-		for _, r := range recs {
+	l := newListing("locations", "", func(ctx context.Context, p Page) error {
+		for _, r := range p.Records {
 			id, err := jsonscan.Unquote(jsonscan.Get(r, "_id"), nil)
 			if err != nil {
-				return nil, out, fmt.Errorf("stream locations: a location has no _id: %w", err)
+				return fmt.Errorf("stream locations: a location has no _id: %w", err)
 			}
 			ids = append(ids, string(id))
 		}
-		if len(recs) > 0 {
-			if err := emit(ctx, Page{Stream: "locations", Number: out.Pages, Records: recs}); err != nil {
-				return nil, out, err
-			}
-			out.Pages++
-		}
-		// total counts every location of the company, not the filtered ones: stop on a short page.
-		if len(recs) < limit {
-			out.Complete, out.Total = true, -1
-			return ids, out, nil
+		return emit(ctx, p)
+	}, "_id")
+	fetch := func(ctx context.Context, skip, limit int) (fetched, error) {
+		q := url.Values{"companyId": {h.cfg.CompanyID}, "appId": {h.cfg.AppID}, "isInstalled": {"true"},
+			"skip": {strconv.Itoa(skip)}, "limit": {strconv.Itoa(limit)}}
+		f := fetched{page: Page{Stream: "locations"}, totalRows: -1, totalPages: -1, number: -1}
+		err := h.c.Do(ctx, Request{Stream: "locations", URL: h.cfg.BaseURL + "/oauth/installedLocations?" + q.Encode(),
+			Header: hlHeader, Auth: h.auth.agency, Budget: h.budget("company " + h.cfg.CompanyID), Stats: stats,
+			Parse: func(_ int, body []byte) error {
+				recs, err := splitArray(body, "locations")
+				f.page.Records = recs
+				f.totalRows, f.shape = responseTotal(body, "total")
+				return err
+			}})
+		return f, err
+	}
+	// Locations are few: one page at a time.
+	ended, err := pagesByOffset(ctx, 1, limit, totalBound, fetch, l)
+	if err != nil {
+		return nil, l.finish(false, false), err
+	}
+	if l.bound >= 0 && distinctOf(l.hashes) == l.bound {
+		l.out.Total = l.bound
+	} else {
+		l.note("total unknown: installedLocations counts every location of the company, not the installed ones")
+	}
+	out = l.finish(ended, false)
+	return dedupe(ids), out, nil
+}
+
+// distinctOf counts the distinct values of hs (it sorts hs).
+func distinctOf(hs []uint64) int {
+	slices.Sort(hs)
+	n := 0
+	for i := range hs {
+		if i == 0 || hs[i] != hs[i-1] {
+			n++
 		}
 	}
-	return nil, out, fmt.Errorf("%w: installed locations never end", ErrPagination)
+	return n
+}
+
+// dedupe drops repeated ids, keeping the first.
+func dedupe(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := ids[:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// responseTotal reads a top-level count member of an object body, or explains why there is none.
+func responseTotal(body []byte, path ...string) (int, string) {
+	i := skipWS(body)
+	if i < len(body) && body[i] == '[' {
+		return -1, "bare array"
+	}
+	if n, ok := jsonIntOK(jsonscan.Get(body, path...)); ok && n >= 0 {
+		return n, ""
+	}
+	return -1, "no " + strings.Join(path, ".")
 }
 
 // Charges lists one location's charges updated after since (zero: all, a full scan), with a
-// location token, under that location's own budget.
+// location token, under that location's own budget, by skip/limit with the offset pager. The
+// total is pagination.total (or the deprecated count); a bare array or a body without either
+// leaves it unknown (§6.8, §7.7 item 40), and the listing then ends on an empty page.
 func (h *HighLevel) Charges(ctx context.Context, locationID string, since time.Time, stats *Counters, emit Emit) (Outcome, error) {
-	size := h.cfg.PageSize
 	auth := h.auth.location(locationID)
 	budget := h.budget("location " + locationID)
-	fetch := func(ctx context.Context, k int) (fetched, error) {
-		q := url.Values{"skip": {strconv.Itoa(k * size)}, "limit": {strconv.Itoa(size)}}
+	fetch := func(ctx context.Context, skip, limit int) (fetched, error) {
+		q := url.Values{"skip": {strconv.Itoa(skip)}, "limit": {strconv.Itoa(limit)}}
 		if !since.IsZero() {
 			q.Set("startDate", since.UTC().Format("2006-01-02T15:04:05.000Z"))
 		}
-		var f fetched
+		f := fetched{page: Page{Stream: "charges", Partition: locationID}, totalRows: -1, totalPages: -1, number: -1}
 		err := h.c.Do(ctx, Request{Stream: "charges", URL: h.cfg.BaseURL + "/marketplace/billing/charges?" + q.Encode(),
 			Header: hlHeader, Auth: auth, Budget: budget, Stats: stats,
 			Parse: func(_ int, body []byte) error {
@@ -136,30 +182,27 @@ func (h *HighLevel) Charges(ctx context.Context, locationID string, since time.T
 				if err != nil {
 					return err
 				}
+				f.page.Records = recs
 				// pagination.total, or the deprecated count, read straight from the body.
-				total := jsonInt(jsonscan.Get(body, "pagination", "total"))
-				if total == 0 {
-					total = jsonInt(jsonscan.Get(body, "count"))
+				f.totalRows, f.shape = responseTotal(body, "pagination", "total")
+				if f.totalRows < 0 && f.shape != "bare array" {
+					if n, ok := jsonIntOK(jsonscan.Get(body, "count")); ok && n >= 0 {
+						f.totalRows, f.shape = n, ""
+					} else {
+						f.shape = "no pagination.total"
+					}
 				}
-				pages := -1
-				if total > 0 {
-					pages = (total + size - 1) / size
-				}
-				f = fetched{page: Page{Stream: "charges", Partition: locationID, Number: k, Records: recs}, totalRows: total, totalPages: pages}
 				return nil
 			}})
 		return f, err
 	}
-	out, err := pagesWithTotal(ctx, h.cfg.Concurrency, fetch, emit)
-	out.Complete = out.Complete && since.IsZero()
-	return out, err
+	l := newListing("charges", locationID, emit, "chargeId", "_id", "id")
+	ended, err := pagesByOffset(ctx, h.cfg.Concurrency, h.cfg.PageSize, totalExact, fetch, l)
+	return l.finish(ended && err == nil, !since.IsZero()), err
 }
 
-// jsonInt reads a raw JSON number (0 if absent or not an integer).
-func jsonInt(v []byte) int {
+// jsonIntOK reads a raw JSON integer; ok is false if v is absent or not an integer.
+func jsonIntOK(v []byte) (int, bool) {
 	n, err := strconv.Atoi(jsonscan.String(v))
-	if err != nil {
-		return 0
-	}
-	return n
+	return n, err == nil
 }

@@ -3,9 +3,15 @@ package extract
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/marketsync/marketsync/internal/jsonscan"
 )
 
 // Page is one page of raw records. Records are sub-slices of Body; the receiver may keep them
@@ -13,66 +19,317 @@ import (
 type Page struct {
 	Stream    string
 	Partition string
-	Number    int
+	Number    int // position of the page in the listing, from 0, in emit order
 	Records   [][]byte
 }
 
 // Emit receives pages in order. It is called from one goroutine at a time.
 type Emit func(ctx context.Context, p Page) error
 
-// Outcome says what a stream run saw.
+// Outcome says what one listing saw, so that the caller can decide what it proves. A lister
+// that returns a nil error reached the listing's end under the pager rules: the server's total
+// reached, or, with no total, an empty page (or 204); a short page is never taken for the end
+// unless the total agrees. On an error the Outcome still counts what was emitted.
 type Outcome struct {
+	// Pages is the number of pages emitted (pages with at least one new record).
 	Pages int
-	// Complete: every row was listed by an unfiltered scan whose totals did not move, so rows
-	// absent from it may be marked deleted.
+	// Complete: the listing reached its end, it was unfiltered (every row of the stream was in
+	// scope: no since, no status) and nothing showed that it changed while paged (Drift false).
+	// Filtered listings (incremental runs, status sweeps) are never Complete; for them a nil
+	// error with Drift false says every row in scope was listed, as far as the pager can tell.
 	Complete bool
-	// Drift: the listing changed while it was paged (rows inserted or deleted mid-scan).
+	// Drift: the listing changed while it was paged, or its pages disagree with each other:
+	// totals moved between pages, a key was listed twice, a page held other rows than its
+	// position promised (rows shifted across a boundary: offset listings re-read the last row of
+	// the previous page to see it), a page served a row count its total cannot explain, or the
+	// distinct keys differ from the final total.
 	Drift bool
-	// Total is the row count the last page announced (-1: the API gives none). A full scan that
-	// wrote fewer distinct rows than this missed some: rows shifted across page boundaries.
+	// Total is the server's final total for the listed scope, -1 when unknown: invoices (the
+	// API gives none), charges answered as a bare array or without pagination.total, a page
+	// object without totalElements, installed locations whose total counts other rows too (it
+	// is then given only when the distinct keys listed equal it).
 	Total int
+	// Rows counts records received, duplicates included; each listing position counts once (the
+	// overlap row an offset page repeats to detect shifts is not counted again).
+	Rows int
+	// Duplicates counts records whose key was already received in this listing. Keys are read
+	// from each endpoint's id member (Rows - Duplicates = distinct keys: see Distinct).
+	Duplicates int
+	// Capped: the server served fewer rows per page than asked, and the pager adapted to the
+	// size it served.
+	Capped bool
+	// Why explains, for people, whatever limits what the listing proves ("total unknown: bare
+	// array", "server capped pages at 100 rows (asked 250)", "totals moved while paging (500 →
+	// 502)", ...); "" when nothing does. Notes are joined by "; ".
+	Why string
 }
+
+// Distinct is the number of distinct keys the listing received.
+func (o Outcome) Distinct() int { return o.Rows - o.Duplicates }
+
+// TotalAgrees reports whether the server gave a final total and it equals the distinct keys
+// received: the proof of completeness a caller may delete by (together with Complete).
+func (o Outcome) TotalAgrees() bool { return o.Total >= 0 && o.Total == o.Distinct() }
 
 // fetched is one page plus what its metadata said.
 type fetched struct {
 	page       Page
-	totalRows  int // -1 if the API gives none
-	totalPages int // -1 if unknown
+	totalRows  int    // -1 if the response gives none
+	totalPages int    // -1 if unknown
+	number     int    // echoed zero-based page index, -1 if not echoed
+	shape      string // why the total is unknown, for Outcome.Why ("bare array", ...)
 }
 
-type fetchFunc func(ctx context.Context, k int) (fetched, error)
+// maxPages guards against an API that never stops paging.
+const maxPages = 2_000_000
 
-// pagesWithTotal pages an endpoint whose first page reveals the total: page 0 first, then the
-// rest concurrently (at most conc in flight and conc fetched-but-not-emitted, so memory stays
-// bounded), emitted strictly in page order.
-func pagesWithTotal(ctx context.Context, conc int, fetch fetchFunc, emit Emit) (Outcome, error) {
+// listing is the bookkeeping every paginator shares: it emits pages in order, counts rows and
+// keys and collects the notes that end up in Outcome.Why.
+type listing struct {
+	stream, partition string
+	keys              []string // id members tried in order
+	emit              Emit
+	out               Outcome
+	hashes            []uint64 // one per counted record: 8 bytes per row, sorted at the end
+	noKey             int
+	notes             []string
+	prevPage          uint64
+	hasPrev           bool
+	bound             int // totalBound listings: the server's upper bound, -1 if none
+	scratch           []byte
+}
+
+func newListing(stream, partition string, emit Emit, keys ...string) *listing {
+	return &listing{stream: stream, partition: partition, keys: keys, emit: emit, out: Outcome{Total: -1}, bound: -1}
+}
+
+// note adds a reason to Why (once).
+func (l *listing) note(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	if !slices.Contains(l.notes, s) {
+		l.notes = append(l.notes, s)
+	}
+}
+
+func (l *listing) drift(format string, args ...any) {
+	l.out.Drift = true
+	l.note(format, args...)
+}
+
+// keyOf returns a record's key (a string member unquoted, anything else as served), or nil.
+func (l *listing) keyOf(rec []byte) []byte {
+	for _, k := range l.keys {
+		v := jsonscan.Get(rec, k)
+		if len(v) == 0 || jsonscan.IsNull(v) {
+			continue
+		}
+		if v[0] == '"' {
+			u, err := jsonscan.Unquote(v, &l.scratch)
+			if err != nil {
+				return v
+			}
+			return u
+		}
+		return v
+	}
+	return nil
+}
+
+func hashKey(k []byte) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write(k)
+	return h.Sum64()
+}
+
+// keyHash is a record's key hash; a record without a key counts by its bytes.
+func (l *listing) keyHash(rec []byte) uint64 {
+	k := l.keyOf(rec)
+	if k == nil {
+		l.noKey++
+		return hashKey(rec) ^ 0x9E3779B97F4A7C15
+	}
+	return hashKey(k)
+}
+
+// repeated reports whether recs are exactly the previous page's records (the server ignores
+// the page or offset parameter); it then returns an error for the caller to end with.
+func (l *listing) repeated(recs [][]byte, at string) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	h := fnv.New64a()
+	for _, r := range recs {
+		_, _ = h.Write(r)
+		_, _ = h.Write([]byte{0})
+	}
+	sum := h.Sum64()
+	if l.hasPrev && sum == l.prevPage {
+		l.drift("a page repeated the previous one")
+		return fmt.Errorf("%w: stream %s: %s repeats the previous page (the server ignores the paging parameter)", ErrPagination, l.stream, at)
+	}
+	l.prevPage, l.hasPrev = sum, true
+	return nil
+}
+
+// deliver emits recs as the next page and counts them; the record at index uncounted (-1:
+// none) is emitted but neither counted nor keyed (a newer version of a row already counted).
+func (l *listing) deliver(ctx context.Context, recs [][]byte, uncounted int) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	for i, r := range recs {
+		if i == uncounted {
+			continue
+		}
+		l.hashes = append(l.hashes, l.keyHash(r))
+		l.out.Rows++
+	}
+	if err := l.emit(ctx, Page{Stream: l.stream, Partition: l.partition, Number: l.out.Pages, Records: recs}); err != nil {
+		return err
+	}
+	l.out.Pages++
+	return nil
+}
+
+// finish computes duplicates, checks the total against the distinct keys and decides Complete.
+func (l *listing) finish(ended, filtered bool) Outcome {
+	slices.Sort(l.hashes)
+	dups := 0
+	for i := 1; i < len(l.hashes); i++ {
+		if l.hashes[i] == l.hashes[i-1] {
+			dups++
+		}
+	}
+	l.out.Duplicates = dups
+	if dups > 0 {
+		l.drift("%d records listed again under a key already received", dups)
+	}
+	if l.noKey > 0 {
+		l.note("%d records without an id member (%s)", l.noKey, strings.Join(l.keys, ", "))
+	}
+	if ended && l.out.Total >= 0 && l.out.Total != l.out.Distinct() {
+		l.drift("listed %d distinct keys, the total says %d", l.out.Distinct(), l.out.Total)
+	}
+	if filtered {
+		l.note("filtered listing: rows outside the filter are not in scope")
+	}
+	l.out.Complete = ended && !filtered && !l.out.Drift
+	l.out.Why = strings.Join(l.notes, "; ")
+	return l.out
+}
+
+var errStop = errors.New("stop paging")
+
+// pagesByNumber pages a page-number endpoint (P1 zero-based page, P2 one-based number) whose
+// page object may carry totalElements. Page 0 reveals the total and the size the server really
+// serves (which may be below the size asked: the server caps); the pages the total and that
+// size justify are then fetched concurrently (at most conc in flight and conc fetched but not
+// emitted) and emitted strictly in order, each checked: the echoed page number, the row count
+// its position and total allow, the total against the first page's, repeats. totalPages is
+// never trusted beyond what the rows justify. If the total grew while paging, further pages are
+// read one by one until the total is reached or a page is empty. With no totalElements, pages
+// are read one by one until an empty page.
+func pagesByNumber(ctx context.Context, conc, ask int, fetch func(ctx context.Context, k int) (fetched, error), l *listing) (bool, error) {
 	first, err := fetch(ctx, 0)
 	if err != nil {
-		return Outcome{}, err
+		return false, err
 	}
-	out := Outcome{Complete: true, Total: first.totalRows}
-	n := first.totalPages
-	if n < 1 {
-		n = 1
+	if first.totalRows < 0 {
+		l.note("total unknown: the page object has no totalElements")
+		return pagesUntilEmpty(ctx, fetch, first, l)
 	}
-	if len(first.page.Records) == 0 && first.totalRows > 0 {
-		out.Drift = true
+	n0 := len(first.page.Records)
+	total := first.totalRows
+	l.out.Total = total
+	eff := max(ask, 1)
+	if n0 < total { // page 0 is not the last: it shows the page size served
+		if n0 == 0 {
+			l.drift("page 0 is empty but totalElements is %d", total)
+			return true, nil
+		}
+		if n0 < ask {
+			l.out.Capped = true
+			l.note("server capped pages at %d rows (asked %d)", n0, ask)
+		}
+		eff = n0
 	}
-	if err := emit(ctx, first.page); err != nil {
-		return out, err
+	n := max(1, (total+eff-1)/eff)
+	if first.totalPages > n {
+		l.note("server's totalPages %d ignored: %d rows at %d per page need %d", first.totalPages, total, eff, n)
 	}
-	out.Pages = 1
-	if n == 1 {
-		return out, nil
+	last := total // the latest page's total
+	stopped := false
+	handle := func(ctx context.Context, k int, f fetched) error {
+		if f.number >= 0 && f.number != k {
+			l.drift("page %d answered as page %d", k, f.number)
+			return fmt.Errorf("%w: stream %s: page %d was answered as page %d (the server does not serve the page asked)", ErrPagination, l.stream, k, f.number)
+		}
+		recs := f.page.Records
+		t := f.totalRows
+		switch {
+		case t < 0:
+			l.drift("page %d has no totalElements", k)
+			t = last
+		case t != last:
+			l.drift("totals moved while paging (%d → %d)", last, t)
+		}
+		last = t
+		want := min(eff, max(0, t-k*eff))
+		if len(recs) != want {
+			l.drift("page %d served %d rows where its position and total %d allow %d", k, len(recs), t, want)
+		}
+		if err := l.repeated(recs, fmt.Sprintf("page %d", k)); err != nil {
+			return err
+		}
+		if err := l.deliver(ctx, recs, -1); err != nil {
+			return err
+		}
+		l.out.Total = t
+		if len(recs) == 0 {
+			stopped = true
+			return errStop
+		}
+		return nil
 	}
-	results := make([]chan fetched, n)
+	if err := handle(ctx, 0, first); err != nil {
+		if errors.Is(err, errStop) {
+			return true, nil
+		}
+		return false, err
+	}
+	if n > 1 {
+		if err := fetchInOrder(ctx, conc, 1, n, fetch, handle); err != nil {
+			return false, err
+		}
+	}
+	// The total grew while paging: read on until it is reached or a page comes back empty.
+	for k := n; !stopped && k*eff < last && k < maxPages; k++ {
+		f, err := fetch(ctx, k)
+		if err != nil {
+			return false, err
+		}
+		if err := handle(ctx, k, f); err != nil {
+			if errors.Is(err, errStop) {
+				break
+			}
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// fetchInOrder fetches pages [from, to) with at most conc in flight and hands them to handle
+// strictly in order; handle returning errStop ends early without an error.
+func fetchInOrder(ctx context.Context, conc, from, to int, fetch func(ctx context.Context, k int) (fetched, error),
+	handle func(ctx context.Context, k int, f fetched) error) error {
+	results := make([]chan fetched, to-from)
 	for k := range results {
 		results[k] = make(chan fetched, 1)
 	}
 	sem := make(chan struct{}, max(1, conc))
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		for k := 1; k < n; k++ {
+		for k := from; k < to; k++ {
 			select {
 			case sem <- struct{}{}:
 			case <-gctx.Done():
@@ -83,80 +340,221 @@ func pagesWithTotal(ctx context.Context, conc int, fetch fetchFunc, emit Emit) (
 				if err != nil {
 					return err
 				}
-				results[k] <- f
+				results[k-from] <- f
 				return nil
 			})
 		}
 		return nil
 	})
 	g.Go(func() error {
-		for k := 1; k < n; k++ {
+		for k := from; k < to; k++ {
 			var f fetched
 			select {
-			case f = <-results[k]:
+			case f = <-results[k-from]:
 			case <-gctx.Done():
 				return gctx.Err()
 			}
 			<-sem
-			if f.totalRows != first.totalRows {
-				out.Drift = true
-			}
-			out.Total = f.totalRows
-			if len(f.page.Records) == 0 && k < n-1 {
-				out.Drift = true // an empty page before the end: rows moved under us
-			}
-			if err := emit(gctx, f.page); err != nil {
+			if err := handle(gctx, k, f); err != nil {
 				return err
 			}
-			out.Pages++
 		}
 		return nil
 	})
-	err = g.Wait()
-	if out.Drift {
-		out.Complete = false
+	err := g.Wait()
+	if errors.Is(err, errStop) {
+		return nil
 	}
-	return out, err
+	return err
 }
 
-// maxPages guards against an API that never stops paging.
-const maxPages = 2_000_000
-
-// pagesUntilShort pages an endpoint with no total (offset/count, ends on an empty or short page
-// or 204): it fetches conc pages ahead speculatively and emits them in order, stopping at the
-// first short page; the few pages fetched past the end are discarded.
-func pagesUntilShort(ctx context.Context, conc, pageSize int, fetch fetchFunc, emit Emit) (Outcome, error) {
-	out := Outcome{Complete: true, Total: -1}
-	var prevFirst []byte
-	for base := 0; base < maxPages; base += conc {
-		batch := make([]fetched, conc)
-		g, gctx := errgroup.WithContext(ctx)
-		for j := 0; j < conc; j++ {
-			g.Go(func() error {
-				f, err := fetch(gctx, base+j)
-				batch[j] = f
-				return err
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return out, err
-		}
-		for _, f := range batch {
-			recs := f.page.Records
-			if len(recs) > 0 {
-				if prevFirst != nil && bytes.Equal(recs[0], prevFirst) {
-					return out, fmt.Errorf("%w: stream %s: page %d repeats the previous page (the server ignores the offset)", ErrPagination, f.page.Stream, f.page.Number)
-				}
-				prevFirst = append(prevFirst[:0], recs[0]...)
-				if err := emit(ctx, f.page); err != nil {
-					return out, err
-				}
-				out.Pages++
+// pagesUntilEmpty reads a page-number listing without a total one page at a time until a page
+// is empty.
+func pagesUntilEmpty(ctx context.Context, fetch func(ctx context.Context, k int) (fetched, error), first fetched, l *listing) (bool, error) {
+	f := first
+	for k := 0; k < maxPages; k++ {
+		if k > 0 {
+			var err error
+			if f, err = fetch(ctx, k); err != nil {
+				return false, err
 			}
-			if len(recs) < pageSize {
-				return out, nil
+		}
+		if f.number >= 0 && f.number != k {
+			l.drift("page %d answered as page %d", k, f.number)
+			return false, fmt.Errorf("%w: stream %s: page %d was answered as page %d (the server does not serve the page asked)", ErrPagination, l.stream, k, f.number)
+		}
+		recs := f.page.Records
+		if len(recs) == 0 {
+			return true, nil
+		}
+		if err := l.repeated(recs, fmt.Sprintf("page %d", k)); err != nil {
+			return false, err
+		}
+		if err := l.deliver(ctx, recs, -1); err != nil {
+			return false, err
+		}
+	}
+	return false, fmt.Errorf("%w: stream %s: more than %d pages", ErrPagination, l.stream, maxPages)
+}
+
+// totalKind says what an offset endpoint's total counts.
+type totalKind int
+
+const (
+	totalExact totalKind = iota // the rows of the listing (charges' pagination.total); may be absent
+	totalBound                  // at least the rows of the listing (installedLocations: every location of the company)
+	totalNone                   // nothing (invoices)
+)
+
+// pagesByOffset pages an offset endpoint (start/count, skip/limit). Offsets advance by the rows
+// received, never by the rows asked. Each page after the first starts one row early and must
+// begin with the row that ended the previous page: a different row means rows shifted across
+// the boundary while paging (Drift), a changed version of the same row is emitted again. A page
+// shorter than asked ends the listing only if the total agrees; otherwise the server caps (its
+// size is adopted and later pages are planned by it) or, with no total, the next page decides:
+// the listing ends on an empty page (or 204, or a page holding only the overlap row). Once a
+// full page was seen, conc pages are fetched ahead and emitted in order; pages planned on a
+// size the server did not serve are dropped and fetched again.
+func pagesByOffset(ctx context.Context, conc, ask int, kind totalKind, fetch func(ctx context.Context, start, limit int) (fetched, error), l *listing) (bool, error) {
+	next := 0           // rows received in listing order: the position of the first unread row
+	step := max(1, ask) // rows a page is expected to serve
+	trusted := false    // step was seen served: pages can be planned ahead
+	probing := false    // the last page was short and no total says it was the last
+	total, totalLost := -1, false
+	var lastKey, lastRec []byte // the row at position next-1
+	startOf := func(pos int) int {
+		if pos > 0 && step >= 2 {
+			return pos - 1
+		}
+		return pos
+	}
+	for iter := 0; iter < maxPages; {
+		m := 1
+		if trusted && !probing {
+			m = max(1, conc)
+		}
+		var plans []int
+		for o, j := next, 0; j < m; j++ {
+			if j > 0 && total >= 0 && o >= total {
+				break
+			}
+			s := startOf(o)
+			plans = append(plans, s)
+			o = s + step
+		}
+		batch := make([]fetched, len(plans))
+		if len(plans) == 1 {
+			f, err := fetch(ctx, plans[0], ask)
+			if err != nil {
+				return false, err
+			}
+			batch[0] = f
+		} else {
+			g, gctx := errgroup.WithContext(ctx)
+			for j, s := range plans {
+				g.Go(func() error {
+					f, err := fetch(gctx, s, ask)
+					batch[j] = f
+					return err
+				})
+			}
+			if err := g.Wait(); err != nil {
+				return false, err
+			}
+		}
+		for j, f := range batch {
+			start := plans[j]
+			if start != startOf(next) {
+				break // planned on a size the server did not serve: plan again from here
+			}
+			iter++
+			recs := f.page.Records
+			r := len(recs)
+			// The total, as far as every page gives one.
+			if kind != totalNone {
+				switch t := f.totalRows; {
+				case t < 0:
+					if !totalLost {
+						why := f.shape
+						if why == "" {
+							why = "no total"
+						}
+						l.note("total unknown: %s", why)
+					}
+					totalLost, total = true, -1
+				case totalLost:
+				case total >= 0 && t != total:
+					l.drift("totals moved while paging (%d → %d)", total, t)
+					total = t
+				default:
+					total = t
+				}
+				if kind == totalExact {
+					l.out.Total = total
+				} else {
+					l.bound = total
+				}
+			}
+			if err := l.repeated(recs, fmt.Sprintf("the page at offset %d", start)); err != nil {
+				return false, err
+			}
+			emitRecs, uncounted := recs, -1
+			if start < next { // the overlap row: position next-1
+				switch {
+				case r == 0:
+					l.drift("rows shifted while paging: the row at offset %d vanished", start)
+				case bytes.Equal(l.keyOf(recs[0]), lastKey):
+					if bytes.Equal(recs[0], lastRec) {
+						emitRecs = recs[1:]
+					} else {
+						uncounted = 0 // changed since it was read: emit the newer version
+					}
+				default:
+					l.drift("rows shifted while paging: offset %d held another row than the one the previous page ended with", start)
+				}
+			}
+			if err := l.deliver(ctx, emitRecs, uncounted); err != nil {
+				return false, err
+			}
+			if r > 0 {
+				lastRec = append(lastRec[:0], recs[r-1]...)
+				lastKey = append(lastKey[:0], l.keyOf(recs[r-1])...)
+			}
+			prev := next
+			next = start + r
+			progress := next - prev
+			if probing && progress > 0 {
+				l.out.Capped = true // the short page before this one was not the last
+				l.note("server capped pages at %d rows (asked %d)", step, ask)
+			}
+			probing = false
+			switch {
+			case progress <= 0: // empty, 204, or only the overlap row: the end
+				if kind == totalExact && total >= 0 && prev < total {
+					l.drift("listing ended after %d rows, the total says %d", prev, total)
+				}
+				return true, nil
+			case total >= 0 && next >= total:
+				return true, nil
+			}
+			switch {
+			case r >= ask || (l.out.Capped && r >= step):
+				step, trusted = r, true
+			case kind == totalExact && total >= 0:
+				// Short, but the total says more rows follow: the server caps.
+				if !l.out.Capped || r < step {
+					l.note("server capped pages at %d rows (asked %d)", r, ask)
+				}
+				l.out.Capped = true
+				step, trusted = r, true
+			default:
+				// Short and no total agrees: the end, or a cap; the next page tells.
+				step, trusted, probing = r, false, true
+			}
+			if step < 2 {
+				l.note("pages of one row: shifts across page boundaries cannot be seen")
 			}
 		}
 	}
-	return out, fmt.Errorf("%w: more than %d pages", ErrPagination, maxPages)
+	return false, fmt.Errorf("%w: stream %s: more than %d pages", ErrPagination, l.stream, maxPages)
 }

@@ -52,14 +52,18 @@ type Config struct {
 	DuckDBMemoryLimit string
 }
 
-// DefaultLookback is how far before the cursor an incremental run re-reads, per stream: an
-// overlap for clock skew and equal timestamps, and for streams the API filters by creation
-// only, the window in which records still change (invoices get paid, leads convert,
-// opportunities close).
-var DefaultLookback = map[string]time.Duration{
-	"users": 10 * time.Minute, "invoices": 30 * 24 * time.Hour, "leads": 30 * 24 * time.Hour,
-	"opportunities": 30 * 24 * time.Hour, "charges": 24 * time.Hour,
-}
+// DefaultLookback is how far before the cursor an incremental run re-reads, per stream, as each
+// table declares it: an overlap for clock skew and equal timestamps, and for streams the API
+// filters by creation only, the window in which records still change.
+var DefaultLookback = func() map[string]time.Duration {
+	m := map[string]time.Duration{}
+	for _, t := range schemas.Tables {
+		if t.Lookback > 0 {
+			m[t.Name] = t.Lookback
+		}
+	}
+	return m
+}()
 
 // SetDefaults fills unset fields.
 func (c *Config) SetDefaults() {
@@ -117,7 +121,7 @@ type Summary struct {
 func (s Summary) Failed() []state.StreamRun {
 	var out []state.StreamRun
 	for _, r := range s.Streams {
-		if r.Status != "succeeded" {
+		if r.Status != "succeeded" && r.Status != "skipped" {
 			out = append(out, r)
 		}
 	}
@@ -253,12 +257,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	g := new(errgroup.Group) // no shared cancel: one stream failing must not stop the others
 	g.SetLimit(cfg.Concurrency)
 	for _, name := range cfg.Streams {
-		switch name {
-		case "charges":
-			g.Go(func() error { r.charges(ctx); return nil })
-		default:
-			g.Go(func() error { r.stream(ctx, name, "", nil); return nil })
-		}
+		t, _ := schemas.Lookup(name) // r.tables checked every name
+		g.Go(func() error { r.syncStream(ctx, t); return nil })
 	}
 	_ = g.Wait()
 	close(r.commits)
@@ -295,11 +295,14 @@ func (r *run) tables() ([]*schemas.Table, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, t)
-		if name == "charges" {
-			loc, _ := schemas.Lookup("locations")
-			out = append(out, loc)
+		if t.PartitionedBy != "" {
+			parent, err := schemas.Lookup(t.PartitionedBy)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, parent)
 		}
+		out = append(out, t)
 	}
 	return out, nil
 }
@@ -343,61 +346,38 @@ func (r *run) finish(t *task, err error) {
 	r.mu.Unlock()
 }
 
-// charges syncs installed locations, then each location's charges under its own budget.
-func (r *run) charges(ctx context.Context) {
-	if r.hl == nil {
-		t := &task{sr: state.StreamRun{RunID: r.id, Stream: "charges", Started: time.Now().UTC()}}
-		r.finish(t, errors.New("no highlevel source is configured"))
+// syncStream syncs one selected stream: a stream partitioned by another first syncs that one
+// (e.g. locations), then each of its partitions concurrently, each under its own budget.
+func (r *run) syncStream(ctx context.Context, t *schemas.Table) {
+	if !r.configured(t) {
+		r.skip(t.Name, fmt.Sprintf("skipped: no %s source is configured (add sources.%s to the config)", t.Source, t.Source))
 		return
 	}
+	if t.PartitionedBy == "" {
+		r.stream(ctx, t.Name, "", nil)
+		return
+	}
+	parent, _ := schemas.Lookup(t.PartitionedBy) // r.tables checked it
 	var ids []string
-	r.stream(ctx, "locations", "", func(ctx context.Context, stats *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
-		var out extract.Outcome
-		var err error
-		ids, out, err = r.hl.Locations(ctx, stats, emit)
-		return out, err
-	})
-	if len(ids) == 0 {
+	list, err := r.lister(parent, "", time.Time{}, &ids)
+	if err != nil {
+		r.skip(t.Name, err.Error())
 		return
 	}
+	r.stream(ctx, parent.Name, "", list)
 	g := new(errgroup.Group)
 	g.SetLimit(r.cfg.Concurrency)
 	for _, id := range ids {
-		g.Go(func() error { r.stream(ctx, "charges", id, nil); return nil })
+		g.Go(func() error { r.stream(ctx, t.Name, id, nil); return nil })
 	}
 	_ = g.Wait()
 }
 
-func (r *run) lister(name, partition string, since time.Time) (listFunc, error) {
-	if name == "charges" {
-		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
-			return r.hl.Charges(ctx, partition, since, st, emit)
-		}, nil
-	}
-	if r.ad == nil {
-		return nil, errors.New("no appdirect source is configured")
-	}
-	switch name {
-	case "companies":
-		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
-			return r.ad.Companies(ctx, st, emit)
-		}, nil
-	case "users":
-		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
-			return r.ad.Users(ctx, since, st, emit)
-		}, nil
-	case "invoices":
-		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
-			return r.ad.Invoices(ctx, since, st, emit)
-		}, nil
-	case "leads":
-		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
-			return r.ad.Leads(ctx, since, st, emit)
-		}, nil
-	case "opportunities":
-		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
-			return r.ad.Opportunities(ctx, since, st, emit)
-		}, nil
-	}
-	return nil, fmt.Errorf("unknown stream %q", name)
+// skip records a stream that did not run, and why.
+func (r *run) skip(name, why string) {
+	now := time.Now().UTC()
+	r.mu.Lock()
+	r.results = append(r.results, state.StreamRun{RunID: r.id, Stream: name, Started: now, Ended: now, Status: "skipped", Note: why})
+	r.mu.Unlock()
+	r.cfg.Log.Warn("stream skipped", "stream", name, "reason", why)
 }

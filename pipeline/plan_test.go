@@ -1,10 +1,12 @@
 package pipeline
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/marketsync/marketsync/apisim"
 	"github.com/marketsync/marketsync/state"
 )
 
@@ -49,5 +51,28 @@ func TestPlan_EveryDecision(t *testing.T) {
 				t.Fatalf("plan %+v, want mode %s since %s reason containing %q", p, c.mode, c.since, c.reasonHas)
 			}
 		})
+	}
+}
+
+// A stream whose source is not configured is skipped, says why, and does not fail the run.
+func TestRun_StreamsOfAnUnconfiguredSourceAreSkipped(t *testing.T) {
+	sim := startSim(t, apisim.Config{Seed: 4, Scale: 50, Profile: "fast"})
+	cfg := testConfig(sim, 1, t.TempDir())
+	cfg.HighLevel, cfg.ParquetDir = nil, ""
+	sum, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("run: %v, want success with charges skipped", err)
+	}
+	var skipped []string
+	for _, s := range sum.Streams {
+		if s.Status == "skipped" {
+			skipped = append(skipped, s.Stream)
+			if !strings.Contains(s.Note, "sources.highlevel") {
+				t.Errorf("skip note %q should name the missing config section", s.Note)
+			}
+		}
+	}
+	if strings.Join(skipped, ",") != "charges" {
+		t.Fatalf("skipped %v, want charges only", skipped)
 	}
 }

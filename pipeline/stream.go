@@ -29,7 +29,7 @@ func (r *run) stream(ctx context.Context, name, partition string, list listFunc)
 	t.sr.FullScan = p.Mode == Full
 	r.cfg.Log.Debug("plan", "stream", name, "partition", partition, "mode", p.Mode, "since", p.Since, "reason", p.Reason)
 	if list == nil {
-		if list, err = r.lister(name, partition, p.Since); err != nil {
+		if list, err = r.lister(table, partition, p.Since, nil); err != nil {
 			r.finish(t, err)
 			return
 		}

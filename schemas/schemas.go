@@ -5,7 +5,9 @@ package schemas
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 )
@@ -108,7 +110,17 @@ type Table struct {
 	// SortedByCursor: the extractor asks the API to list rows ascending by the cursor column, so
 	// every committed prefix of a listing can checkpoint the cursor mid-stream.
 	SortedByCursor bool
-	schema         *arrow.Schema
+
+	// Stream rules: how the table is synced.
+	Resource string        // the extract resource that lists it, e.g. "appdirect.users"
+	Endpoint string        // the documented list call (docs, check)
+	Lookback time.Duration // how far before the cursor an incremental run re-reads
+	// PartitionedBy names the stream whose rows are this stream's partitions (charges: one per
+	// installed location, each with its own token and budget); that stream syncs first.
+	PartitionedBy string
+	// Hidden streams are not selected by name: they sync with the stream they partition.
+	Hidden bool
+	schema *arrow.Schema
 }
 
 // AllColumns returns the declared columns followed by the metadata columns.
@@ -135,8 +147,20 @@ func (t *Table) buildSchema() {
 }
 
 func init() {
+	// Tables registered by their files in file-name order; the known ones sync in `order`, any
+	// other after them.
+	rank := func(t *Table) int {
+		if i := slices.Index(order, t.Name); i >= 0 {
+			return i
+		}
+		return len(order)
+	}
+	slices.SortStableFunc(Tables, func(a, b *Table) int { return rank(a) - rank(b) })
 	for _, t := range Tables {
 		t.buildSchema()
+		if !t.Hidden {
+			Streams = append(Streams, t.Name)
+		}
 	}
 }
 
@@ -154,103 +178,22 @@ func col(name, path string, k Kind) Column {
 	return Column{Name: name, Path: strings.Split(path, "."), Kind: k}
 }
 
-// Tables lists every table, in sync order.
-var Tables = []*Table{
-	{
-		Name: "companies", Source: "appdirect", PrimaryKey: "id", Created: "creation_date",
-		Columns: []Column{
-			col("id", "uuid", String), col("name", "name", String), col("enabled", "enabled", Bool),
-			col("status", "status", String), col("creation_date", "creationDate", Timestamp),
-			col("company_size", "companySize", String), col("industry", "industry", String),
-			col("sales_agent", "salesAgent", JSON), col("email_address", "emailAddress", String),
-			col("website", "website", String), col("picture", "picture", String),
-			col("vendor", "vendor", Bool), col("reseller", "reseller", Bool), col("channel_admin", "channelAdmin", Bool),
-			col("external_id", "externalId", String), col("phone_number", "phoneNumber", String),
-			col("default_role", "defaultRole", String), col("country_code", "countryCode", String),
-			col("address", "address", JSON), col("address_city", "address.city", String),
-			col("address_country", "address.country", String), col("custom_attributes", "customAttributes", JSON),
-			col("thirty_days_purchase_limit_exempt", "thirtyDaysPurchaseLimitExempt", Bool),
-			col("thirty_days_purchase_limit_override_amt", "thirtyDaysPurchaseLimitOverrideAmt", Decimal),
-			col("daily_purchase_limit_exempt", "dailyPurchaseLimitExempt", Bool),
-			col("daily_purchase_limit_override_amt", "dailyPurchaseLimitOverrideAmt", Decimal),
-			col("import_apps_enabled", "importAppsEnabled", Bool), col("only_admins_can_buy", "onlyAdminsCanBuy", Bool),
-		},
-	},
-	{
-		Name: "users", Source: "appdirect", PrimaryKey: "id", Cursor: "last_modified", SortedByCursor: true, Created: "last_modified",
-		Columns: []Column{
-			col("id", "uuid", String), col("email", "email", String), col("user_name", "userName", String),
-			col("first_name", "firstName", String), col("last_name", "lastName", String),
-			col("open_id", "openId", String), col("external_id", "externalId", String),
-			col("locale", "locale", String), col("currency", "currency", String),
-			col("roles", "roles", StringList), col("company", "company", JSON),
-			col("company_id", "company.uuid", String), col("last_modified", "lastModified", Timestamp),
-		},
-	},
-	{
-		Name: "invoices", Source: "appdirect", PrimaryKey: "invoice_id", Cursor: "creation_date", SortedByCursor: true, Created: "creation_date",
-		Columns: []Column{
-			col("invoice_id", "invoiceId", Int64), col("reference_number", "referenceNumber", String),
-			col("creation_date", "creationDate", Timestamp), col("due_date", "dueDate", Timestamp),
-			col("status", "status", String), col("currency", "currency", String), col("total", "total", Decimal),
-			col("order_ids", "orderIds", StringList), col("company", "company", JSON),
-			col("company_id", "company.-id", String), col("user", "user", JSON), col("user_id", "user.-id", String),
-			col("delegated_to_invoice", "delegatedToInvoice", JSON), col("included_invoices", "includedInvoices", JSON),
-			col("invoice_lines", "invoiceLines", JSON), col("links", "links", JSON),
-		},
-	},
-	{
-		Name: "leads", Source: "appdirect", PrimaryKey: "id", Cursor: "created_on", SortedByCursor: true, Created: "created_on",
-		Columns: []Column{
-			col("id", "id", String), col("created_on", "createdOn", Timestamp), col("last_modified", "lastModified", Timestamp),
-			col("status", "status", String), col("result", "result", String), col("lead_type", "leadType", String),
-			col("partner", "partner", String), col("notes", "notes", String),
-			col("creator", "creator", JSON), col("creator_company_id", "creator.companyId", String),
-			col("customer", "customer", JSON), col("customer_company_name", "customer.company.name", String),
-			col("customer_country", "customer.company.country", String), col("customer_email", "customer.contact.email", String),
-			col("custom_attributes", "customAttributes", JSON), col("recipient", "recipient", JSON),
-			col("referrer", "referrer", JSON), col("reseller", "reseller", JSON),
-			col("converted_company", "convertedCompany", JSON), col("converted_company_id", "convertedCompany.id", String),
-			col("converted_user", "convertedUser", JSON), col("profile_company", "profileCompany", JSON),
-			col("profile_product", "profileProduct", JSON), col("profile_product_edition", "profileProductEdition", JSON),
-		},
-	},
-	{
-		Name: "opportunities", Source: "appdirect", PrimaryKey: "id", Cursor: "created_on", SortedByCursor: true, Created: "created_on",
-		Columns: []Column{
-			col("id", "id", String), col("name", "name", String), col("status", "status", String),
-			col("owner_type", "ownerType", String), col("created_on", "createdOn", Timestamp),
-			col("purchase_effective_date", "purchaseEffectiveDate", Timestamp),
-			col("owner_user", "ownerUser", JSON), col("owner_company_id", "ownerUser.company.id", String),
-			col("customer_user", "customerUser", JSON), col("customer_company_id", "customerUser.company.id", String),
-			col("created_by_user", "createdByUser", JSON),
-		},
-	},
-	{
-		Name: "charges", Source: "highlevel", PrimaryKey: "charge_id", Cursor: "updated_at", Created: "created_at", Partition: "location_id",
-		Columns: []Column{
-			col("charge_id", "chargeId", String), col("app_id", "appId", String), col("meter_id", "meterId", String),
-			col("entity_type", "entityType", String), col("location_id", "entityId", String),
-			col("amount_charged", "amountCharged", Decimal), col("price_per_unit", "pricePerUnit", Decimal),
-			col("units", "units", Decimal), col("currency", "currency", String),
-			col("transaction_type", "transactionType", String), col("refunded", "refunded", Bool),
-			col("meta", "meta", JSON), col("event_id", "meta.eventId", String), col("description", "meta.description", String),
-			col("event_time", "meta.eventTime", Timestamp), col("created_at", "createdAt", Timestamp),
-			col("updated_at", "updatedAt", Timestamp),
-		},
-	},
-	{
-		Name: "locations", Source: "highlevel", PrimaryKey: "id", Created: "installed_at",
-		Columns: []Column{
-			col("id", "_id", String), col("name", "name", String), col("address", "address", String),
-			col("is_installed", "isInstalled", Bool), col("app_version_id", "appVersionId", String),
-			col("version_id", "versionId", String), col("installed_at", "installedAt", Timestamp),
-		},
-	},
+// Tables lists every table, in sync order. Each table's file declares it (with its stream rules)
+// by calling register.
+var Tables []*Table
+
+// order is the sync and listing order of the tables.
+var order = []string{"companies", "users", "invoices", "leads", "opportunities", "charges", "locations"}
+
+// register declares a table; each stream's file calls it once.
+func register(t *Table) *Table {
+	Tables = append(Tables, t)
+	return t
 }
 
-// Streams are the tables a user selects with --streams (locations come with charges).
-var Streams = []string{"companies", "users", "invoices", "leads", "opportunities", "charges"}
+// Streams are the tables a user selects with --streams (hidden ones come with the stream they
+// partition: locations with charges).
+var Streams []string
 
 // Lookup returns the named table.
 func Lookup(name string) (*Table, error) {

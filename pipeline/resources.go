@@ -1,0 +1,80 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/marketsync/marketsync/extract"
+	"github.com/marketsync/marketsync/schemas"
+)
+
+// resource binds a table's declared Resource to the extractor call that lists it. partitions,
+// when not nil, receives the keys of the rows listed (the partitions of the streams that
+// declare PartitionedBy this one).
+type resource struct {
+	source string // the schemas.Table.Source it needs configured
+	list   func(r *run, partition string, since time.Time, partitions *[]string) listFunc
+}
+
+var resources = map[string]resource{
+	"appdirect.companies": {"appdirect", func(r *run, _ string, _ time.Time, _ *[]string) listFunc {
+		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
+			return r.ad.Companies(ctx, st, emit)
+		}
+	}},
+	"appdirect.users": {"appdirect", func(r *run, _ string, since time.Time, _ *[]string) listFunc {
+		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
+			return r.ad.Users(ctx, since, st, emit)
+		}
+	}},
+	"appdirect.invoices": {"appdirect", func(r *run, _ string, since time.Time, _ *[]string) listFunc {
+		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
+			return r.ad.Invoices(ctx, since, st, emit)
+		}
+	}},
+	"appdirect.leads": {"appdirect", func(r *run, _ string, since time.Time, _ *[]string) listFunc {
+		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
+			return r.ad.Leads(ctx, since, st, emit)
+		}
+	}},
+	"appdirect.opportunities": {"appdirect", func(r *run, _ string, since time.Time, _ *[]string) listFunc {
+		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
+			return r.ad.Opportunities(ctx, since, st, emit)
+		}
+	}},
+	"highlevel.locations": {"highlevel", func(r *run, _ string, _ time.Time, partitions *[]string) listFunc {
+		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
+			ids, out, err := r.hl.Locations(ctx, st, emit)
+			if partitions != nil {
+				*partitions = ids
+			}
+			return out, err
+		}
+	}},
+	"highlevel.charges": {"highlevel", func(r *run, partition string, since time.Time, _ *[]string) listFunc {
+		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
+			return r.hl.Charges(ctx, partition, since, st, emit)
+		}
+	}},
+}
+
+// lister returns the call that lists table t's partition from since.
+func (r *run) lister(t *schemas.Table, partition string, since time.Time, partitions *[]string) (listFunc, error) {
+	res, ok := resources[t.Resource]
+	if !ok {
+		return nil, fmt.Errorf("stream %s: no extractor for resource %q", t.Name, t.Resource)
+	}
+	return res.list(r, partition, since, partitions), nil
+}
+
+// configured reports whether the source a table is read from is configured.
+func (r *run) configured(t *schemas.Table) bool {
+	switch t.Source {
+	case "appdirect":
+		return r.ad != nil
+	case "highlevel":
+		return r.hl != nil
+	}
+	return false
+}

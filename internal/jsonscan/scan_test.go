@@ -2,7 +2,9 @@ package jsonscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"reflect"
 	"strings"
 	"testing"
@@ -168,4 +170,94 @@ func FuzzStrict(f *testing.F) {
 			t.Fatalf("%q and its repair %q decode differently", b, fixed)
 		}
 	})
+}
+
+// The JSON columns of a lead record (customer, creator, recipient, referrer): the text Strict
+// checks per record. go test -bench . ./internal/jsonscan compares the ways to check it.
+var benchValues = [][]byte{
+	[]byte(`{"company":{"city":"Springfield","country":"US","name":"Acme 7 Prospect","zip":"90210"},"contact":{"email":"lead123@example.org","firstName":"Ada","lastName":"Lovelace","phone":"+14455555555"}}`),
+	[]byte(`{"companyId":"c0000042-aaaa-bbbb-cccc-dddddddddddd","companyName":"Reseller 42 Inc","id":"u0000042-aaaa-bbbb-cccc-dddddddddddd","role":"RESELLER"}`),
+	[]byte(`{"participantType":"CHANNEL","partner":"APPDIRECT"}`),
+	[]byte(`[{"name":"tier","value":"gold"},{"name":"score","value":42.5,"flags":[true,false,null]}]`),
+}
+
+func benchBytes(b *testing.B) {
+	n := 0
+	for _, v := range benchValues {
+		n += len(v)
+	}
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+}
+
+func BenchmarkSkip(b *testing.B) {
+	benchBytes(b)
+	for i := 0; i < b.N; i++ {
+		for _, v := range benchValues {
+			if _, err := Skip(v, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func BenchmarkStrictSkip(b *testing.B) {
+	benchBytes(b)
+	var s Strict
+	for i := 0; i < b.N; i++ {
+		for _, v := range benchValues {
+			if _, err := s.Skip(v, 0, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// Skip then encoding/json.Valid: the other way to get a checked value.
+func BenchmarkSkipThenJSONValid(b *testing.B) {
+	benchBytes(b)
+	for i := 0; i < b.N; i++ {
+		for _, v := range benchValues {
+			e, err := Skip(v, 0)
+			if err != nil || !json.Valid(v[:e]) || !utf8.Valid(v[:e]) {
+				b.Fatal("invalid")
+			}
+		}
+	}
+}
+
+// special8's lowest mark is the first byte a string check must look at, for every byte value in
+// every position, whatever the bytes around it.
+func TestSpecial8_LowestMarkIsTheFirstSpecialByte(t *testing.T) {
+	special := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
+	fill := []byte{'a', ' ', '~', 0x7f, 0x00, 0x1f, 0x20, '"', '\\', 0x80, 0xa0, 0xff, '!', '#', '[', ']'}
+	var w [8]byte
+	for pos := 0; pos < 8; pos++ {
+		for c := 0; c < 256; c++ {
+			for _, f := range fill {
+				for k := range w {
+					w[k] = fill[(k*7+int(f))%len(fill)]
+					if k < pos {
+						w[k] = 'a' + byte(k) // plain below pos
+					}
+				}
+				w[pos] = byte(c)
+				first := 8
+				for k, x := range w {
+					if special(x) {
+						first = k
+						break
+					}
+				}
+				m := special8(binary.LittleEndian.Uint64(w[:]))
+				got := 8
+				if m != 0 {
+					got = bits.TrailingZeros64(m) >> 3
+				}
+				if got != first {
+					t.Fatalf("%q: lowest mark at %d, first special byte at %d", w, got, first)
+				}
+			}
+		}
+	}
 }

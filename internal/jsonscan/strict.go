@@ -3,6 +3,7 @@ package jsonscan
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -144,29 +145,28 @@ const (
 	highs = 0x8080808080808080
 )
 
-// plain8 reports whether the 8 bytes in x are all printable ASCII other than '"' and '\\', the
-// bytes a string check can pass over without a look. (The zero-byte tests are exact for ASCII
-// words, and non-ASCII words are caught by the high bits.)
-func plain8(x uint64) bool {
-	if x&highs != 0 {
-		return false
-	}
-	ctl := (x - ones*0x20) & ^x & highs
+// special8 marks, in the high bit of each byte, the bytes of the 8 in x (little-endian) that a
+// string check must look at: '"', '\\', control characters and non-ASCII. Borrows can only mark
+// bytes above a marked one, so the lowest mark is exact.
+func special8(x uint64) uint64 {
 	q := x ^ (ones * '"')
-	q = (q - ones) & ^q & highs
 	bs := x ^ (ones * '\\')
-	bs = (bs - ones) & ^bs & highs
-	return ctl|q|bs == 0
+	return ((x - ones*0x20) | x | ((q - ones) & ^q) | ((bs - ones) & ^bs)) & highs
 }
 
-// str checks the string at b[i] == '"' and returns the offset past its closing quote.
+// str checks the string at b[i] == '"' and returns the offset past its closing quote. Plain
+// bytes pass 8 at a time.
 func (s *Strict) str(b []byte, i int) (int, error) {
 	j := i + 1
 	for {
-		for j+8 <= len(b) && plain8(binary.LittleEndian.Uint64(b[j:])) {
-			j += 8
-		}
-		if j >= len(b) {
+		if j+8 <= len(b) {
+			m := special8(binary.LittleEndian.Uint64(b[j:]))
+			if m == 0 {
+				j += 8
+				continue
+			}
+			j += bits.TrailingZeros64(m) >> 3
+		} else if j >= len(b) {
 			return 0, syntaxErr(b, i, "unterminated string")
 		}
 		switch c := b[j]; {

@@ -240,6 +240,14 @@ type gen struct {
 	companies *table
 	users     *table
 	companyID func(i int) string
+	// usersNoTime is Hostile.UsersWithoutTimestamps: the share of users served without
+	// lastModified.
+	usersNoTime float64
+}
+
+// userHidesTime reports whether user i is served without lastModified.
+func (g *gen) userHidesTime(i int) bool {
+	return g.usersNoTime > 0 && float64(rnd(g.seed, "users", i, 90)%10000) < g.usersNoTime*10000
 }
 
 // form picks a value form for one member of one row: 0 (the plain form) always in plain mode;
@@ -385,7 +393,9 @@ func (g *gen) user(b []byte, t *table, i int) []byte {
 	b = append(b, `,"externalId":`...)
 	b = appendStrOrNull(b, fmt.Sprintf("u-%d", i), h%3 == 0)
 	b = append(b, `,"locale":`...)
-	b = appendStr(b, pick([]string{"en_US", "fr_CA", "de_DE", "ja_JP"}, h>>8))
+	// Every update changes the locale, so that an update is visible even where lastModified
+	// is not served.
+	b = appendStr(b, pick([]string{"en_US", "fr_CA", "de_DE", "ja_JP"}, h>>8+uint64(t.version[i])))
 	b = append(b, `,"currency":`...)
 	b = appendStr(b, pick(currencies, h>>12))
 	b = append(b, `,"roles":["ROLE_USER"`...)
@@ -394,8 +404,11 @@ func (g *gen) user(b []byte, t *table, i int) []byte {
 	}
 	b = append(b, `],"company":{"uuid":`...)
 	b = appendStr(b, g.companyID(cj))
-	b = append(b, `},"lastModified":`...)
-	b = appendEpochMs(b, t.modified(i), g.form(hv, 2))
+	b = append(b, '}')
+	if !g.userHidesTime(i) {
+		b = append(b, `,"lastModified":`...)
+		b = appendEpochMs(b, t.modified(i), g.form(hv, 2))
+	}
 	b = append(b, '}')
 	return g.vary(b, start, "users", i)
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -125,8 +126,8 @@ func qms(q url.Values, name string) (int64, bool, error) {
 	return n, true, nil
 }
 
-// page lists positions [off, off+n) of the view in the requested order.
-func page(v view, off, n int, desc bool) []int {
+// page lists positions [off, off+n) of the listing in the requested order.
+func page(v listing, off, n int, desc bool) []int {
 	if !desc {
 		return v.rows(off, n)
 	}
@@ -204,7 +205,71 @@ func sortDesc(q url.Values, def string) (bool, error) {
 	return false, fmt.Errorf("parameter 'sortOrder' must be ASC or DESC, got %q", o)
 }
 
-// pagedP1 serves the zero-based page/size endpoints (companies, users, leads).
+// statusFilter is a list's status filter: which rows a status value keeps, per stream.
+type statusFilter func(t *table, i int) bool
+
+// filtered returns the listing of t over [from, to), keeping the rows keep accepts (nil: all).
+// Filtered listings are computed once per change of the data. The caller holds s.mu (read).
+func (s *Server) filtered(name string, t *table, from, to int64, status string, keep statusFilter) listing {
+	v := t.window(from, to)
+	if keep == nil {
+		return v
+	}
+	key := fmt.Sprintf("%s|%s|%d|%d|%d", name, status, from, to, s.mutations)
+	s.filterMu.Lock()
+	l, ok := s.filterCache[key]
+	s.filterMu.Unlock()
+	if ok {
+		return l
+	}
+	l = v.filter(func(i int) bool { return keep(t, i) })
+	s.filterMu.Lock()
+	if s.filterCache == nil || len(s.filterCache) > 64 {
+		s.filterCache = map[string]indexList{}
+	}
+	s.filterCache[key] = l
+	s.filterMu.Unlock()
+	return l
+}
+
+// statusOf returns the status filter of a stream's status parameter value, or an error.
+func (s *Server) statusOf(stream, v string) (statusFilter, error) {
+	if v == "" {
+		return nil, nil
+	}
+	g := s.gen
+	var set []string
+	var get func(t *table, i int) string
+	switch stream {
+	case "invoices":
+		if !slices.Contains(invoiceStatuses, v) {
+			return nil, fmt.Errorf("parameter 'status' must be one of %v, got %q", invoiceStatuses, v)
+		}
+		set, get = []string{v}, func(t *table, i int) string { return invoiceStatus(t, g.seed, g.start, i) }
+	case "opportunities":
+		if !slices.Contains(oppStatuses, v) {
+			return nil, fmt.Errorf("parameter 'status' must be one of %v, got %q", oppStatuses, v)
+		}
+		set, get = []string{v}, func(t *table, i int) string { return oppStatus(t, g.seed, g.start, i) }
+	case "leads":
+		switch v {
+		case "PENDING_FOR_MANAGERS":
+			set = []string{"SUBMITTED", "PENDING_CONVERSION_APPROVAL"}
+		case "ACCEPTED_FOR_MANAGERS":
+			set = []string{"ASSIGNED", "CONVERSION_APPROVED", "CONVERTED", "DELETED", "DISQUALIFIED", "LEGACY"}
+		case "CONVERTED", "DISQUALIFIED", "DELETED", "PENDING_CONVERSION_APPROVAL", "CONVERSION_APPROVED",
+			"PENDING_SUBMISSION", "SUBMITTED", "ASSIGNED", "LEGACY":
+			set = []string{v}
+		default:
+			return nil, fmt.Errorf("parameter 'status' is not a lead status: %q", v)
+		}
+		get = func(t *table, i int) string { return g.leadStatus(t, i) }
+	}
+	return func(t *table, i int) bool { return slices.Contains(set, get(t, i)) }, nil
+}
+
+// pagedP1 serves the zero-based page/size endpoints (companies, users, leads): page pg of the
+// size served (Hostile.PageCap may serve fewer rows than asked), optionally status-filtered.
 func (s *Server) pagedP1(w http.ResponseWriter, r *http.Request, name string, from, to int64, defOrder string, f renderFn) {
 	q := r.URL.Query()
 	pg, err := qint(q, "page", 0, 0, math.MaxInt32)
@@ -213,19 +278,33 @@ func (s *Server) pagedP1(w http.ResponseWriter, r *http.Request, name string, fr
 		size, err = qint(q, "size", 50, 1, 250)
 		if err == nil {
 			var desc bool
+			var keep statusFilter
 			if desc, err = sortDesc(q, defOrder); err == nil {
+				keep, err = s.statusOf(name, q.Get("status"))
+			}
+			if err == nil {
 				key := r.URL.String()
 				if s.cached(w, key) {
 					return
 				}
-				s.mu.RLock()
 				t := s.tables[name]
-				v := t.window(from, to)
-				b := make([]byte, 0, 64+size*600)
+				served := s.pageCap(name, size)
+				off := pg * served
+				if s.crossPage(off) {
+					off--
+				}
+				s.midList(t, func() listing { return t.window(from, to) }, off, served)
+				echo := served
+				if s.cfg.Hostile.CapHidden {
+					echo = size
+				}
+				s.mu.RLock()
+				v := s.filtered(name, t, from, to, q.Get("status"), keep)
+				b := make([]byte, 0, 64+served*600)
 				b = append(b, `{"links":[],"content":`...)
-				b = renderRows(b, t, page(v, pg*size, size, desc), f)
+				b = renderRows(b, t, page(v, off, served, desc), f)
 				b = append(b, `,"page":`...)
-				b = pageMeta(b, size, v.len(), pg)
+				b = pageMeta(b, echo, v.len(), pg)
 				b = append(b, '}')
 				s.mu.RUnlock()
 				s.store(key, b)
@@ -301,7 +380,8 @@ func (s *Server) invoices(w http.ResponseWriter, r *http.Request, _ token) {
 	from, _, err3 := qms(q, "fromDate")
 	to, hasTo, err4 := qms(q, "toDate")
 	desc, err5 := sortDesc(q, "ASC")
-	if err := firstErr(err, err2, err3, err4, err5); err != nil {
+	keep, err6 := s.statusOf("invoices", q.Get("status"))
+	if err := firstErr(err, err2, err3, err4, err5, err6); err != nil {
 		adError(w, 400, "VALIDATION_ERROR", err.Error())
 		return
 	}
@@ -313,9 +393,14 @@ func (s *Server) invoices(w http.ResponseWriter, r *http.Request, _ token) {
 	if hasTo {
 		end = to + 1
 	}
-	s.mu.RLock()
 	t := s.tables["invoices"]
-	rows := page(t.window(from, end), start, count, desc)
+	count = s.pageCap("invoices", count)
+	if s.crossPage(start) {
+		start--
+	}
+	s.midList(t, func() listing { return t.window(from, end) }, start, count)
+	s.mu.RLock()
+	rows := page(s.filtered("invoices", t, from, end, q.Get("status"), keep), start, count, desc)
 	var b []byte
 	if len(rows) > 0 {
 		b = renderRows(make([]byte, 0, len(rows)*700), t, rows, s.gen.invoice)
@@ -372,7 +457,8 @@ func (s *Server) opportunities(w http.ResponseWriter, r *http.Request, _ token) 
 	default:
 		err4 = fmt.Errorf("parameter 'sort' must be +createdOn or -createdOn, got %q", q.Get("sort"))
 	}
-	if err := firstErr(err, err2, err3, err4); err != nil {
+	keep, err5 := s.statusOf("opportunities", q.Get("status"))
+	if err := firstErr(err, err2, err3, err4, err5); err != nil {
 		adError(w, 400, "VALIDATION_ERROR", err.Error())
 		return
 	}
@@ -380,14 +466,24 @@ func (s *Server) opportunities(w http.ResponseWriter, r *http.Request, _ token) 
 	if s.cached(w, key) {
 		return
 	}
-	s.mu.RLock()
 	t := s.tables["opportunities"]
-	v := t.window(from, to)
-	b := make([]byte, 0, 64+size*900)
+	served := s.pageCap("opportunities", size)
+	off := (number - 1) * served
+	if s.crossPage(off) {
+		off--
+	}
+	s.midList(t, func() listing { return t.window(from, to) }, off, served)
+	echo := served
+	if s.cfg.Hostile.CapHidden {
+		echo = size
+	}
+	s.mu.RLock()
+	v := s.filtered("opportunities", t, from, to, q.Get("status"), keep)
+	b := make([]byte, 0, 64+served*900)
 	b = append(b, `{"page":`...)
-	b = pageMeta(b, size, v.len(), number)
+	b = pageMeta(b, echo, v.len(), number)
 	b = append(b, `,"content":`...)
-	b = renderRows(b, t, page(v, (number-1)*size, size, desc), s.gen.opportunity)
+	b = renderRows(b, t, page(v, off, served, desc), s.gen.opportunity)
 	b = append(b, '}')
 	s.mu.RUnlock()
 	s.store(key, b)
@@ -517,6 +613,10 @@ func (s *Server) installedLocations(w http.ResponseWriter, r *http.Request, _ to
 		}
 		match = append(match, k)
 	}
+	limit = s.pageCap("locations", limit)
+	if s.crossPage(skip) {
+		skip--
+	}
 	if skip < len(match) {
 		match = match[skip:min(len(match), skip+limit)]
 	} else {
@@ -574,18 +674,32 @@ func (s *Server) charges(w http.ResponseWriter, r *http.Request, t token) {
 		return
 	}
 	loc := s.locations[t.location]
+	served := s.pageCap("charges", limit)
+	if s.crossPage(skip) {
+		skip--
+	}
+	s.midList(loc.charges, func() listing { return loc.charges.window(from, to) }, skip, served)
 	s.mu.RLock()
 	v := loc.charges.window(from, to)
-	rows := v.rows(skip, limit)
-	b := make([]byte, 0, 64+limit*600)
-	b = append(b, `{"charges":[`...)
+	rows := v.rows(skip, served)
+	b := make([]byte, 0, 64+served*600)
+	if loc.chargeShape != chargesBare {
+		b = append(b, `{"charges":`...)
+	}
+	b = append(b, '[')
 	for k, i := range rows {
 		if k > 0 {
 			b = append(b, ',')
 		}
 		b = s.gen.charge(b, loc.charges, i, loc.id, DemoHLAppID)
 	}
-	b = fmt.Appendf(b, `],"count":%d,"pagination":{"total":%d,"skip":%d,"limit":%d}}`, v.len(), v.len(), skip, limit)
+	b = append(b, ']')
+	switch loc.chargeShape {
+	case chargesWrapped:
+		b = fmt.Appendf(b, `,"count":%d,"pagination":{"total":%d,"skip":%d,"limit":%d}}`, v.len(), v.len(), skip, limit)
+	case chargesNoTotal:
+		b = append(b, '}')
+	}
 	s.mu.RUnlock()
 	s.store(key, b)
 	writeBody(w, 200, b)

@@ -177,6 +177,9 @@ func (s *Server) stampsLocked(stream string, r rowRef) []stamp {
 	case "companies":
 		return []stamp{{path: "creationDate", ms: t.created(i)}}
 	case "users":
+		if g.userHidesTime(i) {
+			return nil // served without lastModified: Values has none
+		}
 		return []stamp{{path: "lastModified", ms: t.modified(i)}}
 	case "invoices":
 		c, d := g.invoiceTimes(t, i)

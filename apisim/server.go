@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -29,6 +30,20 @@ type location struct {
 	installed         bool
 	installedAt       int64
 	charges           *table
+	chargeShape       int // chargesWrapped, chargesBare or chargesNoTotal
+}
+
+// How a location's charges list is answered.
+const (
+	chargesWrapped = iota // {"charges": [...], "count": N, "pagination": {...}} as the spec has it
+	chargesBare           // [...]: no count, no pagination
+	chargesNoTotal        // {"charges": [...]}: neither count nor pagination.total
+)
+
+// spread reports whether item k is one of a share p of items, spread evenly from item 0
+// (deterministic: 0.34 picks items 0, 3, 6, ...; 1 picks all).
+func spread(k int, p float64) bool {
+	return p > 0 && math.Ceil(float64(k+1)*p-1e-9) > math.Ceil(float64(k)*p-1e-9)
 }
 
 type token struct {
@@ -52,6 +67,9 @@ type Server struct {
 	changeRng *mrand.Rand // picks rows to update/delete; guarded by mu
 	mutations uint64      // counts changes to the data (Advance, page drift); guarded by mu
 	oracle    oracleState // caches of the whole-row oracle, valid for one mutation count
+
+	filterMu    sync.Mutex
+	filterCache map[string]indexList // status-filtered listings, keyed with the mutation count
 
 	tokMu   sync.Mutex
 	tokens  map[string]token
@@ -93,8 +111,10 @@ func New(cfg Config) (*Server, error) {
 	for _, name := range []string{"companies", "users", "invoices", "leads", "opportunities"} {
 		s.tables[name] = newTable(name, cfg.Scale, start-history, history, name == "users")
 	}
-	for _, name := range []string{"invoices", "leads", "opportunities"} {
-		s.tables[name].mutableWindow = int64(30 * 24 * time.Hour / time.Millisecond)
+	if !cfg.Hostile.LateUpdates {
+		for _, name := range []string{"invoices", "leads", "opportunities"} {
+			s.tables[name].mutableWindow = int64(30 * 24 * time.Hour / time.Millisecond)
+		}
 	}
 	perLoc := max(1, cfg.Scale/cfg.Locations)
 	for k := 0; k < cfg.Locations; k++ {
@@ -106,9 +126,16 @@ func New(cfg Config) (*Server, error) {
 			installedAt: start - history + int64(k)*86400000,
 		}
 		loc.charges = newTable("charges/"+loc.id, perLoc, start-history, history, true)
+		switch {
+		case spread(k, cfg.Hostile.BareArrayCharges):
+			loc.chargeShape = chargesBare
+		case spread(k, cfg.Hostile.NoTotals):
+			loc.chargeShape = chargesNoTotal
+		}
 		s.locations = append(s.locations, loc)
 	}
-	s.gen = &gen{seed: seed, start: start, varied: cfg.varied(), companies: s.tables["companies"], users: s.tables["users"]}
+	s.gen = &gen{seed: seed, start: start, varied: cfg.varied(), companies: s.tables["companies"], users: s.tables["users"],
+		usersNoTime: cfg.Hostile.UsersWithoutTimestamps}
 	s.gen.companyID = func(i int) string { return uuidOf(seed, "companies", i) }
 	return s, nil
 }
@@ -233,7 +260,7 @@ func (s *Server) changeLocked(key string, t *table, hours float64) {
 		for ; n > 0; n-- {
 			switch kind.name {
 			case "insert":
-				t.insert(s.now)
+				s.insertLocked(t)
 			case "update":
 				if i, ok := s.pickLive(t, true); ok {
 					t.update(i, s.now)
@@ -245,6 +272,86 @@ func (s *Server) changeLocked(key string, t *table, hours float64) {
 			}
 		}
 	}
+}
+
+// insertLocked inserts a row into t now; in a modification-ordered table a share
+// Hostile.LateArrivals of inserts is back-dated 1 to 6 hours (never before Config.Start).
+func (s *Server) insertLocked(t *table) int {
+	if p := s.cfg.Hostile.LateArrivals; p > 0 && t.byModified && s.changeRng.Float64() < p {
+		late := int64(time.Hour/time.Millisecond) + int64(s.changeRng.Uint64()%uint64(5*time.Hour/time.Millisecond))
+		return t.insertLate(max(s.now-late, s.cfg.Start.UnixMilli()))
+	}
+	return t.insert(s.now)
+}
+
+// midList applies the changes the faults roll for one list page request to the listing's
+// table t, listing v, whose page covers positions [off, off+n): see Faults.MidListUpdate,
+// MidListInsert, MidListDelete. The caller holds no lock.
+func (s *Server) midList(t *table, v func() listing, off, n int) {
+	f := s.faults()
+	upd, ins, del := s.roll(f.MidListUpdate), s.roll(f.MidListInsert), s.roll(f.MidListDelete)
+	if !upd && !ins && !del {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pick := func(lo, hi int) (int, bool) {
+		l := v()
+		hi = min(hi, l.len())
+		if hi <= lo {
+			return 0, false
+		}
+		rows := l.rows(lo+int(s.changeRng.Uint64()%uint64(hi-lo)), 1)
+		if len(rows) == 0 {
+			return 0, false
+		}
+		return rows[0], true
+	}
+	if upd {
+		later := s.changeRng.Uint64()%2 == 0
+		i, ok := pick(off+n, math.MaxInt)
+		if !later || !ok {
+			if j, ok2 := pick(0, off); ok2 {
+				i, ok = j, true
+			}
+		}
+		if !ok {
+			i, ok = pick(0, math.MaxInt)
+		}
+		if ok {
+			t.update(i, s.now)
+			s.stats.fault("mid_list_update")
+		}
+	}
+	if ins {
+		s.insertLocked(t)
+		s.stats.fault("mid_list_insert")
+	}
+	if del {
+		if i, ok := pick(0, math.MaxInt); ok {
+			t.remove(i, s.now)
+			s.stats.fault("mid_list_delete")
+		}
+	}
+	s.mutations++
+	s.cache = nil
+}
+
+// crossPage reports whether a page at off > 0 starts one row early (Faults.CrossPageDuplicate).
+func (s *Server) crossPage(off int) bool {
+	if off <= 0 || !s.roll(s.faults().CrossPageDuplicate) {
+		return false
+	}
+	s.stats.fault("cross_page_duplicate")
+	return true
+}
+
+// pageCap is the number of rows a page of stream serves when asked for n.
+func (s *Server) pageCap(stream string, n int) int {
+	if c := s.cfg.Hostile.PageCap[stream]; c > 0 && c < n {
+		return c
+	}
+	return n
 }
 
 // pickLive picks a random live row; updates of creation-ordered streams favour young rows

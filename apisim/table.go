@@ -94,6 +94,23 @@ func (t *table) insert(now int64) int {
 	return i
 }
 
+// insertLate inserts a row that appears now but whose creation and modification time is at,
+// earlier than now (a back-dated arrival). Only modification-ordered tables can hold one: they
+// order the new row by at, inside their tail, not at its end.
+func (t *table) insertLate(at int64) int {
+	if !t.byModified {
+		panic("apisim: a late arrival in a creation-ordered table")
+	}
+	i := t.count
+	t.count++
+	t.insertedAt = append(t.insertedAt, at)
+	k := sort.Search(len(t.tail), func(k int) bool { return t.tail[k].mod > at })
+	t.tail = append(t.tail, tailEntry{})
+	copy(t.tail[k+1:], t.tail[k:])
+	t.tail[k] = tailEntry{i, at}
+	return i
+}
+
 func (t *table) update(i int, now int64) {
 	t.version[i]++
 	t.modAt[i] = now
@@ -183,6 +200,36 @@ func (t *table) window(from, to int64) view {
 }
 
 func (v view) len() int { return v.head + len(v.tail) }
+
+// listing is what one list request pages through: its length and the rows at positions
+// [off, off+n), in ascending order. A view is one; a status-filtered view is another.
+type listing interface {
+	len() int
+	rows(off, n int) []int
+}
+
+// indexList is a listing of explicit row indices (a filtered view).
+type indexList []int
+
+func (l indexList) len() int { return len(l) }
+
+func (l indexList) rows(off, n int) []int {
+	if off >= len(l) || n <= 0 {
+		return nil
+	}
+	return append([]int(nil), l[off:min(len(l), off+n)]...)
+}
+
+// filter returns the rows of v that keep accepts, in listing order.
+func (v view) filter(keep func(i int) bool) indexList {
+	var out indexList
+	for _, i := range v.rows(0, v.len()) {
+		if keep(i) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
 
 // rows returns the indices at positions [off, off+n) of the view (ascending order).
 func (v view) rows(off, n int) []int {

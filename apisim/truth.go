@@ -62,7 +62,9 @@ func (s *Server) Truth(deletedSince int64) Truth {
 				id, ver, mod = uuidOf(g.seed, name, i), companyStatus(t, g.seed, i), t.modified(i)
 			case "users":
 				id, mod = uuidOf(g.seed, name, i), t.modified(i)
-				ver = strconv.FormatInt(mod, 10)
+				if !g.userHidesTime(i) { // else no last_modified is served: the version is empty
+					ver = strconv.FormatInt(mod, 10)
+				}
 			case "invoices":
 				id, ver, mod = strconv.Itoa(1000+i), invoiceStatus(t, g.seed, g.start, i), t.modified(i)
 			case "leads":

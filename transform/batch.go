@@ -114,9 +114,12 @@ type Batcher struct {
 	metaIdx int
 	digest  Digest
 	// order predicts member order from the previous record (APIs emit keys in a stable order),
-	// saving a map lookup and a name check per member. A slot is only a prediction: it is used
-	// when its raw key equals the member's, so it can never map a member wrongly.
-	order []orderSlot
+	// saving a map lookup per member. A slot is only a prediction: it is used when its raw key
+	// equals the member's, so it can never map a member wrongly. slots interns the slot of each
+	// raw name seen (checked once), so an optional member shifting the order costs a lookup,
+	// not an allocation; it is bounded, so names that never repeat cannot grow it.
+	order []*orderSlot
+	slots map[string]*orderSlot
 	// lastData remembers each column's data bytes in the last batch, to pre-size builders.
 	lastData []int
 }
@@ -227,15 +230,9 @@ func (b *Batcher) Add(rec []byte) error {
 		n := member
 		member++
 		if n >= len(b.order) || b.order[n].key != jsonscan.String(key) {
-			b.strict.LoneSurrogates = false
-			name, err := b.strict.Key(key, &b.keyBuf)
+			slot, err := b.slot(key)
 			if err != nil {
 				return 0, err
-			}
-			slot := orderSlot{key: string(key), lone: b.strict.LoneSurrogates, g: b.byKey[jsonscan.String(name)]}
-			slot.name = slot.key
-			if len(name) != len(key) || string(name) != string(key) {
-				slot.name = string(name)
 			}
 			if n < len(b.order) {
 				b.order[n] = slot
@@ -243,7 +240,7 @@ func (b *Batcher) Add(rec []byte) error {
 				b.order = append(b.order, slot)
 			}
 		}
-		slot := &b.order[n]
+		slot := b.order[n]
 		b.strict.LoneSurrogates = false
 		g := slot.g
 		if g == nil {
@@ -320,6 +317,33 @@ func (b *Batcher) Add(rec []byte) error {
 	b.digest.Sum += keyHash(key)
 	b.appendRow()
 	return nil
+}
+
+// maxSlots bounds the interned member names of a Batcher.
+const maxSlots = 4096
+
+// slot returns the slot of the raw top-level member name key, checking the name the first time.
+func (b *Batcher) slot(key []byte) (*orderSlot, error) {
+	if s := b.slots[string(key)]; s != nil {
+		return s, nil
+	}
+	b.strict.LoneSurrogates = false
+	name, err := b.strict.Key(key, &b.keyBuf)
+	if err != nil {
+		return nil, err
+	}
+	s := &orderSlot{key: string(key), lone: b.strict.LoneSurrogates, g: b.byKey[string(name)]}
+	s.name = s.key
+	if string(name) != s.key {
+		s.name = string(name)
+	}
+	if b.slots == nil {
+		b.slots = map[string]*orderSlot{}
+	}
+	if len(b.slots) < maxSlots {
+		b.slots[s.key] = s
+	}
+	return s, nil
 }
 
 // walk walks the object at rec[vs] once, converting the columns whose path continues below n.

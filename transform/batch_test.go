@@ -353,3 +353,36 @@ func TestBatcher_RoundedCountsValuesInRowsAdded(t *testing.T) {
 	}
 	b.Flush().Release()
 }
+
+// Steady state, Add allocates once per record (the primary key kept for the duplicate check),
+// never per value: escaped names, nested walks and checks included.
+func TestBatcher_AddAllocatesOnlyTheKey(t *testing.T) {
+	recs, _ := benchLeads(400)
+	for i, at := range []int{250, 350} { // seen once while warming up, then measured
+		recs[at] = fmt.Appendf(nil, `{"\u0069d":"esc-%d","customer":{"c\u006fmpany":{"name":"A\u00e9"}},"notes":"x\ud800","y":{"\ud800":1}}`, i)
+	}
+	tb, _ := schemas.Lookup("leads")
+	b := NewBatcher(tb, memory.NewGoAllocator(), Meta{RunID: "r"})
+	defer b.Release()
+	for _, r := range recs[:200] {
+		if err := b.Add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Flush().Release() // the next batch is reserved at this size
+	for _, r := range recs[200:300] {
+		if err := b.Add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	i := 300
+	if n := testing.AllocsPerRun(90, func() {
+		if err := b.Add(recs[i]); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	}); n > 1 {
+		t.Fatalf("Add allocates %v times per record, want at most 1", n)
+	}
+	b.Flush().Release()
+}

@@ -315,16 +315,14 @@ func parseDecimal(s string) (_ decimal128.Num, rounded bool, _ error) {
 	return decimal128.FromI64(v), rounded, nil
 }
 
-var (
-	bigTen    = big.NewInt(10)
-	decLimit  = new(big.Int).Exp(bigTen, big.NewInt(38), nil) // |unscaled value| must stay below
-	maxExpLen = 9                                             // exponent digits (after leading zeros) read as a number
-)
+// maxExpLen is the most exponent digits (after leading zeros) read as a number; a longer
+// exponent is beyond any value DECIMAL(38,10) can hold or round to other than 0.
+const maxExpLen = 9
 
-// slowDecimal computes the value digits × 10^(exp - len(frac)) at scale 10 exactly, rounded half
-// even. The exponent never drives the work: the value's magnitude is judged from the digit count
-// first, so 1e1000000000 is rejected and 1e-1000000000 is 0 (rounded) without computing 10^10^9;
-// the powers used are bounded by the length of the text.
+// slowDecimal computes the value digits × 10^(exp - len(frac)) at scale 10, exactly, rounded half
+// even. The work is bounded by the length of the text, whatever the exponent: the magnitude is
+// judged from the digit count first (so 1e1000000000 is rejected and 1e-1000000000 is 0,
+// rounded), the digits kept are at most 38, and rounding looks only at the digits dropped.
 func slowDecimal(neg bool, intDigits, frac, exp string, bad func() (decimal128.Num, bool, error)) (decimal128.Num, bool, error) {
 	digits := strings.TrimLeft(intDigits+frac, "0")
 	if digits == "" {
@@ -349,29 +347,30 @@ func slowDecimal(neg bool, intDigits, frac, exp string, bad func() (decimal128.N
 		n, _ := strconv.Atoi(exp)
 		e = sign * n
 	}
-	// value = digits × 10^shift / 10^10, with len(digits) significant digits.
+	// unscaled value = digits × 10^shift, with len(digits) significant digits.
 	shift := e - len(frac) + decScale
-	if len(digits)+shift > 38 { // the unscaled value is at least 10^38 before any rounding
+	width := len(digits) + shift // digits of the unscaled integer part
+	if width > 38 {
 		return bad()
 	}
-	if len(digits)+shift < 0 { // below 10^-11: rounds to 0
+	if width < 0 { // below 0.1 unscaled: rounds to 0
 		return decimal128.Num{}, true, nil
 	}
-	v, _ := new(big.Int).SetString(digits, 10)
-	rounded := false
-	if shift >= 0 {
-		v.Mul(v, new(big.Int).Exp(bigTen, big.NewInt(int64(shift)), nil))
-	} else {
-		div := new(big.Int).Exp(bigTen, big.NewInt(int64(-shift)), nil)
-		r := new(big.Int)
-		v.QuoRem(v, div, r)
-		if r.Sign() != 0 {
-			rounded = true
-			// Half-even: compare twice the remainder with the divisor.
-			if c := r.Lsh(r, 1).Cmp(div); c > 0 || (c == 0 && v.Bit(0) == 1) {
-				v.Add(v, big.NewInt(1))
-			}
-		}
+	kept, dropped := digits, ""
+	if shift < 0 {
+		kept, dropped = digits[:width], digits[width:]
+	}
+	v := new(big.Int)
+	if kept != "" {
+		v.SetString(kept, 10)
+	}
+	if shift > 0 {
+		v.Mul(v, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(shift)), nil))
+	}
+	rounded := strings.Trim(dropped, "0") != ""
+	// Half-even: up above one half, or at exactly one half when the kept digit is odd.
+	if rounded && (dropped[0] > '5' || (dropped[0] == '5' && (strings.Trim(dropped[1:], "0") != "" || v.Bit(0) == 1))) {
+		v.Add(v, big.NewInt(1))
 	}
 	if v.CmpAbs(decLimit) >= 0 {
 		return bad()
@@ -381,6 +380,9 @@ func slowDecimal(neg bool, intDigits, frac, exp string, bad func() (decimal128.N
 	}
 	return decimal128.FromBigInt(v), rounded, nil
 }
+
+// decLimit is 10^38: the unscaled value of a DECIMAL(38,10) stays below it.
+var decLimit = new(big.Int).Exp(big.NewInt(10), big.NewInt(38), nil)
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

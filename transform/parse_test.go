@@ -149,3 +149,17 @@ func TestParseDecimal_RoundsHalfEvenToTenDigits(t *testing.T) {
 		}
 	}
 }
+
+// The work is bounded by the text, not by the exponent or the digits dropped: a megabyte of
+// digits is scanned, never turned into a megabyte-wide integer.
+func TestParseDecimal_LongTextIsLinear(t *testing.T) {
+	long := "1." + strings.Repeat("3", 2_000_000) + "5e2"
+	start := time.Now()
+	d, rounded, err := parseDecimal(long)
+	if err != nil || d.ToString(10) != "133.3333333333" || !rounded {
+		t.Fatalf("%s, %v, %v", d.ToString(10), rounded, err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("took %s", el)
+	}
+}

@@ -386,3 +386,18 @@ func TestBatcher_AddAllocatesOnlyTheKey(t *testing.T) {
 	}
 	b.Flush().Release()
 }
+
+// _extra keeps the last of each repeated unknown name also past the few a linear scan serves.
+func TestBatcher_ManyRepeatedUnknownMembers(t *testing.T) {
+	b := newTestBatcher(t, "locations")
+	var parts, want []string
+	for i := 0; i < 40; i++ {
+		parts = append(parts, fmt.Sprintf(`"k%d":%d`, i%25, i))
+	}
+	for i := 15; i < 40; i++ {
+		want = append(want, fmt.Sprintf(`"k%d":%d`, i%25, i))
+	}
+	rec := addAll(t, b, `{"_id":"a",`+strings.Join(parts, ",")+`}`)
+	defer rec.Release()
+	wantCells(t, rec, "_extra", "{"+strings.Join(want, ",")+"}")
+}

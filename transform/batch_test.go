@@ -249,6 +249,21 @@ func TestBatcher_NoStateSurvivesIntoTheNextRecord(t *testing.T) {
 	wantCells(t, rec, "order_ids", "[a b]", "NULL", "[]", "[]")
 	wantCells(t, rec, "company_id", "c1", "NULL", "NULL", "NULL")
 	wantCells(t, rec, "_extra", `{"x":1}`, "NULL", "NULL", "NULL")
+
+	c := newTestBatcher(t, "companies")
+	rec2 := addAll(t, c,
+		`{"uuid":"a","enabled":true,"address":{"city":"X"},"dailyPurchaseLimitOverrideAmt":0.30000000000000004}`,
+		`!{"uuid":"b","enabled":true,"address":{"city":"Y"},"creationDate":"bad"}`,
+		`{"uuid":"c","enabled":false,"address":{},"dailyPurchaseLimitOverrideAmt":"1"}`,
+		`{"uuid":"d"}`,
+	)
+	defer rec2.Release()
+	wantCells(t, rec2, "enabled", "true", "false", "NULL")
+	wantCells(t, rec2, "address_city", "X", "NULL", "NULL")
+	wantCells(t, rec2, "daily_purchase_limit_override_amt", "0.3000000000", "1.0000000000", "NULL")
+	if c.Rounded() != 1 {
+		t.Errorf("Rounded() = %d, want 1", c.Rounded())
+	}
 }
 
 // A repeated member replaces the earlier one entirely, as encoding/json decodes it: also an

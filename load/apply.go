@@ -46,6 +46,7 @@ type Write struct {
 // Result counts what a Write changed.
 type Result struct {
 	Inserted, Updated, Deleted int64
+	Unchanged                  int64 // listed again with the same content: not rewritten
 	Rejected                   int64 // records quarantined for the first time in this run
 	Stale                      int64 // rows whose newer version was quarantined this write
 }
@@ -64,11 +65,11 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 		}
 	}()
 	if w.Batch != nil && w.Batch.NumRows() > 0 {
-		ins, upd, err := d.upsert(ctx, w.Table, w.Batch)
+		c, err := d.upsert(ctx, w.Table, w.Batch)
 		if err != nil {
 			return Result{}, err
 		}
-		res.Inserted, res.Updated = ins, upd
+		res.Inserted, res.Updated, res.Unchanged = c.Inserted, c.Updated, c.Unchanged
 	}
 	for _, r := range w.Rejected {
 		// One row per record per run, however many scans of the run met it.
@@ -130,52 +131,83 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 	return res, nil
 }
 
+type upsertCounts struct{ Inserted, Updated, Unchanged int64 }
+
 // upsert merges the batch into its table by primary key. Keys are unique within a batch (the
 // Batcher guarantees it), which MERGE requires to be deterministic.
-func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordBatch) (inserted, updated int64, err error) {
+func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordBatch) (c upsertCounts, err error) {
 	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
 	if err != nil {
-		return 0, 0, fmt.Errorf("reading batch of %s: %w", t.Name, err)
+		return c, fmt.Errorf("reading batch of %s: %w", t.Name, err)
 	}
 	defer rdr.Release()
 	d.views++
 	view := fmt.Sprintf("_batch_%s_%d", t.Name, d.views)
 	release, err := d.arrow.RegisterView(rdr, view)
 	if err != nil {
-		return 0, 0, fmt.Errorf("registering batch of %s: %w", t.Name, err)
+		return c, fmt.Errorf("registering batch of %s: %w", t.Name, err)
 	}
 	defer func() {
 		release()
 		_, _ = d.conn.ExecContext(context.WithoutCancel(ctx), "DROP VIEW IF EXISTS "+Quote(view))
 	}()
-	var before int64
-	if err := d.conn.QueryRowContext(ctx, "SELECT count(*) FROM "+Quote(t.Name)).Scan(&before); err != nil {
-		return 0, 0, fmt.Errorf("counting %s: %w", t.Name, err)
-	}
 	cols := t.AllColumns()
-	names := make([]string, len(cols))
-	srcs := make([]string, len(cols))
-	sets := make([]string, 0, len(cols))
-	for i, c := range cols {
-		names[i] = Quote(c.Name)
-		srcs[i] = "s." + Quote(c.Name)
+	names := make([]string, 0, len(cols)+1)
+	srcs := make([]string, 0, len(cols)+1)
+	sets := make([]string, 0, len(cols)+2)
+	var content []string // what the content hash covers: declared columns and _extra, not metadata
+	for _, c := range cols {
+		names = append(names, Quote(c.Name))
+		srcs = append(srcs, "s."+Quote(c.Name))
 		if c.Name != t.PrimaryKey {
 			sets = append(sets, fmt.Sprintf("%s = s.%s", Quote(c.Name), Quote(c.Name)))
 		}
+		if c.Name == schemas.ColExtra || !strings.HasPrefix(c.Name, "_") {
+			content = append(content, "s."+Quote(c.Name))
+		}
 	}
-	sets = append(sets, Quote(schemas.ColStaleSince)+" = NULL") // a good version is current again
-	pk := Quote(t.PrimaryKey)
-	q := fmt.Sprintf("MERGE INTO %s AS t USING %s AS s ON t.%s = s.%s WHEN MATCHED THEN UPDATE SET %s WHEN NOT MATCHED THEN INSERT (%s) VALUES (%s)",
-		Quote(t.Name), Quote(view), pk, pk, strings.Join(sets, ", "), strings.Join(names, ", "), strings.Join(srcs, ", "))
-	if _, err := d.conn.ExecContext(ctx, q); err != nil {
-		return 0, 0, fmt.Errorf("upserting %d rows into %s: %w", rec.NumRows(), t.Name, err)
+	hashCol := Quote(schemas.ColContentHash)
+	names, srcs = append(names, hashCol), append(srcs, "s._h")
+	sets = append(sets, Quote(schemas.ColStaleSince)+" = NULL", hashCol+" = s._h") // a good version is current again
+	pk, run, synced := Quote(t.PrimaryKey), Quote(schemas.ColRunID), Quote(schemas.ColSyncedAt)
+	// Every row of a batch carries its run's _synced_at (microseconds).
+	syncedAt := int64(rec.Column(rec.Schema().FieldIndices(schemas.ColSyncedAt)[0]).(*array.Timestamp).Value(0))
+	// A row whose content did not change is not rewritten: only _run_id moves (the scan saw it);
+	// _synced_at stays when its content was last written. One seen earlier in this run is left
+	// alone. RETURNING tells the branches apart: only a content write sets _synced_at to s's.
+	q := fmt.Sprintf(`MERGE INTO %[1]s AS t USING (SELECT *, (hash(%[2]s) >> 1)::BIGINT AS _h FROM %[3]s AS s) AS s ON t.%[4]s = s.%[4]s
+		WHEN MATCHED AND (t.%[5]s IS DISTINCT FROM s._h OR t.%[6]s IS NOT NULL OR t.%[7]s IS NOT NULL) THEN UPDATE SET %[8]s
+		WHEN MATCHED AND t.%[9]s = s.%[9]s THEN DO NOTHING
+		WHEN MATCHED THEN UPDATE SET %[9]s = s.%[9]s
+		WHEN NOT MATCHED THEN INSERT (%[10]s) VALUES (%[11]s)
+		RETURNING merge_action, epoch_us(t.%[12]s) = %[13]d`,
+		Quote(t.Name), strings.Join(content, ", "), Quote(view), pk, hashCol, Quote(schemas.ColDeletedAt), Quote(schemas.ColStaleSince),
+		strings.Join(sets, ", "), run, strings.Join(names, ", "), strings.Join(srcs, ", "), synced, syncedAt)
+	rows, err := d.conn.QueryContext(ctx, q)
+	if err != nil {
+		return c, fmt.Errorf("upserting %d rows into %s: %w", rec.NumRows(), t.Name, err)
 	}
-	var after int64
-	if err := d.conn.QueryRowContext(ctx, "SELECT count(*) FROM "+Quote(t.Name)).Scan(&after); err != nil {
-		return 0, 0, fmt.Errorf("counting %s: %w", t.Name, err)
+	defer rows.Close()
+	for rows.Next() {
+		var action string
+		var written bool
+		if err := rows.Scan(&action, &written); err != nil {
+			return c, fmt.Errorf("upserting into %s: %w", t.Name, err)
+		}
+		switch {
+		case action == "INSERT":
+			c.Inserted++
+		case written:
+			c.Updated++
+		default:
+			c.Unchanged++
+		}
 	}
-	inserted = after - before
-	return inserted, rec.NumRows() - inserted, nil
+	if err := rows.Err(); err != nil {
+		return c, fmt.Errorf("upserting %d rows into %s: %w", rec.NumRows(), t.Name, err)
+	}
+	c.Unchanged += rec.NumRows() - c.Inserted - c.Updated - c.Unchanged // seen earlier in this run, unchanged
+	return c, nil
 }
 
 // Append inserts the batch without any key check (append-only use; the benchmarks' floor).

@@ -68,8 +68,23 @@ func TestApply_ReplayIsHarmless(t *testing.T) {
 		t.Fatalf("first apply: %+v %v", res, err)
 	}
 	res, err = d.Apply(ctx, load.Write{Table: users, Batch: rec, Stream: "users", Cursor: &state.Cursor{Value: 1}})
-	if err != nil || res.Inserted != 0 || res.Updated != 1000 {
-		t.Fatalf("replay: %+v %v, want 0 inserted 1000 updated", res, err)
+	if err != nil || res.Inserted != 0 || res.Updated != 0 || res.Unchanged != 1000 {
+		t.Fatalf("replay: %+v %v, want 1000 unchanged (same content: not rewritten, not counted as updated)", res, err)
+	}
+	// A later run lists 10 of them with a new lastModified: exactly those are updated.
+	changed := usersBatch(t, mem, "r2", 0, 10, 1700000005000)
+	defer changed.Release()
+	res, err = d.Apply(ctx, load.Write{Table: users, Batch: changed, Stream: "users"})
+	if err != nil || res.Inserted != 0 || res.Updated != 10 || res.Unchanged != 0 {
+		t.Fatalf("changed rows: %+v %v, want 10 updated", res, err)
+	}
+	again := usersBatch(t, mem, "r3", 0, 1000, 1700000000000)
+	defer again.Release()
+	if res, err = d.Apply(ctx, load.Write{Table: users, Batch: again, Stream: "users"}); err != nil || res.Updated != 10 || res.Unchanged != 990 {
+		t.Fatalf("mixed: %+v %v, want 10 updated (back to the old value) and 990 unchanged", res, err)
+	}
+	if n := count(t, d, "SELECT count(*) FROM users WHERE _run_id = 'r3'"); n != 1000 {
+		t.Fatalf("%d rows carry the last run that saw them, want 1000 (unchanged rows are seen too)", n)
 	}
 	if n := count(t, d, "SELECT count(*) FROM users"); n != 1000 {
 		t.Fatalf("%d rows after replay, want 1000", n)

@@ -49,6 +49,9 @@ func (r *run) committer(ctx context.Context) {
 				"cursor", req.w.Cursor != nil, "took", time.Since(start))
 			if rep.err == nil {
 				req.task.add(rep.res)
+				if req.w.Cursor != nil {
+					req.task.cursorCommitted(*req.w.Cursor)
+				}
 			}
 		}
 		if rep.err != nil {

@@ -155,10 +155,11 @@ type run struct {
 
 // task is one stream partition's run; the committer adds what each write changed.
 type task struct {
-	mu    sync.Mutex
-	sr    state.StreamRun
-	err   error // first write error
-	stats extract.Counters
+	mu     sync.Mutex
+	sr     state.StreamRun
+	err    error // first write error
+	stats  extract.Counters
+	cursor *state.Cursor // the last cursor committed for the task, if any
 }
 
 func (t *task) fail(err error) {
@@ -179,10 +180,36 @@ func (t *task) add(res load.Result) {
 	t.mu.Lock()
 	t.sr.Inserted += res.Inserted
 	t.sr.Updated += res.Updated
+	t.sr.Unchanged += res.Unchanged
 	t.sr.Deleted += res.Deleted
 	t.sr.Rejected += res.Rejected
 	t.sr.Stale += res.Stale
 	t.mu.Unlock()
+}
+
+// cursorCommitted records a cursor the committer wrote for the task.
+func (t *task) cursorCommitted(c state.Cursor) {
+	t.mu.Lock()
+	t.cursor = &c
+	t.mu.Unlock()
+}
+
+func (t *task) cursorAt() *state.Cursor {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cursor
+}
+
+// committedSoFar says what a stream that did not finish kept, for its error line.
+func committedSoFar(sr state.StreamRun, cur *state.Cursor) string {
+	s := fmt.Sprintf("committed: %d inserted, %d updated", sr.Inserted, sr.Updated)
+	if cur == nil {
+		return s + "; the cursor did not move (the next run starts where this one did)"
+	}
+	if cur.Value == 0 {
+		return s + "; the cursor was written without a position"
+	}
+	return s + "; the cursor moved to " + cur.Time().Format(time.RFC3339) + " (the next run resumes there)"
 }
 
 func (t *task) inserted() int64 {
@@ -269,9 +296,6 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	sum.Ended = time.Now().UTC()
 	sum.Streams = r.results
-	for i := range sum.Streams {
-		sum.Streams[i].Ended = sum.Ended
-	}
 	if err := db.RecordRuns(context.WithoutCancel(ctx), sum.Streams); err != nil {
 		return sum, err
 	}
@@ -321,10 +345,14 @@ func (r *run) finish(t *task, err error) {
 	case err == nil:
 		sr.Status = "succeeded"
 	case errors.Is(err, context.Canceled):
-		sr.Status, sr.Error = "cancelled", "cancelled before completion; committed batches are kept and the cursor did not move"
+		sr.Status, sr.Error = "cancelled", "cancelled before completion; "+committedSoFar(sr, t.cursorAt())
 	default:
 		sr.Status, sr.Error = "failed", err.Error()
+		if sr.Inserted+sr.Updated > 0 || t.cursorAt() != nil {
+			sr.Error += " (" + committedSoFar(sr, t.cursorAt()) + ")"
+		}
 	}
+	sr.Ended = time.Now().UTC()
 	log := r.cfg.Log.With("stream", sr.Stream)
 	if sr.Partition != "" {
 		log = log.With("partition", sr.Partition)

@@ -79,6 +79,9 @@ const (
 	// ColStaleSince is set when a newer version of the row was quarantined: the row is the
 	// last good version, no longer current. The loader maintains it; batches do not carry it.
 	ColStaleSince = "_stale_since"
+	// ColContentHash hashes the declared columns and _extra: a row listed again with the same
+	// content is not rewritten. The loader maintains it.
+	ColContentHash = "_content_hash"
 )
 
 // MetaColumns are appended to every table: where the row came from, when and by which run it was
@@ -93,7 +96,7 @@ var MetaColumns = []Column{
 }
 
 // LoaderColumns follow MetaColumns in every table; the loader writes them, batches do not.
-var LoaderColumns = []Column{{Name: ColStaleSince, Kind: Timestamp}}
+var LoaderColumns = []Column{{Name: ColStaleSince, Kind: Timestamp}, {Name: ColContentHash, Kind: Int64}}
 
 // Table is one declared table.
 type Table struct {

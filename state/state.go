@@ -66,7 +66,8 @@ type StreamRun struct {
 	Status    string // succeeded | failed | cancelled
 	FullScan  bool
 	Inserted  int64
-	Updated   int64
+	Updated   int64 // rows whose content changed
+	Unchanged int64 // rows listed again with the same content (not rewritten)
 	Deleted   int64
 	Rejected  int64
 	Rounded   int64 // money values rounded half-even to DECIMAL(38,10)'s 10 fraction digits
@@ -113,6 +114,7 @@ CREATE TABLE IF NOT EXISTS _sync_runs (
 ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS rows_rounded BIGINT;
 ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS rows_stale BIGINT;
 ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS note VARCHAR;
+ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS rows_unchanged BIGINT;
 CREATE TABLE IF NOT EXISTS _rejected (
 	stream VARCHAR NOT NULL,
 	record_id VARCHAR,

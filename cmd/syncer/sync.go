@@ -46,7 +46,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	simScale := fs.Int("sim-scale", demoScale, "embedded simulator: rows per stream")
 	simSeed := fs.Int64("sim-seed", 42, "embedded simulator: data seed")
 	simAddr := fs.String("sim-addr", "127.0.0.1:0", "embedded simulator: listen `address` (default any free loopback port)")
-	simStart := fs.String("sim-start", "now", "embedded simulator: its clock's `time` (RFC 3339, or now: data dated up to the wall clock)")
+	simStart := fs.String("sim-start", "now", "embedded simulator: its clock's `time` (RFC 3339, or now: data dated up to today)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -288,6 +288,7 @@ func printSummary(w io.Writer, sum pipeline.Summary) {
 		a.parts++
 		a.Inserted += r.Inserted
 		a.Updated += r.Updated
+		a.Unchanged += r.Unchanged
 		a.Deleted += r.Deleted
 		a.Rejected += r.Rejected
 		a.Rounded += r.Rounded
@@ -313,11 +314,11 @@ func printSummary(w io.Writer, sum pipeline.Summary) {
 	for _, a := range byStream {
 		valueNotes = valueNotes || a.Rounded > 0 || a.Stale > 0
 	}
-	head := "stream\tstatus\tmode\tinserted\tupdated\tdeleted\trejected\t"
+	head := "stream\tstatus\tmode\tinserted\tupdated\tunchanged\tdeleted\trejected\t"
 	if valueNotes {
 		head += "rounded\tstale\t"
 	}
-	fmt.Fprintln(tw, head+"pages\trequests\tretries\t429s\t")
+	fmt.Fprintln(tw, head+"requests\tretries\t429s\t")
 	for _, n := range order {
 		a := byStream[n]
 		mode := "incremental"
@@ -328,11 +329,11 @@ func printSummary(w io.Writer, sum pipeline.Summary) {
 		if a.parts > 1 {
 			name = fmt.Sprintf("%s (%d parts)", a.Stream, a.parts)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t", name, a.Status, mode, a.Inserted, a.Updated, a.Deleted, a.Rejected)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t", name, a.Status, mode, a.Inserted, a.Updated, a.Unchanged, a.Deleted, a.Rejected)
 		if valueNotes {
 			fmt.Fprintf(tw, "%d\t%d\t", a.Rounded, a.Stale)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t\n", a.Pages, a.Requests, a.Retries, a.Throttled)
+		fmt.Fprintf(tw, "%d\t%d\t%d\t\n", a.Requests, a.Retries, a.Throttled)
 	}
 	tw.Flush()
 	for _, r := range sum.Streams {
@@ -356,11 +357,12 @@ func printSummary(w io.Writer, sum pipeline.Summary) {
 	}
 }
 
-// parseSimStart reads a simulator clock start: "now" is the wall clock (so demo invoices age
-// into every bucket of the shipped views), anything else RFC 3339.
+// parseSimStart reads a simulator clock start: "now" is today's start (UTC) on the wall clock,
+// so demo invoices age into every bucket of the shipped views and every run of the day sees
+// the same data; anything else is RFC 3339.
 func parseSimStart(v string) (time.Time, error) {
 	if v == "now" || v == "" {
-		return time.Now().UTC().Truncate(time.Second), nil
+		return time.Now().UTC().Truncate(24 * time.Hour), nil
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {

@@ -97,17 +97,18 @@ type Batcher struct {
 	decimals []*column
 	byKey    map[string]*node
 	pk       *column
-	// Per-record state, reset at the start of every Add: vals[i] is valid only if seen[i]; the
-	// unknown members for _extra; the scratch for escaped member names.
+	// Per-record state, reset by every Add before use: vals[i] is valid only if seen[i]; the
+	// unknown members and the _extra text built from them; scratch for escaped member names and
+	// for the strict checks (whose LoneSurrogates is cleared before each member).
 	vals   []value
 	seen   []bool
 	bad    bool // some vals[i].err was set in this record
 	extras []extraMember
+	extra  []byte
+	last   map[string]int // unknown member name -> its last index in extras, for many members
 	keyBuf []byte
+	strict jsonscan.Strict
 	// Per-batch and cumulative state.
-	extra   []byte
-	last    map[string]int // unknown member name -> its last index in extras, for many members
-	strict  jsonscan.Strict
 	keys    map[string]struct{}
 	rows    int
 	rounded int64

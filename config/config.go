@@ -73,7 +73,35 @@ type File struct {
 	Lookback          map[string]time.Duration `yaml:"lookback"`
 	AllowInsecureHTTP bool                     `yaml:"allow_insecure_http"`
 	Sources           Sources                  `yaml:"sources"`
+	Serve             *Serve                   `yaml:"serve"`
 }
+
+// Serve is the serve section: `syncer serve`'s SQL server and schedule.
+type Serve struct {
+	Listen         string        `yaml:"listen"`          // PostgreSQL protocol address (default DefaultServeListen)
+	HTTP           string        `yaml:"http"`            // /healthz and /metrics address (default DefaultServeHTTP; "off" for none)
+	Every          time.Duration `yaml:"every"`           // sync interval (default DefaultServeEvery unless cron is set)
+	Cron           string        `yaml:"cron"`            // or a 5-field cron expression, e.g. "*/15 * * * *"
+	Users          []ServeUser   `yaml:"users"`           // who may connect (SCRAM-SHA-256 passwords)
+	TLSCert        string        `yaml:"tls_cert"`        // PEM certificate file: TLS is offered when set
+	TLSKey         string        `yaml:"tls_key"`         // its PEM private key file
+	RequireTLS     bool          `yaml:"require_tls"`     // refuse clients without TLS
+	AllowPlaintext bool          `yaml:"allow_plaintext"` // allow a non-loopback listen address without TLS
+	MaxConnections int           `yaml:"max_connections"` // default 64
+}
+
+// ServeUser is one serve.users entry.
+type ServeUser struct {
+	Name     string `yaml:"name"`
+	Password string `yaml:"password" secret:"true"`
+}
+
+// Defaults of the serve section.
+const (
+	DefaultServeListen = "127.0.0.1:5433"
+	DefaultServeHTTP   = "127.0.0.1:9188"
+	DefaultServeEvery  = 15 * time.Minute
+)
 
 // Defaults for a file that leaves them out.
 const (
@@ -121,6 +149,10 @@ func sectionName(typ string) string {
 		return "sources.highlevel"
 	case "Sources":
 		return "sources"
+	case "Serve":
+		return "serve"
+	case "ServeUser":
+		return "serve.users"
 	}
 	return "the top level"
 }
@@ -139,6 +171,12 @@ func expand(v reflect.Value, key string, lookup func(string) (string, bool)) err
 				k = key + "." + name
 			}
 			if err := expand(v.Field(i), k, lookup); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			if err := expand(v.Index(i), fmt.Sprintf("%s[%d]", key, i), lookup); err != nil {
 				return err
 			}
 		}
@@ -174,6 +212,79 @@ func (f *File) SetDefaults() {
 	if hl := f.Sources.HighLevel; hl != nil && hl.BaseURL == "" {
 		hl.BaseURL = "https://services.leadconnectorhq.com"
 	}
+	if sv := f.Serve; sv != nil {
+		sv.SetDefaults()
+	}
+}
+
+// SetDefaults fills the serve section's unset values.
+func (sv *Serve) SetDefaults() {
+	if sv.Listen == "" {
+		sv.Listen = DefaultServeListen
+	}
+	if sv.HTTP == "" {
+		sv.HTTP = DefaultServeHTTP
+	}
+	if sv.Every == 0 && sv.Cron == "" {
+		sv.Every = DefaultServeEvery
+	}
+}
+
+// Validate checks the serve section (syncer serve requires users; see ValidateServe).
+func (sv *Serve) Validate() error {
+	host, _, err := net.SplitHostPort(sv.Listen)
+	if err != nil {
+		return &Error{Key: "serve.listen", Msg: fmt.Sprintf("%q: want host:port, e.g. %s", sv.Listen, DefaultServeListen)}
+	}
+	if sv.HTTP != "off" {
+		if _, _, err := net.SplitHostPort(sv.HTTP); err != nil {
+			return &Error{Key: "serve.http", Msg: fmt.Sprintf("%q: want host:port, e.g. %s, or off", sv.HTTP, DefaultServeHTTP)}
+		}
+	}
+	if sv.Every != 0 && sv.Cron != "" {
+		return &Error{Key: "serve.cron", Msg: "set either serve.every or serve.cron, not both"}
+	}
+	if sv.Every < 0 || (sv.Every > 0 && sv.Every < time.Second) {
+		return &Error{Key: "serve.every", Msg: "want a duration of at least 1s, e.g. 15m"}
+	}
+	if sv.Cron != "" && len(strings.Fields(sv.Cron)) != 5 {
+		return &Error{Key: "serve.cron", Msg: fmt.Sprintf("%q: want 5 fields (minute hour day month weekday), e.g. \"*/15 * * * *\"", sv.Cron)}
+	}
+	if (sv.TLSCert == "") != (sv.TLSKey == "") {
+		return &Error{Key: "serve.tls_key", Msg: "serve.tls_cert and serve.tls_key go together"}
+	}
+	if sv.RequireTLS && sv.TLSCert == "" {
+		return &Error{Key: "serve.require_tls", Msg: "needs serve.tls_cert and serve.tls_key"}
+	}
+	if sv.TLSCert == "" && !sv.AllowPlaintext && !IsLoopback(host) {
+		return &Error{Key: "serve.listen", Msg: "a non-loopback address needs serve.tls_cert and serve.tls_key (query results would cross the network in clear), or serve.allow_plaintext: true"}
+	}
+	if sv.MaxConnections < 0 || sv.MaxConnections > 10000 {
+		return &Error{Key: "serve.max_connections", Msg: "want 1 to 10000"}
+	}
+	seen := map[string]bool{}
+	for i, u := range sv.Users {
+		key := fmt.Sprintf("serve.users[%d]", i)
+		if u.Name == "" {
+			return &Error{Key: key + ".name", Msg: "is required"}
+		}
+		if seen[u.Name] {
+			return &Error{Key: key + ".name", Msg: fmt.Sprintf("user %q is listed twice", u.Name)}
+		}
+		seen[u.Name] = true
+		if len(u.Password) < 8 {
+			return &Error{Key: key + ".password", Msg: "want at least 8 characters (use ${ENV_VAR})"}
+		}
+	}
+	return nil
+}
+
+// ValidateServe checks what syncer serve needs beyond Validate: a serve section with users.
+func (f *File) ValidateServe() error {
+	if f.Serve == nil || len(f.Serve.Users) == 0 {
+		return &Error{Key: "serve.users", Msg: "syncer serve needs at least one user, e.g. serve: {users: [{name: metabase, password: ${METABASE_DB_PASSWORD}}]}"}
+	}
+	return f.Serve.Validate()
 }
 
 // Validate checks every value and names the first wrong key.
@@ -195,6 +306,11 @@ func (f *File) Validate() error {
 	for k := range f.Lookback {
 		if !slices.Contains(schemas.Streams, k) {
 			return &Error{Key: "lookback." + k, Msg: "not a stream"}
+		}
+	}
+	if f.Serve != nil {
+		if err := f.Serve.Validate(); err != nil {
+			return err
 		}
 	}
 	if f.Sources.AppDirect == nil && f.Sources.HighLevel == nil {

@@ -416,7 +416,7 @@ func encodeRow(b []byte, rec arrow.RecordBatch, row int, enc []encoder) []byte {
 // rawMessage is an already encoded backend message.
 type rawMessage []byte
 
-func (rawMessage) Backend()                               {}
-func (m rawMessage) Encode(dst []byte) ([]byte, error)    { return append(dst, m...), nil }
-func (rawMessage) Decode([]byte) error                    { return errors.New("rawMessage is send-only") }
-func (m rawMessage) MarshalJSON() ([]byte, error)         { return []byte(strconv.Quote(string(m))), nil }
+func (rawMessage) Backend()                            {}
+func (m rawMessage) Encode(dst []byte) ([]byte, error) { return append(dst, m...), nil }
+func (rawMessage) Decode([]byte) error                 { return errors.New("rawMessage is send-only") }
+func (m rawMessage) MarshalJSON() ([]byte, error)      { return []byte(strconv.Quote(string(m))), nil }

@@ -39,6 +39,7 @@ func commands() []command {
 		{"status", "show each stream's cursor, last run, rows and freshness", runStatus},
 		{"query", "run a shipped query by name, or any SQL, against the warehouse", runQuery},
 		{"queries", "list the shipped queries", runQueries},
+		{"serve", "serve SQL over the PostgreSQL protocol while syncing on a schedule", runServe},
 		{"export", "write a consistent Parquet snapshot of every table", runExport},
 		{"check", "validate config and credentials and reach every endpoint, writing nothing", runCheck},
 		{"simulate", "serve the AppDirect + HighLevel API simulator", runSimulate},

@@ -1,6 +1,7 @@
 // Package jsonscan walks JSON bytes without decoding them: it finds object members and array
 // elements as sub-slices of the input, so pages are split and fields read with no allocation.
-// It checks structure (brackets, strings, literals) but leaves number syntax to the caller.
+// Skip checks structure (brackets, strings, literals) but leaves number syntax and string
+// contents to the caller; Strict checks a value completely, for text that is stored as JSON.
 package jsonscan
 
 import (

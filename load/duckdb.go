@@ -77,7 +77,9 @@ func Open(ctx context.Context, path string) (*DuckDB, error) {
 		d.Close()
 		return nil, fmt.Errorf("configuring %s: %w", path, err)
 	}
-	if _, err := conn.ExecContext(ctx, state.DDL); err != nil {
+	// One transaction: a process killed while creating a new warehouse leaves all of the state
+	// tables or none.
+	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION;"+state.DDL+";COMMIT"); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("creating state tables in %s: %w", path, err)
 	}

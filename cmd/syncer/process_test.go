@@ -62,6 +62,18 @@ func checkWarehouse(t *testing.T, path string) {
 		t.Fatalf("warehouse unreadable after a kill: %v", err)
 	}
 	defer db.Close()
+	var tables int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE table_name = '_sync_state'), count(*) FROM information_schema.tables`).Scan(&tables, new(int)); err != nil {
+		t.Fatal(err)
+	}
+	if tables == 0 { // killed while creating the warehouse: nothing was committed yet
+		var any int
+		_ = db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables`).Scan(&any)
+		if any != 0 {
+			t.Fatalf("warehouse has %d tables but no _sync_state", any)
+		}
+		return
+	}
 	rows, err := db.QueryContext(ctx, `SELECT stream, partition, CAST(json_extract(cursor, '$.value_us') AS BIGINT) FROM _sync_state`)
 	if err != nil {
 		t.Fatal(err)

@@ -72,9 +72,32 @@ func TestSync_NoConfigSyncsTheEmbeddedSimulator(t *testing.T) {
 	addr := strings.TrimPrefix(twin.URL(), "http://")
 	twin.Close()
 	code, out, errOut := syncer(t, "sync", "--warehouse", dir+"/w.duckdb", "--parquet-dir", dir+"/pq", "--progress", "never",
-		"--sim-scale", "300", "--sim-start", "2026-06-01T00:00:00Z", "--sim-addr", addr)
+		"--sim-scale", "300", "--sim-start", "2026-06-01T00:00:00Z", "--sim-addr", addr, "--summary", "always",
+		"--summary-json", dir+"/summary.json", "--metrics-file", dir+"/marketsync.prom")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	// The JSON summary and the metrics file carry the same true counters as the table.
+	var rep runReport
+	if b, err := os.ReadFile(dir + "/summary.json"); err != nil || json.Unmarshal(b, &rep) != nil {
+		t.Fatalf("summary json: %v %s", err, b)
+	}
+	var companies int64
+	for _, s := range rep.Streams {
+		if s.Stream == "companies" {
+			companies = s.Inserted
+		}
+	}
+	if rep.Status != "succeeded" || rep.RunID == "" || companies != 300 || len(rep.Streams) != 9 {
+		t.Fatalf("summary json %+v: want succeeded, 300 companies inserted, 9 stream partitions", rep)
+	}
+	prom, _ := os.ReadFile(dir + "/marketsync.prom")
+	if !strings.Contains(string(prom), `marketsync_last_run_rows{outcome="inserted",partition="",stream="companies"} 300`) ||
+		!strings.Contains(string(prom), `marketsync_last_run_timestamp_seconds{status="succeeded"}`) {
+		t.Fatalf("metrics file lacks the run's counters:\n%s", prom)
+	}
+	if !strings.Contains(errOut, `msg="run finished"`) || !strings.Contains(errOut, rep.RunID) {
+		t.Fatalf("logs lack the closing run finished event:\n%s", errOut)
 	}
 	wh, err := load.OpenReadOnly(context.Background(), dir+"/w.duckdb")
 	if err != nil {
@@ -202,7 +225,7 @@ func TestSync_FailedStreamExitsOneOthersCommit(t *testing.T) {
 	t.Setenv("TEST_LEAD_PASSWORD", "wrong")
 	dir := t.TempDir()
 	p := writeConfig(t, dir, s, nil)
-	code, out, errOut := syncer(t, "sync", "--config", p, "--progress", "never")
+	code, out, errOut := syncer(t, "sync", "--config", p, "--progress", "never", "--summary", "always")
 	if code != exitFailed || !strings.Contains(out, "leads failed:") || !strings.Contains(errOut, "leads") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -222,7 +245,29 @@ func TestQueries_ListsEveryShippedQuery(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	if code, out, _ := syncer(t, "version"); code != 0 || !strings.HasPrefix(out, "syncer ") {
-		t.Fatalf("%d %q", code, out)
+	for _, arg := range []string{"version", "--version"} {
+		if code, out, _ := syncer(t, arg); code != 0 || !strings.HasPrefix(out, "syncer ") || !strings.Contains(out, "duckdb-go") {
+			t.Fatalf("%s: %d %q", arg, code, out)
+		}
+	}
+}
+
+// Off a terminal, stdout carries no human table unless asked; --summary-json - puts only JSON
+// there, so a scheduler can parse it.
+func TestSync_StdoutIsMachineReadableOffATerminal(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := syncer(t, "sync", "--warehouse", dir+"/w.duckdb", "--parquet-dir", "-", "--progress", "never",
+		"--sim-scale", "50", "--summary-json", "-", "--log-format", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep runReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Status != "succeeded" {
+		t.Fatalf("stdout is not the JSON summary (%v):\n%s", err, out)
+	}
+	var last map[string]any
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last["msg"] != "run finished" || last["run_id"] != rep.RunID {
+		t.Fatalf("the last JSON log line should be the run finished event: %v %s", err, lines[len(lines)-1])
 	}
 }

@@ -48,6 +48,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	simAddr := fs.String("sim-addr", "127.0.0.1:0", "embedded simulator: listen `address` (default any free loopback port)")
 	simStart := fs.String("sim-start", "now", "embedded simulator: its clock's `time` (RFC 3339, or now: data dated up to today)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for go tool pprof)")
+	summaryJSON := fs.String("summary-json", "", "write the run's summary as JSON to `file` (\"-\": stdout)")
+	summaryMode := fs.String("summary", "auto", "the human summary table on stdout: auto (when stdout is a terminal), always, never")
+	metricsFile := fs.String("metrics-file", "", "write the run's metrics in the Prometheus text format to `file` (node_exporter textfile collector)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -107,6 +110,10 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		pc.RejectPolicy = *reject
 	}
+	if *summaryMode != "auto" && *summaryMode != "always" && *summaryMode != "never" {
+		return usagef("--summary %q: want auto, always or never", *summaryMode)
+	}
+	table := *summaryMode == "always" || (*summaryMode == "auto" && isTerminal(stdout) && *summaryJSON != "-")
 	live := *progress == "always" || (*progress == "auto" && isTerminal(stderr))
 	if *progress != "auto" && *progress != "always" && *progress != "never" {
 		return usagef("--progress %q: want auto, always or never", *progress)
@@ -127,7 +134,22 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	stopProgress := pr.run(ctx)
 	sum, err := pipeline.Run(ctx, pc)
 	stopProgress()
-	if len(sum.Streams) > 0 {
+	if sum.Ended.IsZero() {
+		sum.Ended = time.Now().UTC()
+	}
+	rep := newRunReport(sum, pc.Warehouse, err, ctx.Err() != nil)
+	logRunFinished(log, rep)
+	if *summaryJSON != "" {
+		if werr := writeSummaryJSON(*summaryJSON, rep, stdout); werr != nil {
+			return werr
+		}
+	}
+	if *metricsFile != "" {
+		if werr := writeMetricsFile(*metricsFile, rep); werr != nil {
+			return werr
+		}
+	}
+	if table && len(sum.Streams) > 0 {
 		printSummary(stdout, sum)
 		fmt.Fprintf(stdout, "\nwarehouse: %s", pc.Warehouse)
 		if pc.ParquetDir != "" {

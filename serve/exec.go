@@ -173,7 +173,7 @@ func (ss *session) plan(st statement) (*pstmt, error) {
 			return nil, refusePrivileged(f + "()")
 		}
 	}
-	text := rewrite(st, ss.srv.wh.compat)
+	text := rewrite(st, ss.srv.wh.compat, ss.params)
 	p, err := ss.db.prepare(text)
 	if err != nil {
 		return nil, err

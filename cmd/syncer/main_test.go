@@ -271,3 +271,34 @@ func TestSync_StdoutIsMachineReadableOffATerminal(t *testing.T) {
 		t.Fatalf("the last JSON log line should be the run finished event: %v %s", err, lines[len(lines)-1])
 	}
 }
+
+// query renders JSON columns as JSON (keys in their stored order) and lists as JSON in every
+// format, and JSON output keeps the query's column order.
+func TestQuery_RendersJSONListsAndColumnOrder(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errOut := syncer(t, "sync", "--warehouse", dir+"/w.duckdb", "--parquet-dir", "-", "--progress", "never", "--sim-scale", "20", "--streams", "users"); code != 0 {
+		t.Fatal(errOut)
+	}
+	q := `SELECT 'z' AS zeta, '{"b":1,"a":[true,null]}'::JSON AS doc, ['x','y'] AS list, 1 AS alpha`
+	_, out, _ := syncer(t, "query", q, "--warehouse", dir+"/w.duckdb", "--format", "json")
+	if want := `{"zeta": "z", "doc": {"b":1,"a":[true,null]}, "list": ["x","y"], "alpha": 1}`; !strings.Contains(out, want) {
+		t.Fatalf("json output:\n%s\nwant a row %s", out, want)
+	}
+	_, out, _ = syncer(t, "query", q, "--warehouse", dir+"/w.duckdb", "--format", "csv")
+	if want := `z,"{""b"":1,""a"":[true,null]}","[""x"",""y""]",1`; !strings.Contains(out, want) {
+		t.Fatalf("csv output:\n%s\nwant %s", out, want)
+	}
+}
+
+// A log line written while the live status line is shown clears it first and redraws it after.
+func TestStatusWriter_LogLinesNeverGlueOntoTheStatusLine(t *testing.T) {
+	var b bytes.Buffer
+	sw := &statusWriter{w: &b}
+	sw.status("users 10 | 10 rows")
+	fmt.Fprint(sw, "level=INFO msg=\"stream done\"\n")
+	sw.finish("users 20 | 20 rows")
+	want := "\r\033[Kusers 10 | 10 rows" + "\r\033[Klevel=INFO msg=\"stream done\"\nusers 10 | 10 rows" + "\r\033[Kusers 20 | 20 rows\n"
+	if b.String() != want {
+		t.Fatalf("got %q\nwant %q", b.String(), want)
+	}
+}

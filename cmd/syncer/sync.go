@@ -57,7 +57,10 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
-	log, err := newLogger(stderr, *logFormat, *logLevel)
+	// Logs and the live status line share stderr: each log line clears the status line first
+	// and redraws it after, so they never glue together.
+	sw := &statusWriter{w: stderr}
+	log, err := newLogger(sw, *logFormat, *logLevel)
 	if err != nil {
 		return err
 	}
@@ -129,7 +132,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		defer pprof.StopCPUProfile()
 	}
-	pr := newProgressReporter(stderr, log, live)
+	pr := newProgressReporter(sw, log, live)
 	pc.Progress = pr.event
 	stopProgress := pr.run(ctx)
 	sum, err := pipeline.Run(ctx, pc)
@@ -205,7 +208,7 @@ func applyFile(pc *pipeline.Config, f *config.File) {
 
 // progressReporter shows live progress: a status line on a terminal, periodic log lines off one.
 type progressReporter struct {
-	w     io.Writer
+	w     *statusWriter
 	log   *slog.Logger
 	live  bool
 	mu    sync.Mutex
@@ -215,7 +218,7 @@ type progressReporter struct {
 	start time.Time
 }
 
-func newProgressReporter(w io.Writer, log *slog.Logger, live bool) *progressReporter {
+func newProgressReporter(w *statusWriter, log *slog.Logger, live bool) *progressReporter {
 	return &progressReporter{w: w, log: log, live: live, rows: map[string]int64{}, pages: map[string]int64{}, done: map[string]bool{}, start: time.Now()}
 }
 
@@ -271,7 +274,7 @@ func (p *progressReporter) run(ctx context.Context) (stop func()) {
 			select {
 			case <-done:
 				if p.live {
-					fmt.Fprintf(p.w, "\r\033[K%s\n", p.line())
+					p.w.finish(p.line())
 				}
 				return
 			case <-ctx.Done():
@@ -283,7 +286,7 @@ func (p *progressReporter) run(ctx context.Context) (stop func()) {
 				}
 			case <-t.C:
 				if p.live {
-					fmt.Fprintf(p.w, "\r\033[K%s", p.line())
+					p.w.status(p.line())
 				} else {
 					p.log.Info("progress", "status", p.line())
 				}
@@ -391,4 +394,41 @@ func parseSimStart(v string) (time.Time, error) {
 		return time.Time{}, usagef("--sim-start %q: want now or an RFC 3339 time such as 2026-06-01T00:00:00Z", v)
 	}
 	return t.UTC(), nil
+}
+
+// statusWriter serializes log lines and the live status line on one terminal.
+type statusWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	line string // the status line on screen, "" if none
+}
+
+// Write writes log output above the status line.
+func (s *statusWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.line != "" {
+		fmt.Fprint(s.w, "\r\033[K")
+	}
+	n, err := s.w.Write(b)
+	if s.line != "" {
+		fmt.Fprint(s.w, s.line)
+	}
+	return n, err
+}
+
+// status replaces the status line.
+func (s *statusWriter) status(line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.w, "\r\033[K%s", line)
+	s.line = line
+}
+
+// finish leaves the last status line on screen and ends it.
+func (s *statusWriter) finish(line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.w, "\r\033[K%s\n", line)
+	s.line = ""
 }

@@ -92,3 +92,28 @@ func (d *DuckDB) ScanFacts(ctx context.Context, t *schemas.Table, stream, runID,
 	f.KeyDigest = fmt.Sprintf("%d:%016x", f.Seen, xor)
 	return f, nil
 }
+
+// ErrSourceMismatch means the warehouse holds a source's data from another account or server.
+var ErrSourceMismatch = errors.New("the warehouse holds data of another source")
+
+// ClaimSource records which account or server a source's data comes from, or, if the warehouse
+// already holds that source's data from another one, refuses: a full scan would mix the two or
+// soft-delete whatever the other lists.
+func (d *DuckDB) ClaimSource(ctx context.Context, source, identity string) error {
+	var have string
+	err := d.conn.QueryRowContext(ctx, `SELECT identity FROM _sources WHERE source = ?`, source).Scan(&have)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = d.conn.ExecContext(ctx, `INSERT INTO _sources VALUES (?, ?, now(), now())`, source, identity)
+	case err == nil && have != identity:
+		return fmt.Errorf("%w: warehouse %s holds %s data from %s, and this run reads %s. "+
+			"Use another warehouse (--warehouse or warehouse: in the config), or, to replace the old data, "+
+			"delete the warehouse file first", ErrSourceMismatch, d.path, source, have, identity)
+	case err == nil:
+		_, err = d.conn.ExecContext(ctx, `UPDATE _sources SET last_seen = now() WHERE source = ?`, source)
+	}
+	if err != nil {
+		return fmt.Errorf("recording the %s source of %s: %w", source, d.path, err)
+	}
+	return nil
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +48,10 @@ type Config struct {
 	Log           *slog.Logger
 	Progress      func(Event) // optional; called from many goroutines
 	Allocator     memory.Allocator
+	// SourceIdentity names, per source ("appdirect", "highlevel"), the account or server its
+	// data comes from; default: the base URL (and HighLevel company and app). A warehouse
+	// refuses data of a source from another identity than it holds.
+	SourceIdentity map[string]string
 	// DuckDBMemoryLimit caps DuckDB's buffer pool (default 256MB): the warehouse lives on disk,
 	// so a larger cache only grows the process with the data synced.
 	DuckDBMemoryLimit string
@@ -99,6 +104,23 @@ func (c *Config) SetDefaults() {
 	if c.DuckDBMemoryLimit == "" {
 		c.DuckDBMemoryLimit = "256MB"
 	}
+}
+
+// identities returns the identity of every configured source.
+func (c *Config) identities() map[string]string {
+	out := map[string]string{}
+	if c.AppDirect != nil {
+		out["appdirect"] = strings.TrimRight(c.AppDirect.BaseURL, "/")
+	}
+	if c.HighLevel != nil {
+		out["highlevel"] = fmt.Sprintf("company %s, app %s at %s", c.HighLevel.CompanyID, c.HighLevel.AppID, strings.TrimRight(c.HighLevel.BaseURL, "/"))
+	}
+	for k, v := range c.SourceIdentity {
+		if _, ok := out[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // Event reports progress of one stream partition.
@@ -258,6 +280,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	if err := queries.Install(ctx, db.Conn()); err != nil {
 		return sum, err
+	}
+	for source, id := range cfg.identities() {
+		if err := db.ClaimSource(ctx, source, id); err != nil {
+			return sum, err
+		}
 	}
 	// Cursors are read once, before the writer starts: a read on the writer's connection in the
 	// middle of its transaction would see uncommitted state.

@@ -2,11 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/marketsync/marketsync/apisim"
+	"github.com/marketsync/marketsync/internal/simcheck"
+	"github.com/marketsync/marketsync/load"
 	"github.com/marketsync/marketsync/state"
 )
 
@@ -74,5 +77,27 @@ func TestRun_StreamsOfAnUnconfiguredSourceAreSkipped(t *testing.T) {
 	}
 	if strings.Join(skipped, ",") != "charges" {
 		t.Fatalf("skipped %v, want charges only", skipped)
+	}
+}
+
+// A warehouse holding a source's data from one server refuses the same source from another: a
+// full scan would otherwise soft-delete what the other lists, or mix the two.
+func TestRun_RefusesDataOfAnotherSourceIdentity(t *testing.T) {
+	sim := startSim(t, apisim.Config{Seed: 4, Scale: 30, Profile: "fast"})
+	cfg := testConfig(sim, 1, t.TempDir())
+	cfg.Streams, cfg.ParquetDir = []string{"users"}, ""
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	other := startSim(t, apisim.Config{Seed: 5, Scale: 30, Profile: "fast"})
+	ad, _ := simcheck.Sources(other, 1)
+	cfg.AppDirect = ad
+	_, err := Run(context.Background(), cfg)
+	if !errors.Is(err, load.ErrSourceMismatch) || !strings.Contains(err.Error(), sim.URL()) || !strings.Contains(err.Error(), other.URL()) {
+		t.Fatalf("err %v, want a refusal naming both servers", err)
+	}
+	cfg.SourceIdentity = map[string]string{"appdirect": "renamed"}
+	if _, err := Run(context.Background(), cfg); !errors.Is(err, load.ErrSourceMismatch) {
+		t.Fatalf("err %v, want a refusal", err)
 	}
 }

@@ -55,8 +55,22 @@ func warehousePath(flagVal, configPath string) (string, error) {
 		}
 		return f.Warehouse, nil
 	}
+	// Without a config, the demo warehouse is the one there is, unless a production one exists
+	// at the default path.
+	if _, err := os.Stat(config.DefaultWarehouse); err != nil {
+		if _, err := os.Stat(demoWarehouse); err == nil {
+			return demoWarehouse, nil
+		}
+	}
 	return config.DefaultWarehouse, nil
 }
+
+// The demo sync (no --config) writes here, never where a production config writes by default,
+// so demo rows can never mix with real ones.
+const (
+	demoWarehouse  = "./data/demo/warehouse.duckdb"
+	demoParquetDir = "./data/demo/parquet"
+)
 
 // openWarehouseReadOnly resolves the warehouse path (flag, config, default) and opens it read-only.
 func openWarehouseReadOnly(ctx context.Context, flagVal, configPath string) (*sql.DB, error) {

@@ -302,3 +302,21 @@ func TestStatusWriter_LogLinesNeverGlueOntoTheStatusLine(t *testing.T) {
 		t.Fatalf("got %q\nwant %q", b.String(), want)
 	}
 }
+
+// The demo sync never writes where a production config writes by default, and the read
+// commands find the demo warehouse when it is the only one.
+func TestSync_DemoWarehouseIsSeparateFromTheProductionDefault(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if code, _, errOut := syncer(t, "sync", "--progress", "never", "--sim-scale", "20", "--streams", "users"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if _, err := os.Stat("data/demo/warehouse.duckdb"); err != nil {
+		t.Fatalf("demo warehouse: %v", err)
+	}
+	if _, err := os.Stat("data/warehouse.duckdb"); err == nil {
+		t.Fatal("the demo wrote the production default path")
+	}
+	if code, out, errOut := syncer(t, "status"); code != 0 || !strings.Contains(out, "users") {
+		t.Fatalf("status: %d %s %s", code, out, errOut)
+	}
+}

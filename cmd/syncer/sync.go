@@ -36,8 +36,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfgPath := fs.String("config", "", "YAML config `file`; without it, sync from the embedded simulator")
 	streams := fs.String("streams", "", "comma-separated streams to sync (default all: "+strings.Join(schemas.Streams, ",")+")")
 	full := fs.Bool("full-refresh", false, "ignore cursors: full scans of every stream (also detects deletions)")
-	warehouse := fs.String("warehouse", "", "DuckDB warehouse `path` (default "+config.DefaultWarehouse+")")
-	parquetDir := fs.String("parquet-dir", "", "Parquet output `dir` (default "+config.DefaultParquetDir+"; \"-\" for none)")
+	warehouse := fs.String("warehouse", "", "DuckDB warehouse `path` (default "+config.DefaultWarehouse+"; the demo: "+demoWarehouse+")")
+	parquetDir := fs.String("parquet-dir", "", "Parquet output `dir` (default "+config.DefaultParquetDir+"; the demo: "+demoParquetDir+"; \"-\" for none)")
 	conc := fs.Int("concurrency", 0, "streams and locations synced in parallel (default 6)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -84,6 +84,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		defer sim.Close()
 		file = demoConfig(sim)
+		demo := "the embedded simulator (demo data)"
+		pc.SourceIdentity = map[string]string{"appdirect": demo, "highlevel": demo}
 		log.Info("no --config: syncing from the embedded API simulator", "url", sim.URL(), "rows_per_stream", *simScale)
 	}
 	applyFile(&pc, file)
@@ -183,6 +185,7 @@ func demoConfig(sim *apisim.Server) *config.File {
 		HighLevel: &config.HighLevel{BaseURL: sim.URL(), ClientID: apisim.DemoHLClientID, ClientSecret: apisim.DemoHLClientSecret,
 			CompanyID: apisim.DemoHLCompanyID, AppID: apisim.DemoHLAppID, Interval: 10 * time.Second / demoSpeed},
 	}}
+	f.Warehouse, f.ParquetDir = demoWarehouse, demoParquetDir
 	f.SetDefaults()
 	return f
 }

@@ -44,17 +44,30 @@ func benchInputs(b *testing.B) (pages, recs [][]byte, size int64) {
 	return pages, recs, size
 }
 
+func runPass(b *testing.B, size int64, pass func() error) {
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := pass(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkTransformRecords(b *testing.B) {
-	records, _, _ := transformBenchmarks(benchInputs(b))
-	records(b)
+	pages, recs, size := benchInputs(b)
+	records, _, _ := transformBenchmarks(pages, recs)
+	runPass(b, size, records)
 }
 
 func BenchmarkTransformPages(b *testing.B) {
-	_, withSplit, _ := transformBenchmarks(benchInputs(b))
-	withSplit(b)
+	pages, recs, size := benchInputs(b)
+	_, withSplit, _ := transformBenchmarks(pages, recs)
+	runPass(b, size, withSplit)
 }
 
 func BenchmarkEncodingJSON(b *testing.B) {
-	_, _, stdlib := transformBenchmarks(benchInputs(b))
-	stdlib(b)
+	pages, recs, size := benchInputs(b)
+	_, _, stdlib := transformBenchmarks(pages, recs)
+	runPass(b, size, stdlib)
 }

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/marketsync/marketsync/apisim"
@@ -86,8 +85,16 @@ func Compare(ctx context.Context, db *sql.DB, truth apisim.Truth, streams []stri
 	return strings.Join(diffs, "\n"), nil
 }
 
+// TB is the part of testing.TB that Start needs (so the product binary, which links simcheck
+// for benchmarks, does not link package testing).
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
 // Start runs a simulator on loopback for a test and stops it when the test ends.
-func Start(t testing.TB, cfg apisim.Config) *apisim.Server {
+func Start(t TB, cfg apisim.Config) *apisim.Server {
 	t.Helper()
 	s, err := apisim.New(cfg)
 	if err != nil {

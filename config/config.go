@@ -74,6 +74,7 @@ type File struct {
 	AllowInsecureHTTP bool                     `yaml:"allow_insecure_http"`
 	Sources           Sources                  `yaml:"sources"`
 	Serve             *Serve                   `yaml:"serve"`
+	Lake              *Lake                    `yaml:"lake"`
 }
 
 // Serve is the serve section: `syncer serve`'s SQL server and schedule.
@@ -153,6 +154,8 @@ func sectionName(typ string) string {
 		return "serve"
 	case "ServeUser":
 		return "serve.users"
+	case "Lake":
+		return "lake"
 	}
 	return "the top level"
 }
@@ -214,6 +217,9 @@ func (f *File) SetDefaults() {
 	}
 	if sv := f.Serve; sv != nil {
 		sv.SetDefaults()
+	}
+	if l := f.Lake; l != nil {
+		l.SetDefaults()
 	}
 }
 
@@ -307,6 +313,9 @@ func (f *File) Validate() error {
 		if !slices.Contains(schemas.Streams, k) {
 			return &Error{Key: "lookback." + k, Msg: "not a stream"}
 		}
+	}
+	if err := f.validateLake(); err != nil {
+		return err
 	}
 	if f.Serve != nil {
 		if err := f.Serve.Validate(); err != nil {

@@ -117,6 +117,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	perLoc := max(1, cfg.Scale/cfg.Locations)
+	others := 0 // locations not answered as bare arrays so far
 	for k := 0; k < cfg.Locations; k++ {
 		loc := &location{
 			id:          hlID(seed, "locations", k),
@@ -129,8 +130,11 @@ func New(cfg Config) (*Server, error) {
 		switch {
 		case spread(k, cfg.Hostile.BareArrayCharges):
 			loc.chargeShape = chargesBare
-		case spread(k, cfg.Hostile.NoTotals):
+		case spread(others, cfg.Hostile.NoTotals):
 			loc.chargeShape = chargesNoTotal
+			others++
+		default:
+			others++
 		}
 		s.locations = append(s.locations, loc)
 	}

@@ -171,8 +171,7 @@ func skipWS(b []byte) int {
 // records' id member.
 func (a *AppDirect) wrappedPages(ctx context.Context, stream, key, path string, q url.Values, pageParam string, base int,
 	auth Authorizer, budget *Budget, hdr http.Header, stats *Counters, emit Emit) (Outcome, error) {
-	size := a.cfg.PageSize
-	fetch := func(ctx context.Context, k int) (fetched, error) {
+	fetch := func(ctx context.Context, k, size int) (fetched, error) {
 		qq := url.Values{}
 		for key, v := range q {
 			qq[key] = v
@@ -197,7 +196,7 @@ func (a *AppDirect) wrappedPages(ctx context.Context, stream, key, path string, 
 		return f, err
 	}
 	l := newListing(stream, "", emit, key)
-	ended, err := pagesByNumber(ctx, a.cfg.Concurrency, size, fetch, l)
+	ended, err := pagesByNumber(ctx, a.cfg.Concurrency, a.cfg.PageSize, fetch, l)
 	_, filtered := q["lastModified"]
 	for _, p := range []string{"fromDate", "createdOn", "status"} {
 		if _, ok := q[p]; ok {

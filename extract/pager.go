@@ -58,6 +58,11 @@ type Outcome struct {
 	// Capped: the server served fewer rows per page than asked, and the pager adapted to the
 	// size it served.
 	Capped bool
+	// Unchecked counts page boundaries the pager could not check for rows shifted across them
+	// (pages of one row; page-number listings without totalElements; a boundary no page size
+	// could overlap). With Unchecked 0 and Drift false, a total that agrees with the distinct
+	// keys shows every row that stayed in the listing while it was paged was listed.
+	Unchecked int
 	// Why explains, for people, whatever limits what the listing proves ("total unknown: bare
 	// array", "server capped pages at 100 rows (asked 250)", "totals moved while paging (500 →
 	// 502)", ...); "" when nothing does. Notes are joined by "; ".
@@ -93,7 +98,8 @@ type listing struct {
 	hashes            []uint64 // one per counted record: 8 bytes per row, sorted at the end
 	noKey             int
 	notes             []string
-	prevPage          uint64
+	prevPage          uint64 // content hash of the previous page
+	prevFirst         uint64 // key hash of the previous page's first record
 	hasPrev           bool
 	bound             int // totalBound listings: the server's upper bound, -1 if none
 	scratch           []byte
@@ -141,18 +147,18 @@ func hashKey(k []byte) uint64 {
 	return h.Sum64()
 }
 
-// keyHash is a record's key hash; a record without a key counts by its bytes.
-func (l *listing) keyHash(rec []byte) uint64 {
+// keyHash is a record's key hash; a record without a key (ok false) hashes by its bytes.
+func (l *listing) keyHash(rec []byte) (h uint64, ok bool) {
 	k := l.keyOf(rec)
 	if k == nil {
-		l.noKey++
-		return hashKey(rec) ^ 0x9E3779B97F4A7C15
+		return hashKey(rec) ^ 0x9E3779B97F4A7C15, false
 	}
-	return hashKey(k)
+	return hashKey(k), true
 }
 
-// repeated reports whether recs are exactly the previous page's records (the server ignores
-// the page or offset parameter); it then returns an error for the caller to end with.
+// repeated reports whether recs are the previous page again, or begin with the row the
+// previous page began with (the server ignores the page or offset parameter: a correct server's
+// pages each begin further along); it then returns an error for the caller to end with.
 func (l *listing) repeated(recs [][]byte, at string) error {
 	if len(recs) == 0 {
 		return nil
@@ -163,25 +169,27 @@ func (l *listing) repeated(recs [][]byte, at string) error {
 		_, _ = h.Write([]byte{0})
 	}
 	sum := h.Sum64()
-	if l.hasPrev && sum == l.prevPage {
+	firstKey, _ := l.keyHash(recs[0])
+	if l.hasPrev && (sum == l.prevPage || firstKey == l.prevFirst) {
 		l.drift("a page repeated the previous one")
 		return fmt.Errorf("%w: stream %s: %s repeats the previous page (the server ignores the paging parameter)", ErrPagination, l.stream, at)
 	}
-	l.prevPage, l.hasPrev = sum, true
+	l.prevPage, l.prevFirst, l.hasPrev = sum, firstKey, true
 	return nil
 }
 
-// deliver emits recs as the next page and counts them; the record at index uncounted (-1:
-// none) is emitted but neither counted nor keyed (a newer version of a row already counted).
+// deliver emits recs as the next page and counts them, except the first uncounted records:
+// newer versions of rows already counted, emitted so the newest version lands.
 func (l *listing) deliver(ctx context.Context, recs [][]byte, uncounted int) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	for i, r := range recs {
-		if i == uncounted {
-			continue
+	for _, r := range recs[min(uncounted, len(recs)):] {
+		h, ok := l.keyHash(r)
+		if !ok {
+			l.noKey++
 		}
-		l.hashes = append(l.hashes, l.keyHash(r))
+		l.hashes = append(l.hashes, h)
 		l.out.Rows++
 	}
 	if err := l.emit(ctx, Page{Stream: l.stream, Partition: l.partition, Number: l.out.Pages, Records: recs}); err != nil {
@@ -220,26 +228,105 @@ func (l *listing) finish(ended, filtered bool) Outcome {
 
 var errStop = errors.New("stop paging")
 
+// window is one page-number request: page p of size z covers positions [p*z, p*z+z).
+type window struct{ p, z int }
+
+func (w window) start() int { return w.p * w.z }
+
+// windowAfter picks the next page-number request once positions [0, next) were read: a size z
+// at most eff (the size the server serves; at least half of it) whose page p*z starts just
+// before next, so that the page begins with rows already read (the overlap) and shows whether
+// rows shifted across the boundary. It maximises the new rows per request; if every size divides
+// next (no page can overlap), the page starting at next is taken.
+func windowAfter(next, eff int) (window, bool) {
+	best, bestNew := window{}, 0
+	for z := eff; z >= max(2, (eff+1)/2); z-- {
+		p := (next - 1) / z
+		if n := p*z + z - next; n > bestNew {
+			best, bestNew = window{p, z}, n
+		}
+	}
+	if bestNew > 0 {
+		return best, true
+	}
+	return window{next / eff, eff}, false
+}
+
+// fetchBatch runs n fetches concurrently and returns their results in order.
+func fetchBatch(ctx context.Context, n int, fetch func(ctx context.Context, j int) (fetched, error)) ([]fetched, error) {
+	out := make([]fetched, n)
+	if n == 1 {
+		f, err := fetch(ctx, 0)
+		out[0] = f
+		return out, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for j := range n {
+		g.Go(func() error {
+			f, err := fetch(gctx, j)
+			out[j] = f
+			return err
+		})
+	}
+	return out, g.Wait()
+}
+
+// recent remembers the keys and contents of the last rows read, by position.
+type recent struct {
+	from int      // position of keys[0]
+	keys []uint64 // key hashes
+	recs []uint64 // content hashes
+}
+
+func (r *recent) add(pos int, key, rec uint64, keep int) {
+	switch end := r.from + len(r.keys); {
+	case len(r.keys) > 0 && pos >= r.from && pos < end: // read again: the newer version
+		r.keys[pos-r.from], r.recs[pos-r.from] = key, rec
+		return
+	case len(r.keys) == 0 || pos != end: // not contiguous: start over
+		r.from, r.keys, r.recs = pos, r.keys[:0], r.recs[:0]
+	}
+	r.keys, r.recs = append(r.keys, key), append(r.recs, rec)
+	if d := len(r.keys) - keep; d > 0 {
+		r.keys, r.recs = append(r.keys[:0], r.keys[d:]...), append(r.recs[:0], r.recs[d:]...)
+		r.from += d
+	}
+}
+
+func (r *recent) at(pos int) (key, rec uint64, ok bool) {
+	if i := pos - r.from; i >= 0 && i < len(r.keys) {
+		return r.keys[i], r.recs[i], true
+	}
+	return 0, 0, false
+}
+
+func contentHash(b []byte) uint64 { return hashKey(b) }
+
 // pagesByNumber pages a page-number endpoint (P1 zero-based page, P2 one-based number) whose
-// page object may carry totalElements. Page 0 reveals the total and the size the server really
-// serves (which may be below the size asked: the server caps); the pages the total and that
-// size justify are then fetched concurrently (at most conc in flight and conc fetched but not
-// emitted) and emitted strictly in order, each checked: the echoed page number, the row count
-// its position and total allow, the total against the first page's, repeats. totalPages is
-// never trusted beyond what the rows justify. If the total grew while paging, further pages are
-// read one by one until the total is reached or a page is empty. With no totalElements, pages
-// are read one by one until an empty page.
-func pagesByNumber(ctx context.Context, conc, ask int, fetch func(ctx context.Context, k int) (fetched, error), l *listing) (bool, error) {
-	first, err := fetch(ctx, 0)
+// page object may carry totalElements. Page 0 (of the size asked) reveals the total and the
+// size the server really serves, which may be below the size asked (the server caps, and may
+// not say so in page.size or totalPages). Every later page is asked with a size no larger than
+// that, chosen so that the page starts a few rows before the first unread row (windowAfter):
+// those rows must be the ones already read there, or rows shifted across the boundary while
+// paging (Drift; re-read rows are then listed again and counted as duplicates). Pages are
+// fetched conc ahead and emitted in order, each checked: the echoed page number, the row count
+// its position and its total allow, the total against the previous page's, repeats. The listing
+// ends when the latest total is reached, or on an empty page; totalPages is never trusted. With
+// no totalElements, pages of the size asked are read one by one until an empty page.
+func pagesByNumber(ctx context.Context, conc, ask int, fetch func(ctx context.Context, p, size int) (fetched, error), l *listing) (bool, error) {
+	first, err := fetch(ctx, 0, ask)
 	if err != nil {
 		return false, err
 	}
 	if first.totalRows < 0 {
 		l.note("total unknown: the page object has no totalElements")
-		return pagesUntilEmpty(ctx, fetch, first, l)
+		return pagesUntilEmpty(ctx, func(ctx context.Context, k int) (fetched, error) { return fetch(ctx, k, ask) }, first, l)
 	}
-	n0 := len(first.page.Records)
-	total := first.totalRows
+	if first.number >= 0 && first.number != 0 {
+		l.drift("page 0 answered as page %d", first.number)
+		return false, fmt.Errorf("%w: stream %s: page 0 was answered as page %d (the server does not serve the page asked)", ErrPagination, l.stream, first.number)
+	}
+	n0, total := len(first.page.Records), first.totalRows
 	l.out.Total = total
 	eff := max(ask, 1)
 	if n0 < total { // page 0 is not the last: it shows the page size served
@@ -253,119 +340,101 @@ func pagesByNumber(ctx context.Context, conc, ask int, fetch func(ctx context.Co
 		}
 		eff = n0
 	}
-	n := max(1, (total+eff-1)/eff)
-	if first.totalPages > n {
-		l.note("server's totalPages %d ignored: %d rows at %d per page need %d", first.totalPages, total, eff, n)
+	if need := max(1, (total+eff-1)/eff); first.totalPages > need {
+		l.note("server's totalPages %d ignored: %d rows at %d per page need %d", first.totalPages, total, eff, need)
 	}
-	last := total // the latest page's total
-	stopped := false
-	handle := func(ctx context.Context, k int, f fetched) error {
-		if f.number >= 0 && f.number != k {
-			l.drift("page %d answered as page %d", k, f.number)
-			return fmt.Errorf("%w: stream %s: page %d was answered as page %d (the server does not serve the page asked)", ErrPagination, l.stream, k, f.number)
+	var seen recent
+	next, last := 0, total // rows read in listing order; the latest page's total
+	// take processes window w's page; it returns false when the listing ends.
+	take := func(ctx context.Context, w window, f fetched) (bool, error) {
+		if f.number >= 0 && f.number != w.p {
+			l.drift("page %d answered as page %d", w.p, f.number)
+			return false, fmt.Errorf("%w: stream %s: page %d was answered as page %d (the server does not serve the page asked)", ErrPagination, l.stream, w.p, f.number)
 		}
 		recs := f.page.Records
 		t := f.totalRows
 		switch {
 		case t < 0:
-			l.drift("page %d has no totalElements", k)
+			l.drift("page %d has no totalElements", w.p)
 			t = last
 		case t != last:
 			l.drift("totals moved while paging (%d → %d)", last, t)
 		}
 		last = t
-		want := min(eff, max(0, t-k*eff))
-		if len(recs) != want {
-			l.drift("page %d served %d rows where its position and total %d allow %d", k, len(recs), t, want)
+		a := w.start()
+		if want := min(w.z, max(0, t-a)); len(recs) != want && !(w.p == 0 && len(recs) == eff) {
+			l.drift("page %d of %d served %d rows where its position and total %d allow %d", w.p, w.z, len(recs), t, want)
 		}
-		if err := l.repeated(recs, fmt.Sprintf("page %d", k)); err != nil {
-			return err
-		}
-		if err := l.deliver(ctx, recs, -1); err != nil {
-			return err
-		}
-		l.out.Total = t
-		if len(recs) == 0 {
-			stopped = true
-			return errStop
-		}
-		return nil
-	}
-	if err := handle(ctx, 0, first); err != nil {
-		if errors.Is(err, errStop) {
-			return true, nil
-		}
-		return false, err
-	}
-	if n > 1 {
-		if err := fetchInOrder(ctx, conc, 1, n, fetch, handle); err != nil {
+		if err := l.repeated(recs, fmt.Sprintf("page %d", w.p)); err != nil {
 			return false, err
 		}
+		// The overlap: rows [a, next) were read; this page must repeat them.
+		over := min(len(recs), max(0, next-a))
+		var changed [][]byte
+		shifted := false
+		for i := 0; i < over; i++ {
+			k, c, ok := seen.at(a + i)
+			if h, _ := l.keyHash(recs[i]); !ok || k != h {
+				shifted = true
+				break
+			}
+			if c != contentHash(recs[i]) {
+				changed = append(changed, recs[i])
+			}
+		}
+		emitRecs, uncounted := recs[over:], 0
+		if shifted {
+			l.drift("rows shifted while paging: page %d of %d did not begin with the rows read before position %d", w.p, w.z, next)
+			emitRecs = recs
+		} else if len(changed) > 0 {
+			// Rows changed since they were read: emit their newer versions too, uncounted.
+			emitRecs, uncounted = append(changed, recs[over:]...), len(changed)
+		}
+		if err := l.deliver(ctx, emitRecs, uncounted); err != nil {
+			return false, err
+		}
+		for i, r := range recs {
+			h, _ := l.keyHash(r)
+			seen.add(a+i, h, contentHash(r), eff)
+		}
+		l.out.Total = t
+		next = a + len(recs)
+		return len(recs) > 0 && next < t, nil
 	}
-	// The total grew while paging: read on until it is reached or a page comes back empty.
-	for k := n; !stopped && k*eff < last && k < maxPages; k++ {
-		f, err := fetch(ctx, k)
+	more, err := take(ctx, window{0, ask}, first)
+	if err != nil || !more {
+		return err == nil, err
+	}
+	for iter := 0; iter < maxPages; {
+		var plans []window
+		for o := next; len(plans) < max(1, conc) && o < last; {
+			w, _ := windowAfter(o, eff)
+			plans = append(plans, w)
+			o = w.start() + w.z
+		}
+		batch, err := fetchBatch(ctx, len(plans), func(ctx context.Context, j int) (fetched, error) {
+			return fetch(ctx, plans[j].p, plans[j].z)
+		})
 		if err != nil {
 			return false, err
 		}
-		if err := handle(ctx, k, f); err != nil {
-			if errors.Is(err, errStop) {
-				break
+		for j, f := range batch {
+			w, overlaps := windowAfter(next, eff)
+			if w != plans[j] {
+				break // planned on rows the server did not serve: plan again from here
 			}
-			return false, err
-		}
-	}
-	return true, nil
-}
-
-// fetchInOrder fetches pages [from, to) with at most conc in flight and hands them to handle
-// strictly in order; handle returning errStop ends early without an error.
-func fetchInOrder(ctx context.Context, conc, from, to int, fetch func(ctx context.Context, k int) (fetched, error),
-	handle func(ctx context.Context, k int, f fetched) error) error {
-	results := make([]chan fetched, to-from)
-	for k := range results {
-		results[k] = make(chan fetched, 1)
-	}
-	sem := make(chan struct{}, max(1, conc))
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		for k := from; k < to; k++ {
-			select {
-			case sem <- struct{}{}:
-			case <-gctx.Done():
-				return gctx.Err()
+			if !overlaps {
+				l.out.Unchecked++
+				l.note("page boundaries no page size could overlap: a shift across them cannot be seen")
 			}
-			g.Go(func() error {
-				f, err := fetch(gctx, k)
-				if err != nil {
-					return err
-				}
-				results[k-from] <- f
-				return nil
-			})
-		}
-		return nil
-	})
-	g.Go(func() error {
-		for k := from; k < to; k++ {
-			var f fetched
-			select {
-			case f = <-results[k-from]:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-			<-sem
-			if err := handle(gctx, k, f); err != nil {
-				return err
+			iter++
+			more, err := take(ctx, plans[j], f)
+			if err != nil || !more {
+				return err == nil, err
 			}
 		}
-		return nil
-	})
-	err := g.Wait()
-	if errors.Is(err, errStop) {
-		return nil
 	}
-	return err
+	return false, fmt.Errorf("%w: stream %s: more than %d pages", ErrPagination, l.stream, maxPages)
 }
 
 // pagesUntilEmpty reads a page-number listing without a total one page at a time until a page
@@ -387,10 +456,13 @@ func pagesUntilEmpty(ctx context.Context, fetch func(ctx context.Context, k int)
 		if len(recs) == 0 {
 			return true, nil
 		}
+		if k > 0 {
+			l.out.Unchecked++
+		}
 		if err := l.repeated(recs, fmt.Sprintf("page %d", k)); err != nil {
 			return false, err
 		}
-		if err := l.deliver(ctx, recs, -1); err != nil {
+		if err := l.deliver(ctx, recs, 0); err != nil {
 			return false, err
 		}
 	}
@@ -498,7 +570,7 @@ func pagesByOffset(ctx context.Context, conc, ask int, kind totalKind, fetch fun
 			if err := l.repeated(recs, fmt.Sprintf("the page at offset %d", start)); err != nil {
 				return false, err
 			}
-			emitRecs, uncounted := recs, -1
+			emitRecs, uncounted := recs, 0
 			if start < next { // the overlap row: position next-1
 				switch {
 				case r == 0:
@@ -507,7 +579,7 @@ func pagesByOffset(ctx context.Context, conc, ask int, kind totalKind, fetch fun
 					if bytes.Equal(recs[0], lastRec) {
 						emitRecs = recs[1:]
 					} else {
-						uncounted = 0 // changed since it was read: emit the newer version
+						uncounted = 1 // changed since it was read: emit the newer version
 					}
 				default:
 					l.drift("rows shifted while paging: offset %d held another row than the one the previous page ended with", start)
@@ -552,6 +624,7 @@ func pagesByOffset(ctx context.Context, conc, ask int, kind totalKind, fetch fun
 				step, trusted, probing = r, false, true
 			}
 			if step < 2 {
+				l.out.Unchecked++
 				l.note("pages of one row: shifts across page boundaries cannot be seen")
 			}
 		}

@@ -4,7 +4,13 @@
 // injectable faults, and /_sim endpoints that tell tests the exact source truth: /_sim/truth
 // (ids, versions and a content digest per stream) and /_sim/rows (every live row with its exact
 // bytes and canonical values, see Rows). Config.Values "varied" serves every value form the
-// documents allow, and adversarial ones where they are silent.
+// documents allow, and adversarial ones where they are silent. The "hostile" profile adds, on top
+// of chaos's faults, what the documents leave open and a client must not assume away (page caps
+// below the size asked, bare-array and total-less charges, changes while a listing is paged,
+// pages starting a row early, late updates, users without timestamps, back-dated arrivals), each
+// its own knob (Config.Hostile, Faults.MidList*, Faults.CrossPageDuplicate); Rows still
+// describes exactly what is served. Bare-array charges do not match HighLevel's OpenAPI spec,
+// which is why the spec test runs on the other profiles.
 package apisim
 
 import (

@@ -341,7 +341,9 @@ func TestHostile_StatusFilters(t *testing.T) {
 	s.Advance(24 * time.Hour)
 	partner := partnerToken(t, s)
 	user := adToken(t, s, url.Values{"grant_type": {"password"}, "username": {DemoLeadUser}, "password": {DemoLeadPassword}})
-	h := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok, "Accept-Language": "en-US"} }
+	h := func(tok string) map[string]string {
+		return map[string]string{"Authorization": "Bearer " + tok, "Accept-Language": "en-US"}
+	}
 	count := func(stream string, in ...string) int {
 		n := 0
 		for _, r := range rowsOf(t, s, stream) {

@@ -113,7 +113,7 @@ var compatRelations = func() map[string]bool {
 func compatSQL(catalog string) []string {
 	var out []string
 	for name, cols := range emptyRelations {
-		out = append(out, fmt.Sprintf("CREATE OR REPLACE TABLE %s.main.%s (%s)", catalog, name, cols))
+		out = append(out, fmt.Sprintf("CREATE OR REPLACE TEMPORARY TABLE %s.main.%s (%s)", catalog, name, cols))
 	}
 	var types []string
 	for _, t := range extraTypes {
@@ -123,10 +123,10 @@ func compatSQL(catalog string) []string {
 	visible := `oid IN (SELECT table_oid FROM duckdb_tables() WHERE database_name = current_database() AND NOT internal
 		UNION ALL SELECT view_oid FROM duckdb_views() WHERE database_name = current_database() AND NOT internal)`
 	out = append(out,
-		fmt.Sprintf(`CREATE OR REPLACE VIEW %s.main.pg_class AS
+		fmt.Sprintf(`CREATE OR REPLACE TEMPORARY VIEW %s.main.pg_class AS
 			SELECT *, false AS relforcerowsecurity FROM pg_catalog.pg_class
 			WHERE relkind NOT IN ('r', 'v') OR %s`, catalog, visible),
-		fmt.Sprintf(`CREATE OR REPLACE VIEW %[1]s.main.pg_type AS
+		fmt.Sprintf(`CREATE OR REPLACE TEMPORARY VIEW %[1]s.main.pg_type AS
 			SELECT oid, typname, typnamespace, typowner, typlen, typbyval, typtype, typcategory, typispreferred, typisdefined,
 			       typdelim, typrelid, typsubscript, typelem, typarray, typinput, typoutput, typreceive, typsend, typmodin,
 			       typmodout, typanalyze, typalign, typstorage, typnotnull, typbasetype, typtypmod, typndims, typcollation,
@@ -138,37 +138,37 @@ func compatSQL(catalog string) []string {
 			       CASE WHEN col1 LIKE '\_%%' ESCAPE '\' THEN 'A' ELSE 'U' END, false, true, ',', 0, NULL, 0, 0,
 			       NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'i', 'p', false, 0, -1, 0, 0, NULL, NULL, NULL
 			FROM (VALUES %[2]s)`, catalog, strings.Join(types, ", ")),
-		fmt.Sprintf(`CREATE OR REPLACE VIEW %s.main.pg_database AS
+		fmt.Sprintf(`CREATE OR REPLACE TEMPORARY VIEW %s.main.pg_database AS
 			SELECT oid, datname, 10::BIGINT AS datdba, 6 AS encoding, 'c' AS datlocprovider, datistemplate, datallowconn,
 			       -1 AS datconnlimit, 0::BIGINT AS datlastsysoid, 0::BIGINT AS datfrozenxid, 0::BIGINT AS datminmxid,
 			       1663::BIGINT AS dattablespace, 'C' AS datcollate, 'C' AS datctype, NULL::VARCHAR AS daticulocale,
 			       NULL::VARCHAR AS daticurules, NULL::VARCHAR AS datcollversion, NULL::VARCHAR[] AS datacl
 			FROM pg_catalog.pg_database WHERE datname = current_database()`, catalog),
-		fmt.Sprintf(`CREATE OR REPLACE VIEW %s.main.pg_roles AS
+		fmt.Sprintf(`CREATE OR REPLACE TEMPORARY VIEW %s.main.pg_roles AS
 			SELECT 10::BIGINT AS oid, current_user AS rolname, false AS rolsuper, true AS rolinherit, false AS rolcreaterole,
 			       false AS rolcreatedb, true AS rolcanlogin, false AS rolreplication, -1 AS rolconnlimit,
 			       '********' AS rolpassword, NULL::TIMESTAMPTZ AS rolvaliduntil, false AS rolbypassrls, NULL::VARCHAR[] AS rolconfig`, catalog),
-		fmt.Sprintf(`CREATE OR REPLACE VIEW %s.main.pg_authid AS SELECT * FROM %[1]s.main.pg_roles`, catalog),
-		fmt.Sprintf(`CREATE OR REPLACE VIEW %s.main.pg_user AS
+		fmt.Sprintf(`CREATE OR REPLACE TEMPORARY VIEW %s.main.pg_authid AS SELECT * FROM %[1]s.main.pg_roles`, catalog),
+		fmt.Sprintf(`CREATE OR REPLACE TEMPORARY VIEW %s.main.pg_user AS
 			SELECT current_user AS usename, 10::BIGINT AS usesysid, false AS usecreatedb, false AS usesuper, false AS userepl,
 			       false AS usebypassrls, '********' AS passwd, NULL::TIMESTAMPTZ AS valuntil, NULL::VARCHAR[] AS useconfig`, catalog),
-		fmt.Sprintf(`CREATE OR REPLACE VIEW %s.main.pg_tables AS
+		fmt.Sprintf(`CREATE OR REPLACE TEMPORARY VIEW %s.main.pg_tables AS
 			SELECT schema_name AS schemaname, table_name AS tablename, 'syncer' AS tableowner, NULL::VARCHAR AS tablespace,
 			       has_primary_key AS hasindexes, false AS hasrules, false AS hastriggers, false AS rowsecurity
 			FROM duckdb_tables() WHERE database_name = current_database() AND NOT internal`, catalog),
-		fmt.Sprintf(`CREATE OR REPLACE VIEW %s.main.pg_views AS
+		fmt.Sprintf(`CREATE OR REPLACE TEMPORARY VIEW %s.main.pg_views AS
 			SELECT schema_name AS schemaname, view_name AS viewname, 'syncer' AS viewowner, sql AS definition
 			FROM duckdb_views() WHERE database_name = current_database() AND NOT internal`, catalog),
-		fmt.Sprintf(`CREATE OR REPLACE VIEW %s.main.pg_stat_user_tables AS
+		fmt.Sprintf(`CREATE OR REPLACE TEMPORARY VIEW %s.main.pg_stat_user_tables AS
 			SELECT table_oid AS relid, schema_name AS schemaname, table_name AS relname, 0::BIGINT AS seq_scan,
 			       0::BIGINT AS seq_tup_read, 0::BIGINT AS idx_scan, 0::BIGINT AS idx_tup_fetch, 0::BIGINT AS n_tup_ins,
 			       0::BIGINT AS n_tup_upd, 0::BIGINT AS n_tup_del, estimated_size::BIGINT AS n_live_tup, 0::BIGINT AS n_dead_tup,
 			       NULL::TIMESTAMPTZ AS last_vacuum, NULL::TIMESTAMPTZ AS last_autovacuum, NULL::TIMESTAMPTZ AS last_analyze,
 			       NULL::TIMESTAMPTZ AS last_autoanalyze
 			FROM duckdb_tables() WHERE database_name = current_database() AND NOT internal`, catalog),
-		fmt.Sprintf(`CREATE OR REPLACE VIEW %s.main.pg_statio_user_tables AS
+		fmt.Sprintf(`CREATE OR REPLACE TEMPORARY VIEW %s.main.pg_statio_user_tables AS
 			SELECT relid, schemaname, relname, 0::BIGINT AS heap_blks_read, 0::BIGINT AS heap_blks_hit FROM %[1]s.main.pg_stat_user_tables`, catalog),
-		fmt.Sprintf(`CREATE OR REPLACE VIEW %s.main.pg_settings AS
+		fmt.Sprintf(`CREATE OR REPLACE TEMPORARY VIEW %s.main.pg_settings AS
 			SELECT name, setting, NULL::VARCHAR AS unit, 'Settings' AS category, short_desc, NULL::VARCHAR AS extra_desc,
 			       'user' AS context, vartype, 'default' AS source, NULL::VARCHAR AS min_val, NULL::VARCHAR AS max_val,
 			       NULL::VARCHAR[] AS enumvals, setting AS boot_val, setting AS reset_val, false AS pending_restart
@@ -178,7 +178,7 @@ func compatSQL(catalog string) []string {
 		if name == "version" {
 			def = fmt.Sprintf("() AS 'PostgreSQL %s (marketsync syncer serve, DuckDB %s) on x86_64-pc-linux-gnu, 64-bit'", ServerVersion, bindings.LibraryVersion())
 		}
-		out = append(out, fmt.Sprintf("CREATE OR REPLACE MACRO %s.main.%s%s", catalog, name, def))
+		out = append(out, fmt.Sprintf("CREATE OR REPLACE TEMPORARY MACRO %s.main.%s%s", catalog, name, strings.ReplaceAll(def, "_pg.main.", catalog+".main.")))
 	}
 	return out
 }
@@ -255,9 +255,9 @@ func rewrite(st statement, catalog string, params map[string]string) string {
 							b.Reset()
 							b.WriteString(out[:k] + catalog + ".main." + fn + "(" + lit + ")")
 						}
-					} else {
+					} else if !(p >= 0 && toks[p].kind == tokString && toks[j].word() != "oid") {
 						b.WriteString("::BIGINT")
-					}
+					} // a literal named function or role stays a string: pg_type.typinput is text here
 					i = j
 					continue
 				}

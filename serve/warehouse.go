@@ -29,8 +29,10 @@ type Warehouse struct {
 	compat     string // catalog holding the PostgreSQL compatibility objects
 }
 
-// compatCatalog is the in-memory catalog attached for the pg_catalog compatibility objects.
-const compatCatalog = "_pg"
+// compatCatalog holds the pg_catalog compatibility objects: each reader connection's own
+// temporary catalog. (A shared attached in-memory catalog made the syncs' CHECKPOINT fail with
+// "other write transactions active" while readers queried its views.)
+const compatCatalog = "temp"
 
 // OpenWarehouse opens (creating if needed) the warehouse at path for serving: it takes the
 // file lock, creates every table and shipped view so clients see them before the first sync,
@@ -82,8 +84,7 @@ func (w *Warehouse) setup(ctx context.Context) error {
 		return fmt.Errorf("opening the warehouse for readers: %s", msg)
 	}
 	conn := w.owner.Conn()
-	stmts := []string{fmt.Sprintf("ATTACH IF NOT EXISTS ':memory:' AS %s", w.compat)}
-	stmts = append(stmts, compatSQL(w.compat)...)
+	var stmts []string
 	dirs := "[]"
 	if w.ParquetDir != "" {
 		dirs = "['" + strings.ReplaceAll(w.ParquetDir, "'", "''") + "/']"
@@ -112,7 +113,17 @@ func firstLine(s string) string {
 
 // connect opens a reader connection. The caller closes it.
 func (w *Warehouse) connect() (*readerConn, error) {
-	return connectReader(w.db)
+	r, err := connectReader(w.db)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range compatSQL(w.compat) {
+		if err := r.exec(q); err != nil {
+			r.close()
+			return nil, fmt.Errorf("creating the pg_catalog compatibility objects (%s): %w", firstLine(q), err)
+		}
+	}
+	return r, nil
 }
 
 // Close releases the readers' handle and the owner connection (and with them the file lock,

@@ -3,7 +3,6 @@ package extract
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -226,8 +225,6 @@ func (l *listing) finish(ended, filtered bool) Outcome {
 	return l.out
 }
 
-var errStop = errors.New("stop paging")
-
 // window is one page-number request: page p of size z covers positions [p*z, p*z+z).
 type window struct{ p, z int }
 
@@ -411,6 +408,9 @@ func pagesByNumber(ctx context.Context, conc, ask int, fetch func(ctx context.Co
 			w, _ := windowAfter(o, eff)
 			plans = append(plans, w)
 			o = w.start() + w.z
+		}
+		if len(plans) == 0 {
+			return true, nil
 		}
 		batch, err := fetchBatch(ctx, len(plans), func(ctx context.Context, j int) (fetched, error) {
 			return fetch(ctx, plans[j].p, plans[j].z)

@@ -521,3 +521,52 @@ func TestPager_RowChangedInTheOverlap_NewerVersionEmittedNotCounted(t *testing.T
 		})
 	}
 }
+
+func TestPager_P1WithoutTotals_UntilAnEmptyPage(t *testing.T) {
+	st := newStub(600, "u")
+	st.noTotal = true
+	a, _, _ := stubbed(t, st)
+	col := newCollector()
+	out, err := a.Companies(context.Background(), &extract.Counters{}, col.emit("uuid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	col.check(t, "companies without totalElements", st)
+	// Pages of 250 until the empty 4th: two boundaries no overlap could check.
+	if out.Total != -1 || !out.Complete || out.TotalAgrees() || out.Unchecked != 2 || !strings.Contains(out.Why, "no totalElements") || st.requests.Load() != 4 {
+		t.Fatalf("outcome %+v in %d requests: want total unknown, complete, 2 unchecked boundaries, 4 requests", out, st.requests.Load())
+	}
+}
+
+func TestPager_TotalGrowsWhilePaging_ReadsOnToTheNewEnd(t *testing.T) {
+	for _, style := range []string{"page-number", "offset"} {
+		t.Run(style, func(t *testing.T) {
+			st := newStub(520, "r")
+			st.conc = 1
+			served := 0
+			st.beforeServe = func(s *stub, off int) {
+				if served++; served == 2 { // 300 rows are added at the end after the first page
+					for i := range 300 {
+						s.keys = append(s.keys, fmt.Sprintf("s%05d", i))
+					}
+				}
+			}
+			a, h, loc := stubbed(t, st)
+			col := newCollector()
+			var out extract.Outcome
+			var err error
+			if style == "offset" {
+				out, err = h.Charges(context.Background(), loc, time.Time{}, &extract.Counters{}, col.emit("chargeId"))
+			} else {
+				out, err = a.Companies(context.Background(), &extract.Counters{}, col.emit("uuid"))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			col.check(t, "a listing that grew", st)
+			if out.Complete || !out.Drift || out.Total != 820 || !strings.Contains(out.Why, "totals moved") {
+				t.Fatalf("outcome %+v: want every row, total 820, drift (totals moved), not complete", out)
+			}
+		})
+	}
+}

@@ -192,8 +192,13 @@ func (ss *session) plan(st statement) (*pstmt, error) {
 	if kw == "explain" {
 		ps.tag = "EXPLAIN"
 	}
-	for _, t := range p.params {
-		ps.paramOIDs = append(ps.paramOIDs, t.oid())
+	casts := st.paramCasts()
+	for i, t := range p.params {
+		oid := t.oid()
+		if oid == 0 {
+			oid = casts[i+1] // $1::BIGINT: DuckDB leaves the parameter untyped; the cast says it
+		}
+		ps.paramOIDs = append(ps.paramOIDs, oid)
 	}
 	// DuckDB numbers parameters by use; a statement that uses $3 but not $2 still takes 3.
 	for len(ps.paramOIDs) < st.maxParam() {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -44,7 +45,7 @@ type session struct {
 
 	mu      sync.Mutex
 	running context.CancelFunc
-	dead    bool
+	dead    atomic.Bool
 }
 
 // pgError is an error to send to the client with its SQLSTATE.
@@ -249,7 +250,7 @@ func (ss *session) sendStartupParams() {
 
 func (ss *session) kill() {
 	ss.mu.Lock()
-	ss.dead = true
+	ss.dead.Store(true)
 	if ss.running != nil {
 		ss.running()
 	}
@@ -333,7 +334,7 @@ func (ss *session) loop() error {
 				return err
 			}
 		}
-		if ss.dead {
+		if ss.dead.Load() {
 			return net.ErrClosed
 		}
 	}

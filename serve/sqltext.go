@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -241,6 +242,35 @@ func (st statement) calls() []string {
 	for i := 0; i+1 < len(w); i++ {
 		if name := w[i].word(); name != "" && w[i+1].kind == tokPunct && w[i+1].text == "(" {
 			out = append(out, strings.ToLower(name))
+		}
+	}
+	return out
+}
+
+// castOIDs maps type names in casts to PostgreSQL OIDs.
+var castOIDs = map[string]uint32{
+	"bigint": oidInt8, "int8": oidInt8, "long": oidInt8, "integer": oidInt4, "int": oidInt4, "int4": oidInt4,
+	"smallint": oidInt2, "int2": oidInt2, "double": oidFloat8, "float8": oidFloat8, "float": oidFloat8, "real": oidFloat4,
+	"float4": oidFloat4, "boolean": oidBool, "bool": oidBool, "timestamptz": oidTimestampTZ, "timestamp": oidTimestamp,
+	"date": oidDate, "varchar": oidVarchar, "text": oidText, "string": oidText, "decimal": oidNumeric, "numeric": oidNumeric,
+	"uuid": oidUUID, "json": oidJSON, "blob": oidBytea, "bytea": oidBytea, "interval": oidInterval, "time": oidTime,
+}
+
+// paramCasts returns, per parameter number, the OID of the type it is cast to ($1::BIGINT).
+func (st statement) paramCasts() map[int]uint32 {
+	w := st.words()
+	out := map[int]uint32{}
+	for i := 0; i+2 < len(w); i++ {
+		if w[i].kind != tokParam || w[i+1].text != "::" {
+			continue
+		}
+		name := w[i+2].word()
+		if name == "pg_catalog" && i+4 < len(w) {
+			name = w[i+4].word()
+		}
+		if oid, ok := castOIDs[name]; ok {
+			n, _ := strconv.Atoi(w[i].text[1:])
+			out[n] = oid
 		}
 	}
 	return out

@@ -59,6 +59,9 @@ type duckType struct {
 }
 
 func describeType(lt bindings.LogicalType) duckType {
+	if lt.Ptr == nil { // a parameter DuckDB could not type
+		return duckType{id: bindings.TypeInvalid}
+	}
 	t := duckType{id: bindings.GetTypeId(lt), alias: bindings.LogicalTypeGetAlias(lt)}
 	switch t.id {
 	case bindings.TypeDecimal:

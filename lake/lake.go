@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -222,7 +223,7 @@ func openSQL(uri string, props iceberg.Properties) (catalog.Catalog, error) {
 		if strings.Contains(dsn, "?") {
 			sep = "&"
 		}
-		dsn += sep + "_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+		dsn += sep + "_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)"
 	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
@@ -429,11 +430,7 @@ func (w *Writer) commitOnce(ctx context.Context, c *Commit, rec arrow.RecordBatc
 	case w.upsert == EqualityDeletes:
 		err = w.rowDelta(ctx, tx, tbl, t, target, rows, props)
 	default:
-		filter, ferr := replaceFilter(t, rows)
-		if ferr != nil {
-			return Result{}, ferr
-		}
-		err = tx.Overwrite(ctx, rdr, props, table.WithOverwriteFilter(filter))
+		err = w.copyOnWrite(ctx, tx, tbl, t, target, rows, props)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("writing %s: %w", t.Name, err)
@@ -451,6 +448,122 @@ func (w *Writer) commitOnce(ctx context.Context, c *Commit, rec arrow.RecordBatc
 		res.SnapshotID = s.SnapshotID
 	}
 	return res, nil
+}
+
+// copyOnWrite stages the rows as new data files replacing the existing files that hold one of
+// their keys, rewritten without those rows. Only files of the partitions the rows fall in are
+// looked at, and of those only the key column is read to find the files to rewrite: a batch of
+// new keys rewrites nothing, an update rewrites the files of the rows it replaces.
+func (w *Writer) copyOnWrite(ctx context.Context, tx *table.Transaction, tbl *table.Table, t *schemas.Table, target *arrow.Schema, rows []arrow.RecordBatch, props iceberg.Properties) error {
+	keys := map[string]bool{}
+	for _, r := range rows {
+		pk := r.Column(r.Schema().FieldIndices(t.PrimaryKey)[0])
+		for i := 0; i < pk.Len(); i++ {
+			keys[keyAt(pk, i)] = true
+		}
+	}
+	parts, err := partitionsOf(t, rows)
+	if err != nil {
+		return err
+	}
+	keyScan := tbl.Scan(table.WithRowFilter(parts), table.WithSelectedFields(t.PrimaryKey))
+	tasks, err := keyScan.PlanFiles(ctx)
+	if err != nil {
+		return fmt.Errorf("planning the files of %s to rewrite: %w", t.Name, err)
+	}
+	byFile := map[string][]table.FileScanTask{}
+	var order []string
+	for _, task := range tasks {
+		p := task.File.FilePath()
+		if _, ok := byFile[p]; !ok {
+			order = append(order, p)
+		}
+		byFile[p] = append(byFile[p], task)
+	}
+	var old []iceberg.DataFile
+	var kept []arrow.RecordBatch
+	defer func() {
+		for _, k := range kept {
+			k.Release()
+		}
+	}()
+	fullScan := tbl.Scan()
+	for _, p := range order {
+		group := byFile[p]
+		hit, err := anyKey(ctx, keyScan, group, keys)
+		if err != nil {
+			return fmt.Errorf("reading the keys of %s: %w", p, err)
+		}
+		if !hit {
+			continue
+		}
+		old = append(old, group[0].File)
+		_, itr, err := fullScan.ReadTasks(ctx, group)
+		if err != nil {
+			return fmt.Errorf("reading %s to rewrite it: %w", p, err)
+		}
+		for b, err := range itr {
+			if err != nil {
+				return fmt.Errorf("reading %s to rewrite it: %w", p, err)
+			}
+			r, err := conform(ctx, b, target)
+			b.Release()
+			if err != nil {
+				return err
+			}
+			pk := r.Column(target.FieldIndices(t.PrimaryKey)[0])
+			var idx []int64
+			for i := 0; i < pk.Len(); i++ {
+				if !keys[keyAt(pk, i)] {
+					idx = append(idx, int64(i))
+				}
+			}
+			switch {
+			case len(idx) == 0:
+				r.Release()
+			case len(idx) == pk.Len():
+				kept = append(kept, r)
+			default:
+				if r, err = take(ctx, w.mem, r, idx); err != nil {
+					return err
+				}
+				kept = append(kept, r)
+			}
+		}
+	}
+	var added []iceberg.DataFile
+	for df, err := range table.WriteRecords(ctx, tbl, target, retained(append(slices.Clone(rows), kept...))) {
+		if err != nil {
+			return err
+		}
+		added = append(added, df)
+	}
+	if len(old) == 0 {
+		return tx.AddDataFiles(ctx, added, props)
+	}
+	return tx.ReplaceDataFilesWithDataFiles(ctx, old, added, props)
+}
+
+// anyKey reports whether the file read by tasks holds one of keys (reading its key column only).
+func anyKey(ctx context.Context, scan *table.Scan, tasks []table.FileScanTask, keys map[string]bool) (bool, error) {
+	_, itr, err := scan.ReadTasks(ctx, tasks)
+	if err != nil {
+		return false, err
+	}
+	hit := false
+	for b, err := range itr {
+		if err != nil {
+			return false, err
+		}
+		if !hit {
+			pk := b.Column(0)
+			for i := 0; i < pk.Len() && !hit; i++ {
+				hit = keys[keyAt(pk, i)]
+			}
+		}
+		b.Release()
+	}
+	return hit, nil
 }
 
 // rowDelta stages the rows as new data files plus an equality-delete file on the primary key

@@ -191,24 +191,13 @@ func retained(recs []arrow.RecordBatch) iter.Seq2[arrow.RecordBatch, error] {
 	}
 }
 
-// replaceFilter selects the existing rows a copy-on-write upsert replaces: those with a key of
-// the new rows, within the partitions the new rows fall in (so only those partitions' files are
-// considered, and concurrent writers to other partitions do not conflict).
-func replaceFilter(t *schemas.Table, rows []arrow.RecordBatch) (iceberg.BooleanExpression, error) {
-	keys, err := valuesIn(t.PrimaryKey, rows)
-	if err != nil {
-		return nil, err
-	}
-	var parts iceberg.BooleanExpression
+// partitionsOf is the filter of the partitions the rows fall in: their Table.Partition values,
+// or the UTC years of Table.Created.
+func partitionsOf(t *schemas.Table, rows []arrow.RecordBatch) (iceberg.BooleanExpression, error) {
 	if t.Partition != "" {
-		parts, err = valuesIn(t.Partition, rows)
-	} else {
-		parts, err = yearsIn(t.Created, rows)
+		return valuesIn(t.Partition, rows)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return iceberg.NewAnd(parts, keys), nil
+	return yearsIn(t.Created, rows)
 }
 
 // valuesIn is `col IN (values of the rows)`, OR `col IS NULL` when a row has none.

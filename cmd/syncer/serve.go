@@ -2,15 +2,22 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for query and status through serve
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -28,8 +35,46 @@ const (
 )
 
 // serveAddrFile is written next to the warehouse while serve owns it, so that `syncer query`
-// and `syncer status` can find the running server.
-const serveAddrFile = "serve.addr"
+// and `syncer status` can reach the running server: its address and a random password of the
+// local user serveCLIUser, readable by the warehouse's owner only (like the warehouse itself).
+const (
+	serveAddrFile = "serve.addr"
+	serveCLIUser  = "_syncer_cli"
+)
+
+// openServeDB opens the running serve that owns the warehouse at path, through its
+// serve.addr file, as a database/sql handle (the pgx driver); an error if none runs.
+func openServeDB(ctx context.Context, path string) (*sql.DB, error) {
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(path), serveAddrFile))
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	if len(lines) != 3 {
+		return nil, fmt.Errorf("%s is not a serve address file", serveAddrFile)
+	}
+	host, port, err := net.SplitHostPort(lines[0])
+	if err != nil {
+		return nil, err
+	}
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(lines[1], lines[2]), Host: net.JoinHostPort(host, port),
+		Path: "/marketsync", RawQuery: "sslmode=prefer&connect_timeout=5"}
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		return nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("reaching the running syncer serve at %s: %w", lines[0], err)
+	}
+	return db, nil
+}
+
+func randomPassword() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "serve [--config FILE] [--listen ADDR] [--http ADDR] [--every 15m | --cron \"*/15 * * * *\"]", stdout)
@@ -137,7 +182,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	users := map[string]string{}
+	cliPassword := randomPassword()
+	users := map[string]string{serveCLIUser: cliPassword}
 	for _, u := range sv.Users {
 		users[u.Name] = u.Password
 	}
@@ -168,7 +214,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sqlErr := make(chan error, 1)
 	go func() { sqlErr <- srv.Serve(ln) }()
 	addrFile := filepath.Join(filepath.Dir(wh.Path), serveAddrFile)
-	if err := os.WriteFile(addrFile, []byte(ln.Addr().String()+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(addrFile, []byte(ln.Addr().String()+"\n"+serveCLIUser+"\n"+cliPassword+"\n"), 0o600); err != nil {
 		log.Warn("could not record the server address for syncer query/status", "file", addrFile, "error", err)
 	}
 	defer os.Remove(addrFile)

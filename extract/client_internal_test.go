@@ -44,7 +44,9 @@ func TestStack_EveryRetryTakesATokenAndWaitsForTheBudget(t *testing.T) {
 	if auth.calls.Load() != 3 || auths[0].Load() != "Bearer t1" || auths[2].Load() != "Bearer t3" {
 		t.Fatalf("%d token calls, sent %v %v %v: want a token per attempt", auth.calls.Load(), auths[0].Load(), auths[1].Load(), auths[2].Load())
 	}
-	if el := time.Since(start); el < 180*time.Millisecond || time.Duration(st.Waited.Load()) < 180*time.Millisecond {
+	// Elapsed time is bounded below by the limiter; the wait counted excludes the time the
+	// attempts themselves took, which a loaded machine stretches, so it is bounded more loosely.
+	if el := time.Since(start); el < 180*time.Millisecond || time.Duration(st.Waited.Load()) < 90*time.Millisecond {
 		t.Fatalf("3 attempts at 10/s took %s, %s waited: every retry must wait for the budget", el, time.Duration(st.Waited.Load()))
 	}
 	if st.Requests.Load() != 3 || st.Retries.Load() != 2 {

@@ -35,6 +35,9 @@ type DuckDB struct {
 	// beforeCommit, when set (tests), runs between the writes and COMMIT; an error rolls back.
 	beforeCommit func() error
 	views        int
+	altered      map[string]bool // tables Migrate added columns to: their Parquet is rewritten whole
+	// ParquetPartitionsWritten counts the Parquet partition files written (benchmarks, tests).
+	ParquetPartitionsWritten int
 }
 
 // Open opens (creating if needed) the warehouse at path (":memory:" or "" for an in-memory one)

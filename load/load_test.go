@@ -206,7 +206,7 @@ func TestExportParquet_ReadsBackEqual(t *testing.T) {
 	}
 	out := filepath.Join(dir, "parquet")
 	for i := 0; i < 2; i++ { // the second export swaps in place
-		if err := d.ExportParquet(ctx, out, schemas.Tables); err != nil {
+		if err := d.ExportParquet(ctx, out, schemas.Tables, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

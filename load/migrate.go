@@ -48,6 +48,10 @@ func (d *DuckDB) Migrate(ctx context.Context, tables []*schemas.Table) error {
 				if _, err := d.conn.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", Quote(t.Name), Quote(c.Name), c.Kind.SQL())); err != nil {
 					return fmt.Errorf("adding column %s.%s: %w", t.Name, c.Name, err)
 				}
+				if d.altered == nil {
+					d.altered = map[string]bool{}
+				}
+				d.altered[t.Name] = true
 				continue
 			}
 			if have != normType(c.Kind.SQL()) {

@@ -14,10 +14,13 @@ import (
 )
 
 // ExportParquet writes every table as Hive-partitioned, zstd-compressed Parquet under dir
-// (dir/<table>/<partition>=<value>/*.parquet), from committed data only. Each table is written
-// to a temporary directory and swapped in by rename, so readers see the old or the new snapshot,
-// never a half-written one. Soft-deleted rows are kept (filter on _deleted_at IS NULL).
-func (d *DuckDB) ExportParquet(ctx context.Context, dir string, tables []*schemas.Table) error {
+// (dir/<table>/<partition>=<value>/data.parquet), from committed data only. With changedSince
+// set, only partitions holding rows written, deleted or marked stale at or after it are
+// rewritten (a run passes its start: a table it did not change costs one small query); nil
+// rewrites every partition. Each file is written beside its final name and renamed over it, so
+// a reader always finds the directory and every file whole, old or new. Soft-deleted rows are
+// kept (filter on _deleted_at IS NULL).
+func (d *DuckDB) ExportParquet(ctx context.Context, dir string, tables []*schemas.Table, changedSince *time.Time) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating parquet directory: %w", err)
 	}
@@ -26,83 +29,105 @@ func (d *DuckDB) ExportParquet(ctx context.Context, dir string, tables []*schema
 	if _, err := d.conn.ExecContext(ctx, "CHECKPOINT"); err != nil {
 		return fmt.Errorf("checkpointing before the export: %w", err)
 	}
-	stamp := time.Now().UTC().Format("20060102T150405.000000000")
 	for _, t := range tables {
-		final := filepath.Join(dir, t.Name)
-		tmp := filepath.Join(dir, "."+t.Name+".tmp-"+stamp)
-		if err := d.exportTable(ctx, t, tmp); err != nil {
-			os.RemoveAll(tmp)
+		since := changedSince
+		tdir := filepath.Join(dir, t.Name)
+		if _, err := os.Stat(tdir); err != nil || d.altered[t.Name] {
+			since = nil // no earlier export, or its files lack a column added since
+		}
+		n, err := d.exportTable(ctx, t, tdir, since)
+		if err != nil {
 			return fmt.Errorf("exporting %s to parquet: %w", t.Name, err)
 		}
-		if err := ownerOnly(tmp); err != nil {
-			os.RemoveAll(tmp)
-			return err
-		}
-		old := filepath.Join(dir, "."+t.Name+".old-"+stamp)
-		if _, err := os.Stat(final); err == nil {
-			if err := os.Rename(final, old); err != nil {
-				os.RemoveAll(tmp)
-				return fmt.Errorf("swapping parquet of %s: %w", t.Name, err)
-			}
-		}
-		if err := os.Rename(tmp, final); err != nil {
-			return fmt.Errorf("swapping parquet of %s: %w", t.Name, err)
-		}
-		os.RemoveAll(old)
+		d.ParquetPartitionsWritten += n
+		delete(d.altered, t.Name)
 	}
 	return nil
 }
 
-// exportTable writes one table into dir/<partition>=<value>/data.parquet, one partition at a
-// time: a partitioned COPY keeps a writer (and its row groups) open per partition, which does not
-// fit a bounded memory limit; one writer at a time does. The caller holds the only connection,
-// so every partition comes from the same committed state.
-func (d *DuckDB) exportTable(ctx context.Context, t *schemas.Table, dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+// exportTable writes table t's partitions (all, or those changed since) into tdir, one
+// partition at a time: a partitioned COPY keeps a writer (and its row groups) open per
+// partition, which does not fit a bounded memory limit; one writer at a time does. The caller
+// holds the only connection, so every partition comes from the same committed state.
+func (d *DuckDB) exportTable(ctx context.Context, t *schemas.Table, tdir string, since *time.Time) (int, error) {
+	if err := os.MkdirAll(tdir, 0o700); err != nil {
+		return 0, err
 	}
-	part, expr, sel := t.Partition, Quote(t.Partition), fmt.Sprintf("* EXCLUDE (%s)", Quote(t.Partition))
+	part, expr, sel := t.Partition, Quote(t.Partition), fmt.Sprintf("* EXCLUDE (%s, %s)", Quote(t.Partition), Quote(schemas.ColContentHash))
 	if part == "" {
-		part, expr, sel = "year", fmt.Sprintf("coalesce(year(%s AT TIME ZONE 'UTC'), 0)", Quote(t.Created)), "*"
+		part, expr, sel = "year", fmt.Sprintf("coalesce(year(%s AT TIME ZONE 'UTC'), 0)", Quote(t.Created)), fmt.Sprintf("* EXCLUDE (%s)", Quote(schemas.ColContentHash))
 	}
-	rows, err := d.conn.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT CAST(%s AS VARCHAR) FROM %s", expr, Quote(t.Name)))
+	q, args := fmt.Sprintf("SELECT DISTINCT CAST(%s AS VARCHAR) FROM %s", expr, Quote(t.Name)), []any{}
+	if since != nil {
+		q += fmt.Sprintf(" WHERE %s >= ? OR %s >= ? OR %s >= ?", Quote(schemas.ColSyncedAt), Quote(schemas.ColDeletedAt), Quote(schemas.ColStaleSince))
+		args = append(args, *since, *since, *since)
+	}
+	values, err := d.distinct(ctx, q, args...)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	var values []sql.NullString
-	for rows.Next() {
-		var v sql.NullString
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return err
-		}
-		values = append(values, v)
+	if since != nil && len(values) > 0 && t.Partition == "" && t.CreatedMoves {
+		// The partition column changes with the row (users: by year of last_modified): a changed
+		// row may have left a partition that no changed row is in. Rewrite the table.
+		return d.exportTable(ctx, t, tdir, nil)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
+	keep := map[string]bool{}
 	for _, v := range values {
 		where, name := fmt.Sprintf("CAST(%s AS VARCHAR) = ?", expr), v.String
 		if !v.Valid {
 			where, name = fmt.Sprintf("%s IS NULL", expr), "__HIVE_DEFAULT_PARTITION__"
 		}
-		pdir := filepath.Join(dir, part+"="+url.PathEscape(name))
+		pname := part + "=" + url.PathEscape(name)
+		keep[pname] = true
+		pdir := filepath.Join(tdir, pname)
 		if err := os.MkdirAll(pdir, 0o700); err != nil {
-			return err
+			return 0, err
 		}
-		file := strings.ReplaceAll(filepath.Join(pdir, "data.parquet"), "'", "''")
+		final := filepath.Join(pdir, "data.parquet")
+		tmp := filepath.Join(pdir, ".data.parquet.tmp")
 		q := fmt.Sprintf(`COPY (SELECT %s FROM %s WHERE %s) TO '%s' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE_BYTES '16MB')`,
-			sel, Quote(t.Name), where, file)
+			sel, Quote(t.Name), where, strings.ReplaceAll(tmp, "'", "''"))
 		args := []any{}
 		if v.Valid {
 			args = append(args, v.String)
 		}
 		if _, err := d.conn.ExecContext(ctx, q, args...); err != nil {
-			return err
+			os.Remove(tmp)
+			return 0, err
+		}
+		if err := os.Chmod(tmp, 0o600); err != nil {
+			return 0, err
+		}
+		if err := os.Rename(tmp, final); err != nil {
+			return 0, err
 		}
 	}
-	return nil
+	if since == nil { // a full export also drops partitions that no longer exist
+		entries, _ := os.ReadDir(tdir)
+		for _, e := range entries {
+			if e.IsDir() && !keep[e.Name()] {
+				os.RemoveAll(filepath.Join(tdir, e.Name()))
+			}
+		}
+	}
+	return len(values), ownerOnly(tdir)
+}
+
+func (d *DuckDB) distinct(ctx context.Context, q string, args ...any) ([]sql.NullString, error) {
+	rows, err := d.conn.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var values []sql.NullString
+	for rows.Next() {
+		var v sql.NullString
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		values = append(values, v)
+	}
+	return values, rows.Err()
 }
 
 // ownerOnly restricts a directory tree of business data to its owner.

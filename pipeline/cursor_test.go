@@ -34,14 +34,15 @@ func TestRun_FailureOnPage2KeepsCheckpointAndNoFullScanMark(t *testing.T) {
 				fmt.Fprint(w, `{"status":403,"code":"FORBIDDEN","message":"no"}`)
 				return
 			}
+			const total = 10 // a fixed dataset, whatever page size is asked
 			fmt.Fprint(w, `{"links":[],"content":[`)
-			for i := page * size; i < min((page+1)*size, 2*size); i++ {
+			for i := page * size; i < min((page+1)*size, total); i++ {
 				if i > page*size {
 					fmt.Fprint(w, ",")
 				}
 				fmt.Fprintf(w, `{"uuid":"u%03d","lastModified":%d}`, i, 1700000000000+int64(i)*1000)
 			}
-			fmt.Fprintf(w, `],"page":{"size":%d,"totalElements":%d,"totalPages":2,"number":%d}}`, size, 2*size, page)
+			fmt.Fprintf(w, `],"page":{"size":%d,"totalElements":%d,"totalPages":%d,"number":%d}}`, size, total, (total+size-1)/size, page)
 		default:
 			http.NotFound(w, r)
 		}

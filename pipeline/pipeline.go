@@ -137,6 +137,8 @@ type Summary struct {
 	Started time.Time
 	Ended   time.Time
 	Streams []state.StreamRun
+	// ParquetPartitions is how many Parquet partition files the run rewrote (only changed ones).
+	ParquetPartitions int
 }
 
 // Failed returns the stream runs that failed.
@@ -329,9 +331,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	// Parquet is derived from committed data; an interrupted run skips it to exit quickly (the
 	// previous snapshot stays intact and the next run writes a new one).
 	if cfg.ParquetDir != "" && ctx.Err() == nil {
-		if err := db.ExportParquet(ctx, cfg.ParquetDir, tables); err != nil {
+		if err := db.ExportParquet(ctx, cfg.ParquetDir, tables, &r.started); err != nil {
 			return sum, fmt.Errorf("writing parquet: %w", err)
 		}
+		sum.ParquetPartitions = db.ParquetPartitionsWritten
 	}
 	if failed := sum.Failed(); len(failed) > 0 {
 		return sum, fmt.Errorf("%w: %d of %d stream runs (first: %s: %s)", ErrStreamsFailed, len(failed), len(sum.Streams), failed[0].Stream, failed[0].Error)

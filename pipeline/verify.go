@@ -41,7 +41,7 @@ func verify(e scanEvidence) verdict {
 	o := e.Outcome
 	switch {
 	case !o.Complete:
-		return verdict{Why: "deletions not marked: " + orDefault(outcomeWhy(o), "the listing did not reach its end")}
+		return verdict{Why: "deletions not marked: " + orDefault(o.Why, "the listing did not reach its end")}
 	case e.FirstSync || e.Facts.Candidates == 0:
 		return verdict{Verified: true} // nothing to delete
 	case e.RepeatAgrees, e.PrevDigest != "" && e.PrevDigest == e.Facts.KeyDigest:
@@ -49,10 +49,12 @@ func verify(e scanEvidence) verdict {
 	case o.Drift:
 		return verdict{Why: "deletions not marked: the listing changed while it was paged"}
 	case o.Total < 0:
-		return verdict{Why: "deletions not marked: " + orDefault(outcomeWhy(o), "the server gives no total")}
+		return verdict{Why: "deletions not marked: " + orDefault(o.Why, "the server gives no total")}
 	}
 	distinct := e.Facts.Seen + e.Quarantined
 	switch {
+	case o.Unchecked > 0:
+		return verdict{Why: fmt.Sprintf("deletions not marked: %d page boundaries could not be checked for rows shifted while paging", o.Unchecked)}
 	case distinct != int64(o.Total):
 		return verdict{Why: fmt.Sprintf("deletions not marked: the server's total is %d but %d distinct rows were listed", o.Total, distinct)}
 	case e.Inserted > 0:
@@ -68,6 +70,3 @@ func orDefault(s, def string) string {
 	}
 	return s
 }
-
-// outcomeWhy is the pager's own account of an incomplete or total-less listing.
-func outcomeWhy(extract.Outcome) string { return "" }

@@ -39,3 +39,10 @@ func TestVerify_DeletionsNeedProof(t *testing.T) {
 		})
 	}
 }
+
+func TestVerify_UncheckedBoundariesAreNoProof(t *testing.T) {
+	v := verify(scanEvidence{Outcome: extract.Outcome{Complete: true, Total: 10, Unchecked: 1}, Facts: load.ScanFacts{Seen: 10, Candidates: 1}})
+	if v.MarkDeletes || !strings.Contains(v.Why, "could not be checked") {
+		t.Fatalf("verdict %+v", v)
+	}
+}

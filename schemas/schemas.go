@@ -110,6 +110,9 @@ type Table struct {
 	Partition string
 	// Created is the creation-time column (Parquet year partitions, freshness).
 	Created string
+	// CreatedMoves: Created is really a modification time (users have no creation date), so a
+	// row can move between year partitions.
+	CreatedMoves bool
 	// SortedByCursor: the extractor asks the API to list rows ascending by the cursor column, so
 	// every committed prefix of a listing can checkpoint the cursor mid-stream.
 	SortedByCursor bool

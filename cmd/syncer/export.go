@@ -42,7 +42,7 @@ func runExport(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	if err := db.ExportParquet(ctx, *dir, schemas.Tables); err != nil {
+	if err := db.ExportParquet(ctx, *dir, schemas.Tables, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "exported %d tables from %s to %s\n", len(schemas.Tables), path, *dir)

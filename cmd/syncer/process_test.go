@@ -120,7 +120,7 @@ func assertRowsEqual(t *testing.T, path string, s *apisim.Server, incremental bo
 
 func TestKill_SyncSurvivesSIGKILLAtRandomMoments(t *testing.T) {
 	bin := binary(t)
-	s := startSim(t, apisim.Config{Seed: 21, Scale: 4000, Profile: "realistic", Speed: 40})
+	s := startSim(t, apisim.Config{Seed: 21, Scale: 2000, Profile: "realistic", Speed: 40})
 	setSecrets(t)
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, s, func(c string) string {

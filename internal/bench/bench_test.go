@@ -13,6 +13,11 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("smoke bench skipped in -short")
 	}
+	if raceEnabled {
+		// It checks the harness, not concurrency, and under the race detector its sync loads
+		// take minutes: .ci/run runs it without -race.
+		t.Skip("smoke bench runs without -race (see .ci/run)")
+	}
 	rep, err := Run(context.Background(), Options{Rows: 5000, BigRows: 5000, Dir: t.TempDir(), Command: "smoke"})
 	if err != nil {
 		t.Fatal(err)

@@ -157,21 +157,32 @@ func Open(ctx context.Context, o Options) (*Writer, error) {
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 8
 	}
-	wh, err := warehouseURL(o.Warehouse)
-	if err != nil {
-		return nil, err
+	// A REST catalog's warehouse is whatever the catalog calls it (a name or a location, or
+	// none); a SQL catalog's is where this writer puts the files.
+	wh := o.Warehouse
+	if o.Catalog != "rest" {
+		var err error
+		if wh, err = warehouseURL(o.Warehouse); err != nil {
+			return nil, err
+		}
 	}
 	props := iceberg.Properties{}
 	for k, v := range o.Properties {
 		props[k] = v
 	}
-	props["warehouse"] = wh
+	if wh != "" {
+		props["warehouse"] = wh
+	}
+	var err error
 	var cat catalog.Catalog
 	switch o.Catalog {
 	case "sql":
 		cat, err = openSQL(o.URI, props)
 	case "rest":
-		opts := []rest.Option{rest.WithWarehouseLocation(wh), rest.WithAdditionalProps(props)}
+		opts := []rest.Option{rest.WithAdditionalProps(props)}
+		if wh != "" {
+			opts = append(opts, rest.WithWarehouseLocation(wh))
+		}
 		if c := props["credential"]; c != "" {
 			opts = append(opts, rest.WithCredential(c))
 		}

@@ -24,6 +24,13 @@ type DeleteScope struct {
 	At             time.Time
 }
 
+// StatusScope names rows a status sweep should have listed.
+type StatusScope struct {
+	Column string
+	Values []string
+	RunID  string
+}
+
 // Rejected is a record quarantined instead of loaded.
 type Rejected struct {
 	Stream, RecordID, Field, Value, Error string
@@ -39,8 +46,11 @@ type Write struct {
 	Partition string
 	Cursor    *state.Cursor
 	Deletes   *DeleteScope
-	Rejected  []Rejected
-	RunID     string
+	// LeftStatus marks stale the live rows still in one of Values of Column that a complete
+	// re-listing of those statuses (run RunID) did not list: they changed status at the source.
+	LeftStatus *StatusScope
+	Rejected   []Rejected
+	RunID      string
 }
 
 // Result counts what a Write changed.
@@ -49,6 +59,7 @@ type Result struct {
 	Unchanged                  int64 // listed again with the same content: not rewritten
 	Rejected                   int64 // records quarantined for the first time in this run
 	Stale                      int64 // rows whose newer version was quarantined this write
+	LeftStatus                 int64 // rows marked stale because they left a swept status
 }
 
 // Apply runs w in one transaction on the writer connection. On error nothing of w is visible.
@@ -113,6 +124,20 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 			return Result{}, fmt.Errorf("marking rows of %s deleted: %w", w.Table.Name, err)
 		}
 		res.Deleted, _ = r.RowsAffected()
+	}
+	if ls := w.LeftStatus; ls != nil && len(ls.Values) > 0 {
+		ph := strings.TrimSuffix(strings.Repeat("?, ", len(ls.Values)), ", ")
+		q := fmt.Sprintf("UPDATE %s SET %s = coalesce(%s, ?) WHERE %s IS NULL AND %s <> ? AND %s IN (%s)", Quote(w.Table.Name),
+			Quote(schemas.ColStaleSince), Quote(schemas.ColStaleSince), Quote(schemas.ColDeletedAt), Quote(schemas.ColRunID), Quote(ls.Column), ph)
+		args := []any{time.Now().UTC(), ls.RunID}
+		for _, v := range ls.Values {
+			args = append(args, v)
+		}
+		r, err := d.conn.ExecContext(ctx, q, args...)
+		if err != nil {
+			return Result{}, fmt.Errorf("marking %s rows that left a swept status: %w", w.Table.Name, err)
+		}
+		res.LeftStatus, _ = r.RowsAffected()
 	}
 	if cursor := w.Cursor; cursor != nil {
 		if _, err := d.conn.ExecContext(ctx, `INSERT OR REPLACE INTO _sync_state VALUES (?, ?, ?, now())`,

@@ -57,6 +57,9 @@ func plan(in planInput) Plan {
 		}
 		return Plan{Mode: Resume, Since: since, Reason: "resuming an interrupted first load from its checkpoint"}
 	}
+	if in.Cursor.Rescan {
+		return Plan{Mode: Full, Reason: "rows left a swept status last run: a full scan re-reads them"}
+	}
 	if age := in.Now.Sub(in.Cursor.LastFullScan); in.FullScanEvery > 0 && age > in.FullScanEvery {
 		return Plan{Mode: Full, Reason: fmt.Sprintf("last full scan %s ago (full_scan_every %s)", age.Round(time.Minute), in.FullScanEvery)}
 	}

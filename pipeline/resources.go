@@ -15,6 +15,8 @@ import (
 type resource struct {
 	source string // the schemas.Table.Source it needs configured
 	list   func(r *run, partition string, since time.Time, partitions *[]string) listFunc
+	// sweep lists every record in one status, whatever its age (for the table's Sweeps).
+	sweep func(r *run, status string) listFunc
 }
 
 var resources = map[string]resource{
@@ -22,25 +24,37 @@ var resources = map[string]resource{
 		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
 			return r.ad.Companies(ctx, st, emit)
 		}
-	}},
+	}, nil},
 	"appdirect.users": {"appdirect", func(r *run, _ string, since time.Time, _ *[]string) listFunc {
 		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
 			return r.ad.Users(ctx, since, st, emit)
 		}
-	}},
+	}, nil},
 	"appdirect.invoices": {"appdirect", func(r *run, _ string, since time.Time, _ *[]string) listFunc {
 		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
 			return r.ad.Invoices(ctx, since, st, emit)
+		}
+	}, func(r *run, status string) listFunc {
+		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
+			return r.ad.InvoicesByStatus(ctx, status, st, emit)
 		}
 	}},
 	"appdirect.leads": {"appdirect", func(r *run, _ string, since time.Time, _ *[]string) listFunc {
 		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
 			return r.ad.Leads(ctx, since, st, emit)
 		}
+	}, func(r *run, status string) listFunc {
+		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
+			return r.ad.LeadsByStatus(ctx, status, st, emit)
+		}
 	}},
 	"appdirect.opportunities": {"appdirect", func(r *run, _ string, since time.Time, _ *[]string) listFunc {
 		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
 			return r.ad.Opportunities(ctx, since, st, emit)
+		}
+	}, func(r *run, status string) listFunc {
+		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
+			return r.ad.OpportunitiesByStatus(ctx, status, st, emit)
 		}
 	}},
 	"highlevel.locations": {"highlevel", func(r *run, _ string, _ time.Time, partitions *[]string) listFunc {
@@ -51,12 +65,12 @@ var resources = map[string]resource{
 			}
 			return out, err
 		}
-	}},
+	}, nil},
 	"highlevel.charges": {"highlevel", func(r *run, partition string, since time.Time, _ *[]string) listFunc {
 		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
 			return r.hl.Charges(ctx, partition, since, st, emit)
 		}
-	}},
+	}, nil},
 }
 
 // lister returns the call that lists table t's partition from since.

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/marketsync/marketsync/extract"
@@ -82,9 +83,17 @@ func (r *run) incremental(ctx context.Context, sc *scan, p Plan, cur state.Curso
 				"stream", sc.table.Name, "partition", sc.partition)
 			continue
 		}
+		left, err := r.sweep(ctx, sc)
+		if err != nil {
+			return err
+		}
 		w := sc.pending()
 		next := cur
 		next.Value = max(cur.Value, sc.maxCursor)
+		if left > 0 {
+			next.Rescan = true
+			sc.t.note(fmt.Sprintf("%d rows left a status the run re-reads (e.g. an invoice no longer UNPAID): marked _stale_since; the next run's full scan re-reads them", left))
+		}
 		if out.Drift {
 			next = cur
 			sc.t.note("cursor not advanced: the listing kept changing while it was paged")
@@ -147,4 +156,38 @@ func (r *run) fullScan(ctx context.Context, sc *scan, cur state.Cursor, found bo
 		_, err = r.commit(sc.t, w)
 		return err
 	}
+}
+
+// sweep re-lists the records of the table's non-terminal statuses, whatever their age, so a
+// change after the lookback window (an invoice paid 45 days later) is not missed. Sweep rows
+// are upserted but never move the cursor: they are not in cursor order.
+func (r *run) sweep(ctx context.Context, sc *scan) (left int64, err error) {
+	res := resources[sc.table.Resource]
+	if len(sc.table.Sweeps) == 0 || res.sweep == nil {
+		return 0, nil
+	}
+	if _, err := r.commit(sc.t, sc.pending()); err != nil { // the listing's rows, with their cursor values
+		return 0, err
+	}
+	complete := true
+	cursor, checkpoint := sc.maxCursor, sc.checkpoint
+	sc.checkpoint = false
+	defer func() { sc.checkpoint = checkpoint }()
+	for _, status := range sc.table.Sweeps {
+		out, err := r.listOnce(ctx, sc, res.sweep(r, status))
+		if err != nil {
+			return 0, fmt.Errorf("re-reading %s in status %s: %w", sc.table.Name, status, err)
+		}
+		if out.Drift {
+			complete = false
+			sc.t.note(fmt.Sprintf("the %s sweep changed while it was paged: some %s rows may be re-read next run", status, sc.table.Name))
+		}
+	}
+	w := sc.pending()
+	sc.maxCursor = cursor
+	if complete { // rows in a swept status that no sweep listed have left it
+		w.LeftStatus = &load.StatusScope{Column: sc.table.SweepColumn, Values: sc.table.Sweeps, RunID: r.id}
+	}
+	res2, err := r.commit(sc.t, w)
+	return res2.LeftStatus, err
 }

@@ -6,6 +6,7 @@ import "time"
 var _ = register(&Table{
 	Name: "invoices", Source: "appdirect", PrimaryKey: "invoice_id", Cursor: "creation_date", SortedByCursor: true, Created: "creation_date",
 	Resource: "appdirect.invoices", Endpoint: "GET /api/billing/v1/invoices?fromDate=", Lookback: 30 * 24 * time.Hour,
+	SweepColumn: "status", Sweeps: []string{"UNPAID"},
 	Columns: []Column{
 		col("invoice_id", "invoiceId", Int64), col("reference_number", "referenceNumber", String),
 		col("creation_date", "creationDate", Timestamp), col("due_date", "dueDate", Timestamp),

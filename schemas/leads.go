@@ -6,6 +6,7 @@ import "time"
 var _ = register(&Table{
 	Name: "leads", Source: "appdirect", PrimaryKey: "id", Cursor: "created_on", SortedByCursor: true, Created: "created_on",
 	Resource: "appdirect.leads", Endpoint: "GET /api/lead/v2/leads?fromDate=", Lookback: 30 * 24 * time.Hour,
+	SweepColumn: "status", Sweeps: []string{"PENDING_SUBMISSION", "SUBMITTED", "ASSIGNED", "PENDING_CONVERSION_APPROVAL", "CONVERSION_APPROVED"},
 	Columns: []Column{
 		col("id", "id", String), col("created_on", "createdOn", Timestamp), col("last_modified", "lastModified", Timestamp),
 		col("status", "status", String), col("result", "result", String), col("lead_type", "leadType", String),

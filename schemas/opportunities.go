@@ -6,6 +6,7 @@ import "time"
 var _ = register(&Table{
 	Name: "opportunities", Source: "appdirect", PrimaryKey: "id", Cursor: "created_on", SortedByCursor: true, Created: "created_on",
 	Resource: "appdirect.opportunities", Endpoint: "GET /api/assistedSales/v1/opportunities?createdOn=gte()", Lookback: 30 * 24 * time.Hour,
+	SweepColumn: "status", Sweeps: []string{"OPEN", "PENDING_REVIEW"},
 	Columns: []Column{
 		col("id", "id", String), col("name", "name", String), col("status", "status", String),
 		col("owner_type", "ownerType", String), col("created_on", "createdOn", Timestamp),

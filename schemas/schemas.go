@@ -126,7 +126,12 @@ type Table struct {
 	PartitionedBy string
 	// Hidden streams are not selected by name: they sync with the stream they partition.
 	Hidden bool
-	schema *arrow.Schema
+	// Sweeps are the non-terminal statuses an incremental run re-lists whatever their age: the
+	// API filters only on creation while such records still change (an invoice paid 45 days
+	// later, a lead converted late), so the lookback alone cannot catch every change.
+	Sweeps      []string
+	SweepColumn string // the status column the Sweeps are values of
+	schema      *arrow.Schema
 }
 
 // AllColumns returns the declared columns followed by the metadata columns.

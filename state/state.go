@@ -27,6 +27,9 @@ type Cursor struct {
 	// Loaded marks a first load that completed after being resumed: its rows are in, but no
 	// single scan verified them, so the next run is a full scan.
 	Loaded bool `json:"loaded,omitempty"`
+	// Rescan asks for a full scan next run: rows left a swept status, so their new versions
+	// are unknown (they carry _stale_since until then).
+	Rescan bool `json:"rescan,omitempty"`
 }
 
 // Time returns Value as a time (zero time when unset).

@@ -25,6 +25,11 @@ type RowOptions struct {
 	// IgnoreMembership skips source rows the warehouse lacks (a source that changed while it was
 	// listed); rows present on both sides must still be equal, and no live row soft-deleted.
 	IgnoreMembership bool
+	// SkipStale skips rows marked _stale_since: the warehouse says they are not current.
+	SkipStale bool
+	// Only, if set, limits the comparison to the source rows it accepts (and to warehouse rows
+	// with their keys).
+	Only func(table string, r apisim.Row) bool
 	// MaxDiffs caps the differences listed per table and column (default 3); the count of all
 	// is always given.
 	MaxDiffs int
@@ -59,6 +64,10 @@ func CompareRows(ctx context.Context, db *sql.DB, sim *apisim.Server, streams []
 		}
 		if name == "locations" { // the extractor lists installed locations only (isInstalled=true)
 			src = slices.DeleteFunc(src, func(r apisim.Row) bool { return r.Values["isInstalled"] != true })
+		}
+		if opt.Only != nil {
+			src = slices.DeleteFunc(src, func(r apisim.Row) bool { return !opt.Only(name, r) })
+			opt.UndetectedDeletes = true // rows outside the filter are not judged
 		}
 		diffs, err := compareTable(ctx, db, t, src, opt)
 		if err != nil {
@@ -110,6 +119,7 @@ type warehouseRow struct {
 	cells   []any // per declared column, canonical (see canonWarehouse)
 	extra   any   // canonical JSON text of _extra, or nil
 	deleted bool
+	stale   bool
 }
 
 func compareTable(ctx context.Context, db *sql.DB, t *schemas.Table, src []apisim.Row, opt RowOptions) ([]Diff, error) {
@@ -118,7 +128,8 @@ func compareTable(ctx context.Context, db *sql.DB, t *schemas.Table, src []apisi
 	for _, c := range t.Columns {
 		exprs = append(exprs, selectExpr(c))
 	}
-	exprs = append(exprs, fmt.Sprintf("CAST(%s AS VARCHAR)", load.Quote(schemas.ColExtra)), fmt.Sprintf("%s IS NOT NULL", load.Quote(schemas.ColDeletedAt)))
+	exprs = append(exprs, fmt.Sprintf("%s IS NOT NULL", load.Quote(schemas.ColStaleSince)),
+		fmt.Sprintf("CAST(%s AS VARCHAR)", load.Quote(schemas.ColExtra)), fmt.Sprintf("%s IS NOT NULL", load.Quote(schemas.ColDeletedAt)))
 	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s", strings.Join(exprs, ", "), load.Quote(t.Name)))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s for the whole-row check: %w", t.Name, err)
@@ -136,7 +147,7 @@ func compareTable(ctx context.Context, db *sql.DB, t *schemas.Table, src []apisi
 			return nil, fmt.Errorf("reading %s: %w", t.Name, err)
 		}
 		key := fmt.Sprint(dest[0])
-		r := &warehouseRow{deleted: dest[len(dest)-1] == true}
+		r := &warehouseRow{deleted: dest[len(dest)-1] == true, stale: dest[len(dest)-3] == true}
 		for i, c := range t.Columns {
 			r.cells = append(r.cells, canonWarehouse(c.Kind, dest[i+1]))
 		}
@@ -165,6 +176,8 @@ func compareTable(ctx context.Context, db *sql.DB, t *schemas.Table, src []apisi
 			continue
 		case r.deleted:
 			diffs = append(diffs, Diff{Table: t.Name, Key: s.Key, Column: "(row)", Source: "live", Warehouse: "soft-deleted"})
+			continue
+		case r.stale && opt.SkipStale:
 			continue
 		}
 		rec, err := decode(s.Record)

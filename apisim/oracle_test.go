@@ -129,7 +129,7 @@ func TestRows_EqualServedPages(t *testing.T) {
 	t.Parallel()
 	for _, values := range append(ValueForms, "hostile plain", "hostile varied") {
 		t.Run(values, func(t *testing.T) {
-			cfg := Config{Seed: 6, Scale: 700, Locations: 7, Profile: "fast", Values: values}
+			cfg := Config{Seed: 6, Scale: int(700 * raceScale), Locations: 7, Profile: "fast", Values: values}
 			if v, ok := strings.CutPrefix(values, "hostile "); ok {
 				// Every hostile behaviour that shapes what is served, none that moves the source
 				// while it is paged: a full paging of every endpoint serves exactly Rows.
@@ -238,7 +238,7 @@ func TestRows_ValuesAgreeWithIndependentDecoding(t *testing.T) {
 	t.Parallel()
 	for _, values := range ValueForms {
 		t.Run(values, func(t *testing.T) {
-			s, err := New(Config{Seed: 8, Scale: 1500, Locations: 7, Values: values, Profile: "fast"})
+			s, err := New(Config{Seed: 8, Scale: int(1500 * raceScale), Locations: 7, Values: values, Profile: "fast"})
 			if err != nil {
 				t.Fatal(err)
 			}

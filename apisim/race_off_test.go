@@ -1,0 +1,5 @@
+//go:build !race
+
+package apisim
+
+const raceScale = 1.0

@@ -438,7 +438,9 @@ func (w *Writer) commitOnce(ctx context.Context, c *Commit, rec arrow.RecordBatc
 	case tbl.CurrentSnapshot() == nil:
 		// An empty table has no row to replace.
 		err = tx.Append(ctx, rdr, props)
-	case w.upsert == EqualityDeletes:
+	case w.upsert == EqualityDeletes && !partitionMoves(t):
+		// Equality deletes are scoped to their partition: a row that moved partition would
+		// keep its old copy, so such tables (users) are upserted by copy-on-write.
 		err = w.rowDelta(ctx, tx, tbl, t, target, rows, props)
 	default:
 		err = w.copyOnWrite(ctx, tx, tbl, t, target, rows, props)
@@ -473,9 +475,12 @@ func (w *Writer) copyOnWrite(ctx context.Context, tx *table.Transaction, tbl *ta
 			keys[keyAt(pk, i)] = true
 		}
 	}
-	parts, err := partitionsOf(t, rows)
-	if err != nil {
-		return err
+	var parts iceberg.BooleanExpression = iceberg.AlwaysTrue{}
+	if !partitionMoves(t) {
+		var err error
+		if parts, err = partitionsOf(t, rows); err != nil {
+			return err
+		}
 	}
 	keyScan := tbl.Scan(table.WithRowFilter(parts), table.WithSelectedFields(t.PrimaryKey))
 	tasks, err := keyScan.PlanFiles(ctx)

@@ -300,3 +300,30 @@ func TestConflictBounded(t *testing.T) {
 		t.Errorf("cursor %d", c.Value)
 	}
 }
+
+// A user whose last_modified moves to another year (its partition) is still one row: the old
+// copy in the old year's partition is replaced, in both modes.
+func TestUpsertRowThatMovesPartition(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			ctx := context.Background()
+			w := newLakeDir(t).open(t, mode)
+			users := mustTable(t, "users")
+			user := func(id, modified string) []byte {
+				return fmt.Appendf(nil, `{"uuid":%q,"email":"%s@example.com","roles":["USER"],"company":{"uuid":"c1"},"lastModified":%q}`, id, id, modified)
+			}
+			b0 := batch(t, users, "r1", user("u1", "2023-12-31T23:00:00Z"), user("u2", "2023-06-01T00:00:00Z"))
+			defer b0.Release()
+			b1 := batch(t, users, "r2", user("u1", "2024-01-02T00:00:00Z"))
+			defer b1.Release()
+			for _, b := range []arrow.RecordBatch{b0, b1} {
+				if _, err := w.Commit(ctx, Commit{Table: users, Batches: []arrow.RecordBatch{b}, Stream: "users"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			equalRows(t, "users", scanRows(t, w, users), rowsOf(t, users, nil, b0, b1))
+			got, _ := duckRows(t, w, users)
+			equalRows(t, "DuckDB users", got, rowsOf(t, users, nil, b0, b1))
+		})
+	}
+}

@@ -47,6 +47,10 @@ func partitionSource(t *schemas.Table) string {
 	return t.Created
 }
 
+// partitionMoves reports whether a row's partition value can change between versions (users:
+// partitioned by year of last_modified): upserts then look for the old copy in every partition.
+func partitionMoves(t *schemas.Table) bool { return t.Partition == "" && t.CreatedMoves }
+
 // sameColumns checks that an existing lake table has the declared columns, in order, with the
 // same types: schema evolution is not supported yet, and a silent mismatch would misplace values.
 func sameColumns(t *schemas.Table, sc *iceberg.Schema) error {

@@ -25,6 +25,8 @@ type RowOptions struct {
 	// IgnoreMembership skips source rows the warehouse lacks (a source that changed while it was
 	// listed); rows present on both sides must still be equal, and no live row soft-deleted.
 	IgnoreMembership bool
+	// OnlyMembership checks rows' presence and liveness only, not their values.
+	OnlyMembership bool
 	// SkipStale skips rows marked _stale_since: the warehouse says they are not current.
 	SkipStale bool
 	// Only, if set, limits the comparison to the source rows it accepts (and to warehouse rows
@@ -177,7 +179,7 @@ func compareTable(ctx context.Context, db *sql.DB, t *schemas.Table, src []apisi
 		case r.deleted:
 			diffs = append(diffs, Diff{Table: t.Name, Key: s.Key, Column: "(row)", Source: "live", Warehouse: "soft-deleted"})
 			continue
-		case r.stale && opt.SkipStale:
+		case r.stale && opt.SkipStale, opt.OnlyMembership:
 			continue
 		}
 		rec, err := decode(s.Record)

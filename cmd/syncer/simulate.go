@@ -14,7 +14,7 @@ func runSimulate(ctx context.Context, args []string, stdout, _ io.Writer) error 
 	addr := fs.String("addr", "127.0.0.1:8089", "listen `address`")
 	seed := fs.Int64("seed", 42, "data seed: the same seed and scale always serve the same data")
 	scale := fs.Int("scale", 10000, "rows per stream (up to 100M; rows are computed on demand)")
-	profile := fs.String("profile", "realistic", "realistic (documented rate limits), fast (no limits) or chaos (every fault)")
+	profile := fs.String("profile", "realistic", "realistic (documented rate limits), fast (no limits), chaos (every fault) or hostile (chaos plus everything the documents leave open)")
 	speed := fs.Float64("speed", 1, "speed factor: multiplies every rate limit and the background clock")
 	locations := fs.Int("locations", 3, "HighLevel locations of the demo company")
 	background := fs.Float64("background", 0, "simulated seconds per real second of background change (0: only POST /_sim/advance)")

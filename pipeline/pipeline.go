@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/marketsync/marketsync/extract"
+	"github.com/marketsync/marketsync/lake/shard"
 	"github.com/marketsync/marketsync/load"
 	"github.com/marketsync/marketsync/queries"
 	"github.com/marketsync/marketsync/schemas"
@@ -48,6 +49,10 @@ type Config struct {
 	Log           *slog.Logger
 	Progress      func(Event) // optional; called from many goroutines
 	Allocator     memory.Allocator
+	// Shard, if set, takes a deterministic share of the work: the unpartitioned streams and the
+	// partitions (HighLevel locations) it owns, so N processes with shards 0..N-1 of N cover
+	// everything exactly once (each into its own warehouse, or a shared lake).
+	Shard *shard.Spec
 	// SourceIdentity names, per source ("appdirect", "highlevel"), the account or server its
 	// data comes from; default: the base URL (and HighLevel company and app). A warehouse
 	// refuses data of a source from another identity than it holds.
@@ -412,7 +417,9 @@ func (r *run) syncStream(ctx context.Context, t *schemas.Table) {
 		return
 	}
 	if t.PartitionedBy == "" {
-		r.stream(ctx, t.Name, "", nil)
+		if r.owns(t.Name) {
+			r.stream(ctx, t.Name, "", nil)
+		}
 		return
 	}
 	parent, _ := schemas.Lookup(t.PartitionedBy) // r.tables checked it
@@ -426,10 +433,15 @@ func (r *run) syncStream(ctx context.Context, t *schemas.Table) {
 	g := new(errgroup.Group)
 	g.SetLimit(r.cfg.Concurrency)
 	for _, id := range ids {
-		g.Go(func() error { r.stream(ctx, t.Name, id, nil); return nil })
+		if r.owns(t.Name + "/" + id) {
+			g.Go(func() error { r.stream(ctx, t.Name, id, nil); return nil })
+		}
 	}
 	_ = g.Wait()
 }
+
+// owns reports whether this process's shard owns a unit of work (every unit when unsharded).
+func (r *run) owns(key string) bool { return r.cfg.Shard == nil || r.cfg.Shard.Owns(key) }
 
 // skip records a stream that did not run, and why.
 func (r *run) skip(name, why string) {

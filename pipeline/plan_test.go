@@ -9,6 +9,7 @@ import (
 
 	"github.com/marketsync/marketsync/apisim"
 	"github.com/marketsync/marketsync/internal/simcheck"
+	"github.com/marketsync/marketsync/lake/shard"
 	"github.com/marketsync/marketsync/load"
 	"github.com/marketsync/marketsync/state"
 )
@@ -103,4 +104,44 @@ func TestRun_RefusesDataOfAnotherSourceIdentity(t *testing.T) {
 	if _, err := Run(context.Background(), cfg); !errors.Is(err, load.ErrSourceMismatch) {
 		t.Fatalf("err %v, want a refusal", err)
 	}
+}
+
+// N shards cover every stream and every HighLevel location exactly once.
+func TestRun_ShardsCoverTheWorkExactlyOnce(t *testing.T) {
+	sim := startSim(t, apisim.Config{Seed: 4, Scale: 40, Locations: 5, Profile: "fast"})
+	seen := map[string]int{}
+	for i := range 3 {
+		cfg := testConfig(sim, 1, t.TempDir())
+		cfg.ParquetDir, cfg.Shard = "", &shard.Spec{Index: i, Of: 3}
+		sum, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sum.Streams {
+			if s.Stream != "locations" { // every shard lists the locations to find its partitions
+				seen[s.Stream+"/"+s.Partition]++
+			}
+		}
+	}
+	installed := 0
+	for _, r := range must(sim.Rows("locations")) {
+		if r.Values["isInstalled"] == true {
+			installed++
+		}
+	}
+	if len(seen) != 5+installed {
+		t.Fatalf("%d units synced (%v), want 5 AppDirect streams and %d locations", len(seen), seen, installed)
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s synced by %d shards", k, n)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

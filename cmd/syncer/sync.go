@@ -19,6 +19,7 @@ import (
 	"github.com/marketsync/marketsync/apisim"
 	"github.com/marketsync/marketsync/config"
 	"github.com/marketsync/marketsync/extract"
+	"github.com/marketsync/marketsync/lake/shard"
 	"github.com/marketsync/marketsync/pipeline"
 	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
@@ -48,6 +49,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	simAddr := fs.String("sim-addr", "127.0.0.1:0", "embedded simulator: listen `address` (default any free loopback port)")
 	simStart := fs.String("sim-start", "now", "embedded simulator: its clock's `time` (RFC 3339, or now: data dated up to today)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for go tool pprof)")
+	shardFlag := fs.String("shard", "", "take shard `I/N` of the work (streams and HighLevel locations), e.g. $JOB_COMPLETION_INDEX/4")
 	summaryJSON := fs.String("summary-json", "", "write the run's summary as JSON to `file` (\"-\": stdout)")
 	summaryMode := fs.String("summary", "auto", "the human summary table on stdout: auto (when stdout is a terminal), always, never")
 	metricsFile := fs.String("metrics-file", "", "write the run's metrics in the Prometheus text format to `file` (node_exporter textfile collector)")
@@ -114,6 +116,13 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return usagef("--reject-policy %q: want fail or quarantine", *reject)
 		}
 		pc.RejectPolicy = *reject
+	}
+	if *shardFlag != "" {
+		sp, err := shard.Parse(*shardFlag)
+		if err != nil {
+			return usagef("--shard: %v", err)
+		}
+		pc.Shard = &sp
 	}
 	if *summaryMode != "auto" && *summaryMode != "always" && *summaryMode != "never" {
 		return usagef("--summary %q: want auto, always or never", *summaryMode)

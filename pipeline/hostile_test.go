@@ -18,6 +18,7 @@ import (
 // soft-deleted, and what a run could not guarantee it says; once the source stops moving, a
 // full scan ends equal to it.
 func TestRun_HostileSourceIsNeverSilentlyWrong(t *testing.T) {
+	skipUnderRace(t)
 	sim := startSim(t, apisim.Config{Seed: 13, Scale: 400, Profile: "hostile", Speed: 50})
 	cfg := testConfig(sim, 50, t.TempDir())
 	cfg.Retry.MaxAttempts = 15

@@ -106,6 +106,7 @@ func TestRun_FullThenIncrementalEqualsTruth(t *testing.T) {
 }
 
 func TestRun_ChaosEndsEqualToTruth(t *testing.T) {
+	skipUnderRace(t)
 	f := apisim.ChaosFaults()
 	f.Throttle = 0.01                                                         // an HTTP-date Retry-After costs a real second each
 	f.Reset, f.Truncated, f.InvalidJSON, f.PageDrift = 0.03, 0.03, 0.03, 0.04 // each kind surely happens in ~300 requests

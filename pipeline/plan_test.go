@@ -145,3 +145,11 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// skipUnderRace skips a long end-to-end test under the race detector; .ci/run runs it without.
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("long end-to-end test: .ci/run runs it without -race")
+	}
+}

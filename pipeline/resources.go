@@ -57,6 +57,11 @@ var resources = map[string]resource{
 			return r.ad.OpportunitiesByStatus(ctx, status, st, emit)
 		}
 	}},
+	"appdirect.events": {"appdirect", func(r *run, _ string, since time.Time, _ *[]string) listFunc {
+		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
+			return r.ad.Events(ctx, since, st, emit)
+		}
+	}, nil},
 	"highlevel.locations": {"highlevel", func(r *run, _ string, _ time.Time, partitions *[]string) listFunc {
 		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
 			ids, out, err := r.hl.Locations(ctx, st, emit)

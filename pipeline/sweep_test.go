@@ -18,6 +18,7 @@ import (
 // once; rows that left them are marked stale and the next run's full scan re-reads them. After
 // that run every value equals the source.
 func TestRun_LateUpdatesAreCaughtBySweeps(t *testing.T) {
+	skipUnderRace(t)
 	sim := startSim(t, apisim.Config{Seed: 12, Scale: 800, Profile: "fast", Hostile: apisim.Hostile{LateUpdates: true}})
 	cfg := testConfig(sim, 1, t.TempDir())
 	cfg.Streams, cfg.ParquetDir = []string{"invoices", "leads", "opportunities"}, ""

@@ -18,6 +18,7 @@ import (
 // The shipped views, after a sync, equal results computed here in Go from the simulator's own
 // rows, not by running the same SQL: a wrong value or a wrong rule in a view shows.
 func TestViews_EqualResultsComputedFromTheSource(t *testing.T) {
+	skipUnderRace(t)
 	start := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour) // far from any bucket edge the test runs across
 	sim := startSim(t, apisim.Config{Seed: 9, Scale: 900, Profile: "fast", Start: start})
 	cfg := testConfig(sim, 1, t.TempDir())

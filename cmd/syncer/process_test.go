@@ -119,6 +119,7 @@ func assertRowsEqual(t *testing.T, path string, s *apisim.Server, incremental bo
 }
 
 func TestKill_SyncSurvivesSIGKILLAtRandomMoments(t *testing.T) {
+	skipUnderRace(t)
 	bin := binary(t)
 	s := startSim(t, apisim.Config{Seed: 21, Scale: 2000, Profile: "realistic", Speed: 40})
 	setSecrets(t)
@@ -281,5 +282,13 @@ func TestSecrets_NeverInLogsStatusWarehouseOrParquet(t *testing.T) {
 	}
 	if !strings.Contains(outputs.String(), "response") || !strings.Contains(outputs.String(), "retrying") {
 		t.Fatal("debug logs were not produced: the test searched nothing")
+	}
+}
+
+// skipUnderRace skips a long end-to-end test under the race detector; .ci/run runs it without.
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("long end-to-end test: .ci/run runs it without -race")
 	}
 }

@@ -89,6 +89,7 @@ type Serve struct {
 	RequireTLS     bool          `yaml:"require_tls"`     // refuse clients without TLS
 	AllowPlaintext bool          `yaml:"allow_plaintext"` // allow a non-loopback listen address without TLS
 	MaxConnections int           `yaml:"max_connections"` // default 64
+	MemoryLimit    string        `yaml:"memory_limit"`    // DuckDB's buffer pool, shared by the syncs and every reader (default DefaultServeMemoryLimit)
 }
 
 // ServeUser is one serve.users entry.
@@ -102,6 +103,9 @@ const (
 	DefaultServeListen = "127.0.0.1:5433"
 	DefaultServeHTTP   = "127.0.0.1:9188"
 	DefaultServeEvery  = 15 * time.Minute
+	// DefaultServeMemoryLimit is larger than a sync's own 256MB: readers share the buffer pool
+	// (and spill to the warehouse's .tmp directory beyond it).
+	DefaultServeMemoryLimit = "1GB"
 )
 
 // Defaults for a file that leaves them out.
@@ -233,6 +237,9 @@ func (sv *Serve) SetDefaults() {
 	}
 	if sv.Every == 0 && sv.Cron == "" {
 		sv.Every = DefaultServeEvery
+	}
+	if sv.MemoryLimit == "" {
+		sv.MemoryLimit = DefaultServeMemoryLimit
 	}
 }
 

@@ -168,7 +168,7 @@ func TestServe_ClientsReadWhileSyncsCommit(t *testing.T) {
 	dir := t.TempDir()
 	wh, _, addr := startServer(t, dir)
 	ad, hl := simcheck.Sources(sim, 1000)
-	pc := pipeline.Config{AppDirect: ad, HighLevel: hl, Warehouse: wh.Path, ParquetDir: wh.ParquetDir}
+	pc := pipeline.Config{AppDirect: ad, HighLevel: hl, Warehouse: wh.Path, ParquetDir: wh.ParquetDir, DuckDBMemoryLimit: "1GB"}
 	sched := &Scheduler{Schedule: Schedule{Every: 150 * time.Millisecond},
 		Run: func(ctx context.Context) (pipeline.Summary, error) { return pipeline.Run(ctx, pc) }}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -152,6 +152,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	pc := pipeline.Config{Log: log}
 	applyFile(&pc, file)
+	pc.DuckDBMemoryLimit = sv.MemoryLimit // each sync sets it for the whole instance
 	if *warehouse != "" {
 		pc.Warehouse = *warehouse
 	}

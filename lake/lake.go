@@ -368,14 +368,20 @@ func (w *Writer) Commit(ctx context.Context, c Commit) (Result, error) {
 }
 
 // isConflict reports whether err is a lost optimistic-concurrency race: the table moved between
-// this writer's read and its commit. Catalogs report it as table.ErrCommitFailed (REST 409, the
-// SQL catalog's compare-and-swap) or as a failed branch requirement.
+// this writer's read and its commit, or a SQLite catalog was busy with another writer's commit.
+// Catalogs report the first as table.ErrCommitFailed (REST 409, the SQL catalog's
+// compare-and-swap) or as a failed branch requirement. Either way nothing was committed.
 func isConflict(err error) bool {
 	if errors.Is(err, table.ErrCommitFailed) || errors.Is(err, table.ErrCommitDiverged) {
 		return true
 	}
 	msg := strings.ToLower(err.Error())
-	return strings.Contains(msg, "requirement failed") && (strings.Contains(msg, "has changed") || strings.Contains(msg, "created concurrently"))
+	if strings.Contains(msg, "requirement failed") && (strings.Contains(msg, "has changed") || strings.Contains(msg, "created concurrently")) {
+		return true
+	}
+	// SQLite refuses a write transaction that would wait on another writer's lock in WAL mode
+	// (SQLITE_BUSY, without waiting for the busy timeout): that transaction changed nothing.
+	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "sqlite_busy")
 }
 
 func (w *Writer) commitOnce(ctx context.Context, c *Commit, rec arrow.RecordBatch, attempt int) (Result, error) {

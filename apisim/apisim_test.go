@@ -366,7 +366,7 @@ func TestClock_AdvanceInsertsUpdatesDeletesAndTruthFollows(t *testing.T) {
 	start := s.Now()
 	s.Advance(24 * time.Hour) // 0.2%/h inserts, 0.4%/h updates, 0.05%/h deletes of 1000 rows
 	after := s.Truth(start.UnixMilli())
-	for _, name := range []string{"companies", "users", "invoices", "leads", "opportunities"} {
+	for _, name := range []string{"companies", "users", "invoices", "leads", "opportunities", "events"} {
 		b, a := before.Streams[name], after.Streams[name]
 		if a.Live != b.Live+48-12 {
 			t.Errorf("%s: live %d -> %d, want +48 inserted -12 deleted", name, b.Live, a.Live)

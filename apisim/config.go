@@ -111,7 +111,7 @@ func HostileFaults() Faults {
 }
 
 // HostileStreams are the streams Hostile.PageCap knows.
-var HostileStreams = []string{"companies", "users", "invoices", "leads", "opportunities", "charges", "locations"}
+var HostileStreams = []string{"companies", "users", "invoices", "leads", "opportunities", "events", "charges", "locations"}
 
 // Config says what the simulator serves. The zero value plus SetDefaults is the realistic profile.
 type Config struct {

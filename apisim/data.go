@@ -10,7 +10,7 @@ import (
 )
 
 // Streams the simulator serves, in the order `/_sim/truth` lists them.
-var Streams = []string{"companies", "users", "invoices", "leads", "opportunities", "charges"}
+var Streams = []string{"companies", "users", "invoices", "leads", "opportunities", "events", "charges"}
 
 // history is how far back base rows reach: they span the two years before Config.Start. Data is
 // deterministic because nothing but Config.Start says what "now" is.
@@ -823,4 +823,72 @@ func appendMicros(b []byte, v int64) []byte { return appendDec(b, v, 6, 6) }
 // seedHash turns a user-facing seed into the generator's seed.
 func seedHash(seed int64) uint64 {
 	return uint64(seed)*0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019
+}
+
+// Event types of GET /api/channel/v1/events (the documented example is SUBSCRIPTION_ORDER);
+// orders are the most common.
+var eventTypes = []string{"SUBSCRIPTION_ORDER", "SUBSCRIPTION_ORDER", "SUBSCRIPTION_ORDER", "SUBSCRIPTION_CHANGE",
+	"SUBSCRIPTION_CANCEL", "SUBSCRIPTION_NOTICE"}
+
+var eventProducts = []string{"Office Suite", "CRM Pro", "Cloud Backup", "Télécom Plus", "Analytics 360", "Mail Secure"}
+
+// eventErrors are the failures an unsuccessful event reports.
+var eventErrors = [][2]string{{"CONFIGURATION_ERROR", "The vendor endpoint is not configured"},
+	{"TRANSPORT_ERROR", "Connection to the vendor timed out"}, {"UNKNOWN_ERROR", "Unexpected response: 500"}}
+
+// event renders subscription event i (§2.9 example shape). Events are a log: nothing about
+// one changes after it is created (the simulator never updates them).
+func (g *gen) event(b []byte, t *table, i int) []byte {
+	start := len(b)
+	h := rnd(g.seed, "events", i, 3)
+	hb := rnd(g.seed, "events", i, 30)
+	hv := rnd(g.seed, "events", i, 31)
+	cj := g.companyRef("events", i, 5)
+	b = append(b, `{"uuid":`...)
+	b = appendStr(b, uuidOf(g.seed, "events", i))
+	b = append(b, `,"type":`...)
+	b = appendStr(b, pick(eventTypes, h))
+	b = append(b, `,"creationDate":`...)
+	b = appendEpochMs(b, t.created(i), g.form(hv, 2))
+	product := 1000 + int((h>>8)%uint64(len(eventProducts)))
+	b = fmt.Appendf(b, `,"product":{"productId":%d,"name":`, product)
+	b = appendStr(b, eventProducts[product-1000])
+	b = append(b, `,"links":[{"rel":"self","href":`...)
+	b = appendStr(b, fmt.Sprintf("%s/api/marketplace/v1/products/%d", g.baseURL, product))
+	b = append(b, `}]},"company":{"companyId":`...)
+	companyID, noCompany := g.companyID(cj), (h>>16)%10 == 0 // as in the example: companyId null
+	b = appendStrOrNull(b, companyID, noCompany)
+	b = append(b, `,"name":`...)
+	b = appendStr(b, g.companyName(cj))
+	b = append(b, `,"links":[{"rel":"self","href":`...)
+	if noCompany {
+		companyID = "null"
+	}
+	b = appendStr(b, g.baseURL+"/api/account/v1/companies/"+companyID)
+	b = append(b, `}]},"orderId":`...)
+	b = strconv.AppendInt(b, int64(100+i/2), 10) // an order's events follow each other
+	b = append(b, `,"subscriptionId":`...)
+	b = appendStrOrNull(b, uuidOf(g.seed, "subscriptions", i/2), hb%4 == 0)
+	successful := hb>>8%10 != 0
+	b = append(b, `,"consumed":`...)
+	b = strconv.AppendBool(b, hb>>16%5 != 0)
+	b = append(b, `,"successful":`...)
+	b = strconv.AppendBool(b, successful)
+	b = append(b, `,"asynchronous":`...)
+	b = strconv.AppendBool(b, hb>>24%3 == 0)
+	b = append(b, `,"error":`...)
+	if successful {
+		b = append(b, `{"code":null,"message":null}`...)
+	} else {
+		e := pick(eventErrors, hb>>32)
+		b = append(b, `{"code":`...)
+		b = appendStr(b, e[0])
+		b = append(b, `,"message":`...)
+		b = appendStr(b, e[1])
+		b = append(b, '}')
+	}
+	b = append(b, `,"manuallyResolved":`...)
+	b = strconv.AppendBool(b, !successful && hb>>40%2 == 0)
+	b = append(b, '}')
+	return g.vary(b, start, "events", i)
 }

@@ -264,6 +264,8 @@ func (s *Server) statusOf(stream, v string) (statusFilter, error) {
 			return nil, fmt.Errorf("parameter 'status' is not a lead status: %q", v)
 		}
 		get = func(t *table, i int) string { return g.leadStatus(t, i) }
+	default:
+		return nil, fmt.Errorf("parameter 'status' is not supported on %s", stream)
 	}
 	return func(t *table, i int) bool { return slices.Contains(set, get(t, i)) }, nil
 }
@@ -362,6 +364,23 @@ func (s *Server) leads(w http.ResponseWriter, r *http.Request, t token) {
 		end = to + 1 // inclusive upper bound
 	}
 	s.pagedP1(w, r, "leads", from, end, "DESC", s.gen.lead)
+}
+
+// events serves GET /api/channel/v1/events (§2.9): fromDate and toDate bound creationDate
+// (epoch ms, both inclusive), zero-based page/size, sortOrder ASC by default.
+func (s *Server) events(w http.ResponseWriter, r *http.Request, _ token) {
+	q := r.URL.Query()
+	from, _, err1 := qms(q, "fromDate")
+	to, hasTo, err2 := qms(q, "toDate")
+	if err := firstErr(err1, err2); err != nil {
+		adError(w, 400, "VALIDATION_ERROR", err.Error())
+		return
+	}
+	end := int64(0)
+	if hasTo {
+		end = to + 1 // inclusive upper bound
+	}
+	s.pagedP1(w, r, "events", from, end, "ASC", s.gen.event)
 }
 
 func firstErr(errs ...error) error {

@@ -117,6 +117,7 @@ func testAppDirectExamples(t *testing.T, values string) {
 		"invoices":      {"/api/billing/v1/invoices?count=250", partner, true},
 		"leads":         {"/api/lead/v2/leads?context=RESELLER_MANAGER&companyId=x&size=250", user, false},
 		"opportunities": {"/api/assistedSales/v1/opportunities?size=250", partner, false},
+		"events":        {"/api/channel/v1/events?size=250", partner, false},
 	}
 	for stream, p := range pages {
 		r := do(t, "GET", s.URL()+p.path, map[string]string{"Authorization": "Bearer " + p.tok, "Accept-Language": "en-US"}, nil)

@@ -55,7 +55,7 @@ func getJSON(t *testing.T, u string, hdr map[string]string) (int, any) {
 
 func TestHostile_PageCapsPerEndpoint(t *testing.T) {
 	for _, hidden := range []bool{false, true} {
-		caps := map[string]int{"companies": 30, "users": 20, "leads": 25, "opportunities": 15, "invoices": 40, "charges": 10, "locations": 2}
+		caps := map[string]int{"companies": 30, "users": 20, "leads": 25, "opportunities": 15, "events": 35, "invoices": 40, "charges": 10, "locations": 2}
 		s := testSim(t, Config{Seed: 3, Scale: 400, Locations: 5, Profile: "fast", Hostile: Hostile{PageCap: caps, CapHidden: hidden}})
 		partner := partnerToken(t, s)
 		user := adToken(t, s, url.Values{"grant_type": {"password"}, "username": {DemoLeadUser}, "password": {DemoLeadPassword}})
@@ -67,6 +67,7 @@ func TestHostile_PageCapsPerEndpoint(t *testing.T) {
 			"users":         "/api/account/v2/users?size=250&page=1",
 			"leads":         "/api/lead/v2/leads?context=RESELLER_MANAGER&companyId=x&size=250&page=1",
 			"opportunities": "/api/assistedSales/v1/opportunities?size=250&number=2",
+			"events":        "/api/channel/v1/events?size=250&page=1",
 		} {
 			tok := partner
 			if stream == "leads" {

@@ -18,13 +18,13 @@ import (
 
 // Row is one live source row as the oracle compares it.
 type Row struct {
-	Key    string          `json:"key"`    // primary key as text (companies/users: uuid; invoices: invoiceId decimal; leads/opportunities: id; charges: chargeId; locations: _id)
+	Key    string          `json:"key"`    // primary key as text (companies/users: uuid; invoices: invoiceId decimal; leads/opportunities: id; events: uuid; charges: chargeId; locations: _id)
 	Record json.RawMessage `json:"record"` // the exact bytes a list page serves for this row right now
 	Values map[string]any  `json:"values"` // every scalar leaf of Record by dotted path of UNESCAPED keys ("uuid", "address.city", "meta.eventTime", "customer.company.name"); leaves inside arrays are not listed
 }
 
 // OracleStreams are the streams Rows serves.
-var OracleStreams = []string{"companies", "users", "invoices", "leads", "opportunities", "charges", "locations"}
+var OracleStreams = []string{"companies", "users", "invoices", "leads", "opportunities", "events", "charges", "locations"}
 
 // Canonical values in Row.Values:
 //
@@ -45,6 +45,7 @@ var TimestampPaths = map[string][]string{
 	"invoices":      {"creationDate", "dueDate"},
 	"leads":         {"createdOn", "lastModified"},
 	"opportunities": {"createdOn", "purchaseEffectiveDate"},
+	"events":        {"creationDate"},
 	"charges":       {"meta.eventTime", "createdAt", "updatedAt"},
 	"locations":     {"installedAt"},
 }
@@ -81,7 +82,7 @@ type sortedRefs struct {
 func (s *Server) eachRefLocked(stream string, f func(rowRef)) error {
 	g := s.gen
 	switch stream {
-	case "companies", "users", "invoices", "leads", "opportunities":
+	case "companies", "users", "invoices", "leads", "opportunities", "events":
 		t := s.tables[stream]
 		for i := 0; i < t.count; i++ {
 			if t.isDeleted(i) {
@@ -155,6 +156,8 @@ func (s *Server) renderLocked(b []byte, stream string, r rowRef) []byte {
 		return g.lead(b, r.t, r.i)
 	case "opportunities":
 		return g.opportunity(b, r.t, r.i)
+	case "events":
+		return g.event(b, r.t, r.i)
 	case "charges":
 		loc := s.locations[r.loc]
 		return g.charge(b, loc.charges, r.i, loc.id, DemoHLAppID)
@@ -190,6 +193,8 @@ func (s *Server) stampsLocked(stream string, r rowRef) []stamp {
 	case "opportunities":
 		c, p, ok := g.oppTimes(t, i)
 		return []stamp{{path: "createdOn", ms: c}, {path: "purchaseEffectiveDate", ms: p, null: !ok}}
+	case "events":
+		return []stamp{{path: "creationDate", ms: t.created(i)}}
 	case "charges":
 		t = s.locations[r.loc].charges
 		return []stamp{{path: "meta.eventTime", ms: t.created(i)}, {path: "createdAt", ms: t.created(i)}, {path: "updatedAt", ms: t.modified(i)}}

@@ -49,6 +49,7 @@ func servedRecords(t *testing.T, s *Server) map[string][]string {
 		"companies": "/api/account/v2/companies?sortField=NAME&sortOrder=ASC&size=250&page=",
 		"users":     "/api/account/v2/users?sortField=DATE&sortOrder=ASC&size=250&page=",
 		"leads":     "/api/lead/v2/leads?context=RESELLER_MANAGER&companyId=x&sortOrder=ASC&size=250&page=",
+		"events":    "/api/channel/v1/events?sortOrder=ASC&size=250&page=",
 	} {
 		tok := partner
 		if stream == "leads" {
@@ -296,7 +297,7 @@ func TestRows_ValuesAgreeWithIndependentDecoding(t *testing.T) {
 						}
 					}
 					if r.Key == "" || fmt.Sprint(r.Values[map[string]string{"companies": "uuid", "users": "uuid", "invoices": "invoiceId",
-						"leads": "id", "opportunities": "id", "charges": "chargeId", "locations": "_id"}[stream]]) != r.Key {
+						"leads": "id", "opportunities": "id", "events": "uuid", "charges": "chargeId", "locations": "_id"}[stream]]) != r.Key {
 						t.Fatalf("%s: key %q is not the record's id: %v", stream, r.Key, r.Values)
 					}
 				}
@@ -349,9 +350,16 @@ func TestContentDigest(t *testing.T) {
 		if RowHash(Row{Key: r.Key + "x", Record: r.Record, Values: r.Values}) == RowHash(r) {
 			t.Fatalf("%s: the key is not hashed", stream)
 		}
-		rec := bytes.Replace(r.Record, []byte(`"`+r.Key+`"`), []byte(`"`+r.Key+`Z"`), 1)
-		if stream != "invoices" && RowHash(Row{Key: r.Key, Record: rec, Values: r.Values}) == RowHash(r) {
-			t.Fatalf("%s: the record is not hashed", stream)
+		// A row whose record spells its key unescaped (varied records may escape any letter).
+		for _, r := range rows[len(rows)/2:] {
+			if stream == "invoices" || !bytes.Contains(r.Record, []byte(`"`+r.Key+`"`)) {
+				continue
+			}
+			rec := bytes.Replace(r.Record, []byte(`"`+r.Key+`"`), []byte(`"`+r.Key+`Z"`), 1)
+			if RowHash(Row{Key: r.Key, Record: rec, Values: r.Values}) == RowHash(r) {
+				t.Fatalf("%s: the record is not hashed", stream)
+			}
+			break
 		}
 	}
 	// One changed row changes its stream's digest, and no other.
@@ -481,7 +489,7 @@ func TestVaried_ServesEveryForm(t *testing.T) {
 	}
 	// Absent optionals, other member orders; every boolean member takes both values.
 	firstKey := map[string]string{"companies": "uuid", "users": "uuid", "invoices": "invoiceId", "leads": "id",
-		"opportunities": "id", "charges": "chargeId", "locations": "_id"}
+		"opportunities": "id", "events": "uuid", "charges": "chargeId", "locations": "_id"}
 	for _, stream := range OracleStreams {
 		absent, reordered := 0, 0
 		bools := map[string]map[bool]int{}

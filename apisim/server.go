@@ -114,9 +114,10 @@ func New(cfg Config) (*Server, error) {
 		stats:     newStats(),
 	}
 	seed := seedHash(cfg.Seed)
-	for _, name := range []string{"companies", "users", "invoices", "leads", "opportunities"} {
+	for _, name := range []string{"companies", "users", "invoices", "leads", "opportunities", "events"} {
 		s.tables[name] = newTable(name, cfg.Scale, start-history, history, name == "users")
 	}
+	s.tables["events"].appendOnly = true
 	if !cfg.Hostile.LateUpdates {
 		for _, name := range []string{"invoices", "leads", "opportunities"} {
 			s.tables[name].mutableWindow = int64(30 * 24 * time.Hour / time.Millisecond)
@@ -248,7 +249,7 @@ func (s *Server) Advance(d time.Duration) {
 	s.now += d.Milliseconds()
 	s.mutations++
 	hours := d.Hours()
-	for _, name := range []string{"companies", "users", "invoices", "leads", "opportunities"} {
+	for _, name := range []string{"companies", "users", "invoices", "leads", "opportunities", "events"} {
 		s.changeLocked(name, s.tables[name], hours)
 	}
 	for _, loc := range s.locations {
@@ -400,6 +401,7 @@ func (s *Server) Handler() http.Handler {
 	api("GET /api/billing/v1/invoices", "appdirect.invoices", s.adAuth(s.invoices))
 	api("GET /api/lead/v2/leads", "appdirect.leads", s.adAuth(s.leads))
 	api("GET /api/assistedSales/v1/opportunities", "appdirect.opportunities", s.adAuth(s.opportunities))
+	api("GET /api/channel/v1/events", "appdirect.events", s.adAuth(s.events))
 	api("POST /oauth/token", "highlevel.token", s.hlToken)
 	api("POST /oauth/locationToken", "highlevel.locationToken", s.hlAuth("hl-company", s.hlLocationToken))
 	api("GET /oauth/installedLocations", "highlevel.installedLocations", s.hlAuth("hl-company", s.installedLocations))

@@ -28,6 +28,7 @@ type table struct {
 	tail          []tailEntry
 	tailPos       map[int]int // index -> position in tail (rebuilt lazily)
 	mutableWindow int64       // creation-ordered: updates touch rows younger than this (ms), 0 = any
+	appendOnly    bool        // a log (events): rows are inserted and deleted, never updated
 }
 
 type tailEntry struct {
@@ -112,6 +113,9 @@ func (t *table) insertLate(at int64) int {
 }
 
 func (t *table) update(i int, now int64) {
+	if t.appendOnly {
+		return
+	}
 	t.version[i]++
 	t.modAt[i] = now
 	if !t.byModified {

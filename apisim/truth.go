@@ -39,19 +39,19 @@ type Truth struct {
 // version checksum uses its value as text (timestamps as epoch milliseconds).
 var VersionFields = map[string]string{
 	"companies": "status", "users": "last_modified", "invoices": "status",
-	"leads": "last_modified", "opportunities": "status", "charges": "updated_at",
+	"leads": "last_modified", "opportunities": "status", "events": "creation_date", "charges": "updated_at",
 	"locations": "installed_at",
 }
 
 // Truth computes the source truth by walking every row (O(rows); meant for tests and benches).
-// Streams has the six synced streams and "locations" (every listed location, installed or not;
+// Streams has the seven synced streams and "locations" (every listed location, installed or not;
 // its version is installedAt, "" where the app is not installed).
 func (s *Server) Truth(deletedSince int64) Truth {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := Truth{NowMs: s.now, Streams: map[string]StreamTruth{}}
 	g := s.gen
-	for _, name := range []string{"companies", "users", "invoices", "leads", "opportunities"} {
+	for _, name := range []string{"companies", "users", "invoices", "leads", "opportunities", "events"} {
 		t := s.tables[name]
 		st := StreamTruth{VersionField: VersionFields[name], DeletedSince: []string{}}
 		for i := 0; i < t.count; i++ {
@@ -72,6 +72,9 @@ func (s *Server) Truth(deletedSince int64) Truth {
 				id, ver, mod = uuidOf(g.seed, name, i), strconv.FormatInt(m, 10), m
 			case "opportunities":
 				id, ver, mod = uuidOf(g.seed, name, i), oppStatus(t, g.seed, g.start, i), t.modified(i)
+			case "events": // a log: the creation time is the only version an event has
+				id, mod = uuidOf(g.seed, name, i), t.created(i)
+				ver = strconv.FormatInt(mod, 10)
 			}
 			if at, gone := t.deletedAt[i]; gone {
 				if at >= deletedSince {

@@ -41,7 +41,8 @@ func init() {
 		leadType partner recipient participantType referrer result convertedCompany notes ownerUser customerUser
 		purchaseEffectiveDate ownerType createdByUser chargeId appId meterId entityType entityId amountCharged
 		pricePerUnit units transactionType refunded meta eventId eventTime userId createdAt updatedAt _id
-		isInstalled appVersionId versionId installedAt USD charge refund location RESELLER CHANNEL APPDIRECT`) {
+		isInstalled appVersionId versionId installedAt USD charge refund location RESELLER CHANNEL APPDIRECT
+		type product productId rel orderId subscriptionId consumed successful asynchronous error code message manuallyResolved`) {
 		interned[k] = k
 	}
 }

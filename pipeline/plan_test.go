@@ -129,8 +129,8 @@ func TestRun_ShardsCoverTheWorkExactlyOnce(t *testing.T) {
 			installed++
 		}
 	}
-	if len(seen) != 5+installed {
-		t.Fatalf("%d units synced (%v), want 5 AppDirect streams and %d locations", len(seen), seen, installed)
+	if len(seen) != 6+installed {
+		t.Fatalf("%d units synced (%v), want 6 AppDirect streams and %d locations", len(seen), seen, installed)
 	}
 	for k, n := range seen {
 		if n != 1 {

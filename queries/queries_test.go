@@ -11,7 +11,7 @@ import (
 	"github.com/marketsync/marketsync/schemas"
 )
 
-// fixture: 3 companies (one deleted), users, leads, opportunities, invoices and charges whose
+// fixture: 3 companies (one deleted), users, leads, opportunities, invoices, events and charges whose
 // report results are known by hand.
 const fixture = `
 INSERT INTO companies (id, name, status) VALUES ('c1','Acme','ACTIVE'), ('c2','Globex','ACTIVE'), ('c3','Gone','ACTIVE');
@@ -40,6 +40,14 @@ INSERT INTO charges (charge_id, location_id, meter_id, created_at, currency, uni
   ('e','L1','m1', TIMESTAMPTZ '2025-03-01 13:00:00+00', 'USD', 3, 0.03, false),
   ('d','L2','m2', TIMESTAMPTZ '2025-03-02 00:00:00+00', 'USD', 2, 0.20, false);
 UPDATE charges SET transaction_type = 'refund' WHERE charge_id = 'e';
+INSERT INTO events (id, type, creation_date, order_id, successful) VALUES
+  ('e1','SUBSCRIPTION_ORDER', TIMESTAMPTZ '2025-01-31 23:30:00-02:00', '10', true),
+  ('e2','SUBSCRIPTION_ORDER', TIMESTAMPTZ '2025-01-05 00:00:00+00', '11', true),
+  ('e3','SUBSCRIPTION_ORDER', TIMESTAMPTZ '2025-01-06 00:00:00+00', '11', false),
+  ('e4','SUBSCRIPTION_CANCEL', TIMESTAMPTZ '2025-01-20 00:00:00+00', '12', true),
+  ('e5','SUBSCRIPTION_ORDER', TIMESTAMPTZ '2025-01-07 00:00:00+00', '13', true),
+  ('e6','SUBSCRIPTION_ORDER', TIMESTAMPTZ '2025-02-10 00:00:00+00', '14', NULL);
+UPDATE events SET _deleted_at = TIMESTAMPTZ '2026-01-01' WHERE id = 'e5';
 INSERT INTO _sync_runs (run_id, stream, partition, ended_at, status, error) VALUES
   ('r1','users','', TIMESTAMPTZ '2026-01-01', 'succeeded', NULL), ('r2','users','', TIMESTAMPTZ '2026-01-02', 'failed', 'boom');
 INSERT INTO _sync_state VALUES ('users','', '{"v":1,"value_us":1767225600000000}', now());
@@ -101,6 +109,8 @@ func TestShippedQueries_ExactResults(t *testing.T) {
 			"L1|Austin|m1|2025-03-01|2|15.0000000000|0.1500000000\nL2|-|m2|2025-03-02|1|2.0000000000|0.2000000000"},
 		"company_overview": {`SELECT company_id, users, leads, opportunities, invoices, paid_invoices, coalesce(paid_currency, '-'), coalesce(paid_revenue::VARCHAR, '-'), paid_revenue_by_currency FROM company_overview`,
 			"c1|2|2|2|2|2|USD|30.7500000000|USD 30.7500000000\nc2|1|2|1|5|3|-|-|EUR 10.0000000000, USD 1.0000000000"},
+		"orders_by_month": {`SELECT strftime(month, '%Y-%m'), type, events, successful, orders FROM orders_by_month`,
+			"2025-01|SUBSCRIPTION_CANCEL|1|1|1\n2025-01|SUBSCRIPTION_ORDER|2|1|1\n2025-02|SUBSCRIPTION_ORDER|2|1|2"},
 		"data_freshness": {`SELECT stream, partitions, strftime(last_success, '%Y-%m-%d'), strftime(cursor_at, '%Y-%m-%d'), last_error FROM data_freshness`,
 			"users|1|2026-01-01|2026-01-01|boom"},
 	}

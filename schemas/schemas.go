@@ -194,7 +194,7 @@ func col(name, path string, k Kind) Column {
 var Tables []*Table
 
 // order is the sync and listing order of the tables.
-var order = []string{"companies", "users", "invoices", "leads", "opportunities", "charges", "locations"}
+var order = []string{"companies", "users", "invoices", "leads", "opportunities", "events", "charges", "locations"}
 
 // register declares a table; each stream's file calls it once.
 func register(t *Table) *Table {

@@ -88,8 +88,8 @@ func TestSync_NoConfigSyncsTheEmbeddedSimulator(t *testing.T) {
 			companies = s.Inserted
 		}
 	}
-	if rep.Status != "succeeded" || rep.RunID == "" || companies != 300 || len(rep.Streams) != 9 {
-		t.Fatalf("summary json %+v: want succeeded, 300 companies inserted, 9 stream partitions", rep)
+	if rep.Status != "succeeded" || rep.RunID == "" || companies != 300 || len(rep.Streams) != 10 {
+		t.Fatalf("summary json %+v: want succeeded, 300 companies inserted, 10 stream partitions", rep)
 	}
 	prom, _ := os.ReadFile(dir + "/marketsync.prom")
 	if !strings.Contains(string(prom), `marketsync_last_run_rows{outcome="inserted",partition="",stream="companies"} 300`) ||

@@ -2,8 +2,12 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/marketsync/marketsync/lake"
 	"github.com/marketsync/marketsync/load"
 )
 
@@ -40,7 +44,11 @@ func (r *run) committer(ctx context.Context) {
 			rep.facts, rep.err = r.db.ScanFacts(ctx, req.w.Table, req.w.Stream, r.id, f.scanID, f.partitionCol, f.partitionValue)
 		default:
 			start := time.Now()
-			rep.res, rep.err = r.db.Apply(ctx, req.w)
+			// The lake commits first: DuckDB's cursor then never runs ahead of the lake's, and a
+			// DuckDB failure after it only means an idempotent re-upsert next run.
+			if rep.err = r.commitLake(ctx, req.w); rep.err == nil {
+				rep.res, rep.err = r.db.Apply(ctx, req.w)
+			}
 			var rows int64
 			if req.w.Batch != nil {
 				rows = req.w.Batch.NumRows()
@@ -87,4 +95,28 @@ func (r *run) scanFacts(t *task, w load.Write, q factsQuery) (load.ScanFacts, er
 	r.commits <- commitReq{w: w, task: t, facts: &q, reply: reply}
 	rep := <-reply
 	return rep.facts, rep.err
+}
+
+// Lake is the part of *lake.Writer the committer uses.
+type Lake interface {
+	Commit(ctx context.Context, c lake.Commit) (lake.Result, error)
+}
+
+// commitLake writes w to the lake destination, if one is configured, as one snapshot with its
+// cursor. Quarantined records stay in DuckDB's _rejected only.
+func (r *run) commitLake(ctx context.Context, w load.Write) error {
+	if r.cfg.Lake == nil || (w.Batch == nil && w.Cursor == nil && w.Deletes == nil) {
+		return nil
+	}
+	c := lake.Commit{Table: w.Table, Cursor: w.Cursor, Stream: w.Stream, Partition: w.Partition}
+	if w.Batch != nil {
+		c.Batches = []arrow.RecordBatch{w.Batch}
+	}
+	if d := w.Deletes; d != nil {
+		c.DeleteUnseen = &lake.DeleteScope{RunID: d.RunID, PartitionCol: d.PartitionCol, PartitionValue: d.PartitionValue, At: d.At}
+	}
+	if _, err := r.cfg.Lake.Commit(ctx, c); err != nil {
+		return fmt.Errorf("lake: %w", err)
+	}
+	return nil
 }

@@ -49,6 +49,9 @@ type Config struct {
 	Log           *slog.Logger
 	Progress      func(Event) // optional; called from many goroutines
 	Allocator     memory.Allocator
+	// Lake, if set, receives every committed write too (an Apache Iceberg destination), in the
+	// same order and before DuckDB, with the cursor in the same snapshot.
+	Lake Lake
 	// Shard, if set, takes a deterministic share of the work: the unpartitioned streams and the
 	// partitions (HighLevel locations) it owns, so N processes with shards 0..N-1 of N cover
 	// everything exactly once (each into its own warehouse, or a shared lake).

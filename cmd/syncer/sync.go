@@ -19,6 +19,7 @@ import (
 	"github.com/marketsync/marketsync/apisim"
 	"github.com/marketsync/marketsync/config"
 	"github.com/marketsync/marketsync/extract"
+	"github.com/marketsync/marketsync/lake"
 	"github.com/marketsync/marketsync/lake/shard"
 	"github.com/marketsync/marketsync/pipeline"
 	"github.com/marketsync/marketsync/schemas"
@@ -91,6 +92,14 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		log.Info("no --config: syncing from the embedded API simulator", "url", sim.URL(), "rows_per_stream", *simScale)
 	}
 	applyFile(&pc, file)
+	if file.Lake != nil {
+		lw, err := lake.Open(ctx, lake.FromConfig(file.Lake))
+		if err != nil {
+			return fmt.Errorf("opening the lake destination: %w", err)
+		}
+		defer lw.Close()
+		pc.Lake = lw
+	}
 	if *warehouse != "" {
 		pc.Warehouse = *warehouse
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	bindings "github.com/duckdb/duckdb-go-bindings"
@@ -24,6 +25,9 @@ func (e *duckErr) Error() string { return e.msg }
 type readerConn struct {
 	conn bindings.Connection
 	opts bindings.ArrowOptions
+
+	mu     sync.Mutex // interrupt (any goroutine) against close
+	closed bool
 }
 
 func connectReader(db bindings.Database) (*readerConn, error) {
@@ -37,12 +41,39 @@ func connectReader(db bindings.Database) (*readerConn, error) {
 }
 
 func (r *readerConn) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.closed = true
 	bindings.DestroyArrowOptions(&r.opts)
 	bindings.Disconnect(&r.conn)
 }
 
 // interrupt cancels the running query, if any.
-func (r *readerConn) interrupt() { bindings.Interrupt(r.conn) }
+func (r *readerConn) interrupt() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		bindings.Interrupt(r.conn)
+	}
+}
+
+// watch interrupts the connection when ctx ends, until the returned stop is called; stop
+// waits for an interrupt under way, so none reaches a later statement.
+func (r *readerConn) watch(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	after := context.AfterFunc(ctx, func() {
+		defer close(done)
+		r.interrupt()
+	})
+	return func() {
+		if !after() {
+			<-done
+		}
+	}
+}
 
 // exec runs a statement the server itself issues (BEGIN, ROLLBACK, setup) and discards its result.
 func (r *readerConn) exec(q string) error {
@@ -148,7 +179,7 @@ type cursor struct {
 
 // open executes p (bound) and returns its result as a cursor. ctx interrupts the execution.
 func (r *readerConn) open(ctx context.Context, p *prepared) (*cursor, error) {
-	stop := context.AfterFunc(ctx, r.interrupt)
+	stop := r.watch(ctx)
 	defer stop()
 	var pending bindings.PendingResult
 	if bindings.PendingPreparedStreaming(p.ps, &pending) == bindings.StateError {
@@ -193,7 +224,7 @@ func (c *cursor) next(ctx context.Context) (arrow.RecordBatch, error) {
 	if c.done {
 		return nil, nil
 	}
-	stop := context.AfterFunc(ctx, c.r.interrupt)
+	stop := c.r.watch(ctx)
 	defer stop()
 	chunk := bindings.FetchChunk(c.res)
 	if chunk.Ptr == nil {

@@ -88,7 +88,7 @@ var (
 		"checkpoint": true, "force_checkpoint": true, "enable_logging": true, "disable_logging": true,
 		"truncate_duckdb_logs": true, "write_log": true, "enable_profiling": true, "disable_profiling": true,
 		"enable_peg_parser": true, "disable_peg_parser": true, "check_peg_parser": true, "arrow_scan": true,
-		"arrow_scan_dumb": true, "json_execute_serialized_sql": true, "query": true, "pragma_database_size": false,
+		"arrow_scan_dumb": true, "json_execute_serialized_sql": true, "query": true,
 	}
 )
 

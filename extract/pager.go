@@ -99,6 +99,7 @@ type listing struct {
 	notes             []string
 	prevPage          uint64 // content hash of the previous page
 	prevFirst         uint64 // key hash of the previous page's first record
+	prevLen           int    // records on the previous page
 	hasPrev           bool
 	bound             int // totalBound listings: the server's upper bound, -1 if none
 	scratch           []byte
@@ -169,11 +170,13 @@ func (l *listing) repeated(recs [][]byte, at string) error {
 	}
 	sum := h.Sum64()
 	firstKey, _ := l.keyHash(recs[0])
-	if l.hasPrev && (sum == l.prevPage || firstKey == l.prevFirst) {
+	// After a one-row page, a page beginning with that row is an overlap (a server starting a
+	// page one row early), not a repeat, unless it is the very same page.
+	if l.hasPrev && (sum == l.prevPage || (firstKey == l.prevFirst && l.prevLen > 1)) {
 		l.drift("a page repeated the previous one")
 		return fmt.Errorf("%w: stream %s: %s repeats the previous page (the server ignores the paging parameter)", ErrPagination, l.stream, at)
 	}
-	l.prevPage, l.prevFirst, l.hasPrev = sum, firstKey, true
+	l.prevPage, l.prevFirst, l.prevLen, l.hasPrev = sum, firstKey, len(recs), true
 	return nil
 }
 

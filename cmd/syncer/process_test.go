@@ -198,13 +198,17 @@ func TestSignals_StopWithinFiveSecondsAndResume(t *testing.T) {
 		return strings.Replace(c, "lead_company_id: c-1", "lead_company_id: c-1\n    rate_per_second: 16\n    companies_rate_per_second: 20", 1) + "batch_rows: 500\n"
 	})
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		cmd := exec.Command(bin, "sync", "--config", cfg, "--progress", "never")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
+		cmd := exec.Command(bin, "sync", "--config", cfg, "--progress", "never", "--log-level", "debug")
+		stderr := &lockedBuffer{}
+		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(1500 * time.Millisecond)
+		// Signal mid-flight: once a batch has committed (a loaded machine starts slowly).
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), `msg=committed`) && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond)
 		sent := time.Now()
 		_ = cmd.Process.Signal(sig)
 		err := cmd.Wait()
@@ -291,4 +295,22 @@ func skipUnderRace(t *testing.T) {
 	if raceEnabled {
 		t.Skip("long end-to-end test: .ci/run runs it without -race")
 	}
+}
+
+// lockedBuffer is a bytes.Buffer a process writes while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

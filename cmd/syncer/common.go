@@ -78,7 +78,13 @@ func openWarehouseReadOnly(ctx context.Context, flagVal, configPath string) (*sq
 	if err != nil {
 		return nil, err
 	}
-	return load.OpenReadOnly(ctx, path)
+	db, err := load.OpenReadOnly(ctx, path)
+	if errors.Is(err, load.ErrLocked) {
+		if sdb, serr := openServeDB(ctx, path); serr == nil {
+			return sdb, nil // a running syncer serve owns the warehouse: read through it
+		}
+	}
+	return db, err
 }
 
 func fileExists(p string) error {

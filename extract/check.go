@@ -24,6 +24,7 @@ func (a *AppDirect) Check(ctx context.Context) []Probe {
 		probe("invoices", "/api/billing/v1/invoices?start=0&count=1", a.partner, nil),
 		probe("leads", "/api/lead/v2/leads?page=0&size=1&context="+a.cfg.LeadContext+"&companyId="+a.cfg.LeadCompanyID, a.user, nil),
 		probe("opportunities", "/api/assistedSales/v1/opportunities?number=1&size=1", a.partner, http.Header{"Accept-Language": {"en-US"}}),
+		probe("events", "/api/channel/v1/events?page=0&size=1", a.partner, nil),
 	}
 }
 

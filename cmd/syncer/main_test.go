@@ -200,8 +200,8 @@ func TestCheck_MasksSecretsAndReachesEveryEndpoint(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s %s", code, out, errOut)
 	}
-	if strings.Count(out, "ok   ") != 7 || !strings.Contains(out, "******") {
-		t.Fatalf("want 7 endpoints ok and masked secrets:\n%s", out)
+	if strings.Count(out, "ok   ") != 8 || !strings.Contains(out, "******") {
+		t.Fatalf("want 8 endpoints ok and masked secrets:\n%s", out)
 	}
 	for _, secret := range []string{apisim.DemoClientSecret, apisim.DemoLeadPassword, apisim.DemoHLClientSecret} {
 		if strings.Contains(out+errOut, secret) {

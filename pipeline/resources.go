@@ -20,48 +20,14 @@ type resource struct {
 }
 
 var resources = map[string]resource{
-	"appdirect.companies": {"appdirect", func(r *run, _ string, _ time.Time, _ *[]string) listFunc {
-		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
-			return r.ad.Companies(ctx, st, emit)
-		}
-	}, nil},
-	"appdirect.users": {"appdirect", func(r *run, _ string, since time.Time, _ *[]string) listFunc {
-		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
-			return r.ad.Users(ctx, since, st, emit)
-		}
-	}, nil},
-	"appdirect.invoices": {"appdirect", func(r *run, _ string, since time.Time, _ *[]string) listFunc {
-		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
-			return r.ad.Invoices(ctx, since, st, emit)
-		}
-	}, func(r *run, status string) listFunc {
-		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
-			return r.ad.InvoicesByStatus(ctx, status, st, emit)
-		}
-	}},
-	"appdirect.leads": {"appdirect", func(r *run, _ string, since time.Time, _ *[]string) listFunc {
-		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
-			return r.ad.Leads(ctx, since, st, emit)
-		}
-	}, func(r *run, status string) listFunc {
-		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
-			return r.ad.LeadsByStatus(ctx, status, st, emit)
-		}
-	}},
-	"appdirect.opportunities": {"appdirect", func(r *run, _ string, since time.Time, _ *[]string) listFunc {
-		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
-			return r.ad.Opportunities(ctx, since, st, emit)
-		}
-	}, func(r *run, status string) listFunc {
-		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
-			return r.ad.OpportunitiesByStatus(ctx, status, st, emit)
-		}
-	}},
-	"appdirect.events": {"appdirect", func(r *run, _ string, since time.Time, _ *[]string) listFunc {
-		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
-			return r.ad.Events(ctx, since, st, emit)
-		}
-	}, nil},
+	"appdirect.companies": appDirect(func(a *extract.AppDirect, ctx context.Context, _ time.Time, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
+		return a.Companies(ctx, st, emit) // no filter: a full snapshot every run
+	}, nil),
+	"appdirect.users":         appDirect((*extract.AppDirect).Users, nil),
+	"appdirect.invoices":      appDirect((*extract.AppDirect).Invoices, (*extract.AppDirect).InvoicesByStatus),
+	"appdirect.leads":         appDirect((*extract.AppDirect).Leads, (*extract.AppDirect).LeadsByStatus),
+	"appdirect.opportunities": appDirect((*extract.AppDirect).Opportunities, (*extract.AppDirect).OpportunitiesByStatus),
+	"appdirect.events":        appDirect((*extract.AppDirect).Events, nil),
 	"highlevel.locations": {"highlevel", func(r *run, _ string, _ time.Time, partitions *[]string) listFunc {
 		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
 			ids, out, err := r.hl.Locations(ctx, st, emit)
@@ -76,6 +42,29 @@ var resources = map[string]resource{
 			return r.hl.Charges(ctx, partition, since, st, emit)
 		}
 	}, nil},
+}
+
+// An AppDirect listing from a lower bound, and a listing of one status.
+type (
+	adSince  func(*extract.AppDirect, context.Context, time.Time, *extract.Counters, extract.Emit) (extract.Outcome, error)
+	adStatus func(*extract.AppDirect, context.Context, string, *extract.Counters, extract.Emit) (extract.Outcome, error)
+)
+
+// appDirect binds an AppDirect listing (and its status sweep, if any) to the run's extractor.
+func appDirect(list adSince, sweep adStatus) resource {
+	res := resource{source: "appdirect", list: func(r *run, _ string, since time.Time, _ *[]string) listFunc {
+		return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
+			return list(r.ad, ctx, since, st, emit)
+		}
+	}}
+	if sweep != nil {
+		res.sweep = func(r *run, status string) listFunc {
+			return func(ctx context.Context, st *extract.Counters, emit extract.Emit) (extract.Outcome, error) {
+				return sweep(r.ad, ctx, status, st, emit)
+			}
+		}
+	}
+	return res
 }
 
 // lister returns the call that lists table t's partition from since.

@@ -408,13 +408,13 @@ func writeCanon(b *strings.Builder, v any) {
 	}
 }
 
-// normDecimal renders decimal text exactly, without exponent, trailing fraction zeros or "-0".
+// normDecimal renders decimal text exactly, without exponent, trailing fraction zeros or "-0":
+// the simulator's canonical form.
 func normDecimal(s string) string {
-	r, ok := new(big.Rat).SetString(strings.TrimSpace(s))
-	if !ok {
-		return s
+	if n, err := apisim.NormalizeDecimal(strings.TrimSpace(s)); err == nil {
+		return n
 	}
-	return ratText(r)
+	return s
 }
 
 func ratText(r *big.Rat) string {

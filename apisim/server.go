@@ -455,6 +455,8 @@ func (s *Server) instrument(name string, h http.Handler) http.Handler {
 			s.tokMu.Unlock()
 			s.stats.fault("token_revoked")
 		}
+		// The Date header tells the server's clock (RFC 9110 §6.6.1): the simulated one here.
+		w.Header().Set("Date", s.Now().Format(http.TimeFormat))
 		if s.injectFault(rec, r, name) {
 			return
 		}

@@ -179,8 +179,9 @@ func (a *AppDirect) wrappedPages(ctx context.Context, stream, key, path string, 
 		qq.Set(pageParam, strconv.Itoa(k+base))
 		qq.Set("size", strconv.Itoa(size))
 		var f fetched
+		var date time.Time
 		err := a.c.Do(ctx, Request{Stream: stream, URL: a.cfg.BaseURL + path + "?" + qq.Encode(), Header: hdr,
-			Auth: auth, Budget: budget, Stats: stats,
+			Auth: auth, Budget: budget, Stats: stats, Date: &date,
 			Parse: func(_ int, body []byte) error {
 				recs, meta, err := splitWrapped(body)
 				if err != nil {
@@ -193,6 +194,7 @@ func (a *AppDirect) wrappedPages(ctx context.Context, stream, key, path string, 
 				f = fetched{page: Page{Stream: stream, Records: recs}, totalRows: meta.TotalElements, totalPages: meta.TotalPages, number: number}
 				return nil
 			}})
+		f.date = date
 		return f, err
 	}
 	l := newListing(stream, "", emit, key)

@@ -87,6 +87,9 @@ type Request struct {
 	// (truncated or invalid JSON) and retried. It runs once per 2xx attempt; the last call
 	// that returned nil saw the body Do accepted.
 	Parse func(status int, body []byte) error
+	// Date, when set, receives the server's clock from the accepted 2xx response's Date header
+	// (left unchanged when the header is absent or unparseable).
+	Date *time.Time
 }
 
 // Do sends req through the stack (see newStack and each layer's doc). A status that is not
@@ -124,6 +127,11 @@ func (c *Client) Do(ctx context.Context, req Request) error {
 	}
 	defer res.Body.Close()
 	if res.StatusCode >= 200 && res.StatusCode < 300 {
+		if req.Date != nil {
+			if t, err := http.ParseTime(res.Header.Get("Date")); err == nil {
+				*req.Date = t.UTC()
+			}
+		}
 		return nil // Parse ran in retryTransport, on this body
 	}
 	data, err := bodyBytes(res)

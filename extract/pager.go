@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -66,6 +67,10 @@ type Outcome struct {
 	// array", "server capped pages at 100 rows (asked 250)", "totals moved while paging (500 →
 	// 502)", ...); "" when nothing does. Notes are joined by "; ".
 	Why string
+	// ServerStart is the server's clock (its Date header) when it answered the listing's first
+	// page; zero when unknown. A listing whose rows carry no cursor value (users, §7.3) moves
+	// its cursor here: whatever changes after it is in the next window.
+	ServerStart time.Time
 }
 
 // Distinct is the number of distinct keys the listing received.
@@ -78,10 +83,11 @@ func (o Outcome) TotalAgrees() bool { return o.Total >= 0 && o.Total == o.Distin
 // fetched is one page plus what its metadata said.
 type fetched struct {
 	page       Page
-	totalRows  int    // -1 if the response gives none
-	totalPages int    // -1 if unknown
-	number     int    // echoed zero-based page index, -1 if not echoed
-	shape      string // why the total is unknown, for Outcome.Why ("bare array", ...)
+	totalRows  int       // -1 if the response gives none
+	totalPages int       // -1 if unknown
+	number     int       // echoed zero-based page index, -1 if not echoed
+	shape      string    // why the total is unknown, for Outcome.Why ("bare array", ...)
+	date       time.Time // the response's Date header, zero if none
 }
 
 // maxPages guards against an API that never stops paging.
@@ -318,6 +324,7 @@ func pagesByNumber(ctx context.Context, conc, ask int, fetch func(ctx context.Co
 	if err != nil {
 		return false, err
 	}
+	l.out.ServerStart = first.date
 	if first.totalRows < 0 {
 		l.note("total unknown: the page object has no totalElements")
 		return pagesUntilEmpty(ctx, func(ctx context.Context, k int) (fetched, error) { return fetch(ctx, k, ask) }, first, l)

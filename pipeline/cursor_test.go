@@ -10,7 +10,9 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/marketsync/marketsync/apisim"
 	"github.com/marketsync/marketsync/extract"
 	"github.com/marketsync/marketsync/load"
 	"github.com/marketsync/marketsync/state"
@@ -22,11 +24,13 @@ import (
 func TestRun_FailureOnPage2KeepsCheckpointAndNoFullScanMark(t *testing.T) {
 	var broken atomic.Bool
 	broken.Store(true)
+	serverClock := time.UnixMilli(1700000000000 + 60_000).UTC() // a minute after the last row changed
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/oauth2/token":
 			fmt.Fprint(w, `{"access_token":"t","token_type":"bearer","expires_in":3600}`)
 		case "/api/account/v2/users":
+			w.Header().Set("Date", serverClock.Format(http.TimeFormat))
 			page, _ := strconv.Atoi(r.URL.Query().Get("page"))
 			size, _ := strconv.Atoi(r.URL.Query().Get("size"))
 			if page == 1 && broken.Load() {
@@ -74,8 +78,10 @@ func TestRun_FailureOnPage2KeepsCheckpointAndNoFullScanMark(t *testing.T) {
 	if err != nil || sum.Streams[0].FullScan {
 		t.Fatalf("run 2: %v (full %v), want an incremental resume", err, sum.Streams[0].FullScan)
 	}
-	if c := cursor(); c.Value != (1700000000000+9000)*1000 || !c.LastFullScan.IsZero() || !c.Loaded {
-		t.Fatalf("after the resume: cursor %+v; want the last row's time, loaded, and still no full-scan mark", c)
+	// Users carry no documented timestamp, so a whole listing moves the cursor to the server's
+	// clock at its start (CursorFromServerClock), not to the last row's time.
+	if c := cursor(); c.Value != serverClock.UnixMicro() || !c.LastFullScan.IsZero() || !c.Loaded {
+		t.Fatalf("after the resume: cursor %+v; want the server's clock, loaded, and still no full-scan mark", c)
 	}
 	sum, err = Run(context.Background(), cfg)
 	if err != nil || !sum.Streams[0].FullScan {
@@ -83,5 +89,54 @@ func TestRun_FailureOnPage2KeepsCheckpointAndNoFullScanMark(t *testing.T) {
 	}
 	if c := cursor(); c.LastFullScan.IsZero() || c.Loaded || c.KeyDigest == "" {
 		t.Fatalf("after the verifying scan: cursor %+v; want a full-scan mark and a key digest", c)
+	}
+}
+
+// Users bodies carry no modification time (the documents show none, §7.3). The cursor must
+// still move, to the server's clock when the listing began, so later runs are incremental
+// windows rather than full scans, and every change is caught: whole rows equal the source.
+func TestRun_UsersWithoutTimestampsMoveTheCursorByTheServerClock(t *testing.T) {
+	sim := startSim(t, apisim.Config{Seed: 6, Scale: 600, Profile: "fast", Hostile: apisim.Hostile{UsersWithoutTimestamps: 1}})
+	cfg := testConfig(sim, 0, t.TempDir())
+	cfg.Streams = []string{"users"}
+	ctx := context.Background()
+	cursor := func() state.Cursor {
+		db, err := load.Open(ctx, cfg.Warehouse)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		c, _, err := db.Cursor(ctx, "users", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	started := sim.Now().Truncate(time.Second)
+	if _, err := Run(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if c := cursor(); c.Value != started.UnixMicro() {
+		t.Fatalf("after the full scan: cursor %v, want the server's clock at the listing's start %v", c.Time(), started)
+	}
+	assertRows(t, cfg, sim, cfg.Streams, false)
+	for i := 0; i < 2; i++ {
+		sim.Advance(5 * time.Hour)
+		at := sim.Now().Truncate(time.Second)
+		before := sim.Snapshot().Requests["appdirect.users"]["200"]
+		sum, err := Run(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := sum.Streams[0]; s.FullScan {
+			t.Fatalf("run %d: a full scan; want an incremental window from the moved cursor", i+2)
+		}
+		if pages := sim.Snapshot().Requests["appdirect.users"]["200"] - before; pages > 3 {
+			t.Errorf("run %d: %d pages of users for a 5-hour window, want a small window", i+2, pages)
+		}
+		if c := cursor(); c.Value != at.UnixMicro() {
+			t.Fatalf("run %d: cursor %v, want %v", i+2, c.Time(), at)
+		}
+		assertRows(t, cfg, sim, cfg.Streams, true)
 	}
 }

@@ -90,6 +90,9 @@ func (r *run) incremental(ctx context.Context, sc *scan, p Plan, cur state.Curso
 		w := sc.pending()
 		next := cur
 		next.Value = max(cur.Value, sc.maxCursor)
+		if at := serverStart(sc.table, out); at > 0 {
+			next.Value = max(cur.Value, at)
+		}
 		if left > 0 {
 			next.Rescan = true
 			sc.t.note(fmt.Sprintf("%d rows left a status the run re-reads (e.g. an invoice no longer UNPAID): marked _stale_since; the next run's full scan re-reads them", left))
@@ -142,6 +145,9 @@ func (r *run) fullScan(ctx context.Context, sc *scan, cur state.Cursor, found bo
 		}
 		next := cur
 		next.Value = sc.maxCursor
+		if at := serverStart(sc.table, out); at > 0 && out.Complete {
+			next.Value = at
+		}
 		if out.Complete {
 			next.KeyDigest = facts.KeyDigest
 		}
@@ -156,6 +162,17 @@ func (r *run) fullScan(ctx context.Context, sc *scan, cur state.Cursor, found bo
 		_, err = r.commit(sc.t, w)
 		return err
 	}
+}
+
+// serverStart is the cursor (µs) a listing of a table whose rows may carry no cursor value
+// earns: the server's clock when it answered the first page, if the listing did not move while
+// paged. Every row changed after that instant is in the next window (the lookback absorbs the
+// Date header's one-second resolution); 0 when the table keeps the highest value seen.
+func serverStart(t *schemas.Table, out extract.Outcome) int64 {
+	if !t.CursorFromServerClock || out.Drift || out.ServerStart.IsZero() {
+		return 0
+	}
+	return out.ServerStart.UnixMicro()
 }
 
 // sweep re-lists the records of the table's non-terminal statuses, whatever their age, so a

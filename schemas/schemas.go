@@ -116,6 +116,10 @@ type Table struct {
 	// SortedByCursor: the extractor asks the API to list rows ascending by the cursor column, so
 	// every committed prefix of a listing can checkpoint the cursor mid-stream.
 	SortedByCursor bool
+	// CursorFromServerClock: bodies may lack the cursor column (the documents show no user
+	// timestamp, §7.3), so a whole, drift-free listing moves the cursor to the server's clock
+	// when the listing began (its Date header) rather than to the highest value seen.
+	CursorFromServerClock bool
 
 	// Stream rules: how the table is synced.
 	Resource string        // the extract resource that lists it, e.g. "appdirect.users"

@@ -4,7 +4,7 @@ import "time"
 
 // users: lastModified filter with a 10-minute overlap.
 var _ = register(&Table{
-	Name: "users", Source: "appdirect", PrimaryKey: "id", Cursor: "last_modified", SortedByCursor: true, Created: "last_modified", CreatedMoves: true,
+	Name: "users", Source: "appdirect", PrimaryKey: "id", Cursor: "last_modified", SortedByCursor: true, CursorFromServerClock: true, Created: "last_modified", CreatedMoves: true,
 	Resource: "appdirect.users", Endpoint: "GET /api/account/v2/users?lastModified=", Lookback: 10 * time.Minute,
 	Columns: []Column{
 		col("id", "uuid", String), col("email", "email", String), col("user_name", "userName", String),

@@ -291,10 +291,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err := queries.Install(ctx, db.Conn()); err != nil {
 		return sum, err
 	}
-	for source, id := range cfg.identities() {
-		if err := db.ClaimSource(ctx, source, id); err != nil {
-			return sum, err
-		}
+	if err := db.ClaimSources(ctx, cfg.identities()); err != nil {
+		return sum, err
 	}
 	// Cursors are read once, before the writer starts: a read on the writer's connection in the
 	// middle of its transaction would see uncommitted state.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/marketsync/marketsync/extract"
 	"github.com/marketsync/marketsync/lake"
 	"github.com/marketsync/marketsync/lake/shard"
+	"github.com/marketsync/marketsync/load"
 	"github.com/marketsync/marketsync/pipeline"
 	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
@@ -161,6 +163,21 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	stopProgress()
 	if sum.Ended.IsZero() {
 		sum.Ended = time.Now().UTC()
+	}
+	// A fix by reset names the command for the warehouse and Parquet folder this run used.
+	var fix *load.FixByReset
+	if errors.As(err, &fix) {
+		where := []string{"--config", *cfgPath}
+		if *cfgPath == "" || *warehouse != "" {
+			where = append(where, "--warehouse", pc.Warehouse)
+		}
+		if *cfgPath == "" || *parquetDir != "" {
+			where = append(where, "--parquet-dir", cmp.Or(pc.ParquetDir, "-"))
+		}
+		if *cfgPath == "" {
+			where = where[2:]
+		}
+		fix.Command = load.ResetCommand(fix.Streams, where...)
 	}
 	rep := newRunReport(sum, pc.Warehouse, err, ctx.Err() != nil)
 	logRunFinished(log, rep)

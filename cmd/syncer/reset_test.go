@@ -42,14 +42,17 @@ func runNamedReset(t *testing.T, msg string) string {
 	return out
 }
 
-func compareWarehouse(t *testing.T, path string, s *apisim.Server) {
+func compareWarehouse(t *testing.T, path string, s *apisim.Server, streams ...string) {
 	t.Helper()
+	if len(streams) == 0 {
+		streams = schemas.Streams
+	}
 	db, err := load.OpenReadOnly(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	diff, err := simcheck.CompareRows(context.Background(), db, s, schemas.Streams, simcheck.RowOptions{})
+	diff, err := simcheck.CompareRows(context.Background(), db, s, streams, simcheck.RowOptions{})
 	if err != nil || diff != "" {
 		t.Fatalf("warehouse differs from the source (%v):\n%s", err, diff)
 	}

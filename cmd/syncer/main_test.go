@@ -160,6 +160,7 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{[]string{"query", "no_such_query", "--warehouse", dir + "/w.duckdb"}, exitUsage, "not a shipped query"},
 		{[]string{"status", "--warehouse", dir + "/none.duckdb"}, exitFailed, "run `syncer sync` first"},
 		{[]string{"sync", "--log-format", "xml"}, exitUsage, "--log-format"},
+		{[]string{"serve", "--every", "soon"}, exitUsage, `"soon" is not a duration`},
 	}
 	for _, c := range cases {
 		code, _, errOut := syncer(t, c.args...)

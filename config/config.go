@@ -452,6 +452,10 @@ func (f *File) ResolvePaths(dir string) {
 		}
 	}
 	walk(reflect.ValueOf(f).Elem())
+	if l := f.Lake; l != nil { // local catalog file and folder (a DSN or URL contains "://")
+		resolve(&l.URI)
+		resolve(&l.Warehouse)
+	}
 }
 
 // SetDefaults fills unset values.

@@ -10,11 +10,11 @@ import (
 // Lake is the lake section: the Apache Iceberg destination beside the DuckDB warehouse (see the
 // README's "Lake: Apache Iceberg tables for many machines").
 type Lake struct {
-	Catalog   string `yaml:"catalog"`               // sql (default) or rest
-	URI       string `yaml:"uri" path:"true"`       // sql: SQLite file or postgres:// DSN; rest: the catalog URL
-	Warehouse string `yaml:"warehouse" path:"true"` // local folder or s3://bucket/prefix
-	Namespace string `yaml:"namespace"`             // default marketsync
-	Upsert    string `yaml:"upsert"`                // copy-on-write (default) or equality-deletes
+	Catalog   string `yaml:"catalog"`   // sql (default) or rest
+	URI       string `yaml:"uri"`       // sql: SQLite file or postgres:// DSN; rest: the catalog URL
+	Warehouse string `yaml:"warehouse"` // local folder or s3://bucket/prefix
+	Namespace string `yaml:"namespace"` // default marketsync
+	Upsert    string `yaml:"upsert"`    // copy-on-write (default) or equality-deletes
 	// MaxAttempts bounds how often a commit that lost a race with another writer is re-applied.
 	MaxAttempts int `yaml:"max_attempts"`
 	// REST catalog credentials: an OAuth2 client credential "id:secret", or a bearer token.

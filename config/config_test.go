@@ -103,6 +103,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("sources: {appdirect: {base_url: 'http://[::1]:80', client_id: a, client_secret: b}}"))
 	f.Add([]byte("streams: 5"))
 	f.Add([]byte("lookback: {users: nope}"))
+	f.Add([]byte("full_scan_every: 7x\nlookback: {users: 1d, invoices: [x]}\nconcurrency: many"))
 	f.Add([]byte("\x00\xff: ["))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = Parse(data, env(map[string]string{"AD_SECRET": "x"}))

@@ -17,7 +17,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 )
 
-// HighLevel's official specs (CC0), copied from ../shared/specs/highlevel into testdata.
+// HighLevel's official specs (CC0), kept in testdata.
 func loadSpec(t *testing.T, name string) routers.Router {
 	t.Helper()
 	loader := openapi3.NewLoader()

@@ -1,6 +1,6 @@
 // Package apisim is a faithful, deterministic stand-in for the AppDirect and HighLevel APIs that
 // marketsync reads: same paths, parameters, auth, pagination, bodies, rate limits and errors as
-// ../shared/docs/source-apis.md, plus a simulated clock that inserts, updates and deletes rows,
+// docs/source-apis.md, plus a simulated clock that inserts, updates and deletes rows,
 // injectable faults, and /_sim endpoints that tell tests the exact source truth: /_sim/truth
 // (ids, versions and a content digest per stream) and /_sim/rows (every live row with its exact
 // bytes and canonical values, see Rows). Config.Values "varied" serves every value form the

@@ -9,13 +9,16 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/marketsync/marketsync/schemas"
 )
@@ -26,7 +29,57 @@ type Error struct {
 	Msg string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("config key %s: %s", e.Key, e.Msg) }
+func (e *Error) Error() string {
+	if e.Key == "" {
+		return "config: " + e.Msg
+	}
+	return fmt.Sprintf("config key %s: %s", e.Key, e.Msg)
+}
+
+// Duration is a time.Duration read from the config or a flag. Besides Go's units (90s, 15m,
+// 1.5h) it accepts d (24 hours), w (7 days) and y (365 days): 7d, 1d12h.
+type Duration time.Duration
+
+// ParseDuration reads a duration in Go's syntax or with d, w or y units ("7d", "1d12h").
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	if d, err := model.ParseDuration(s); err == nil {
+		return time.Duration(d), nil
+	}
+	return 0, fmt.Errorf("%q is not a duration: want a number with a unit, e.g. 90s, 15m, 12h, 7d or 1d12h", s)
+}
+
+// UnmarshalYAML reads a scalar such as 7d or 15m; an error names the line (see Parse).
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a duration, e.g. 15m, 12h or 7d", n.Line)}}
+	}
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// String formats d as time.Duration does.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// Set parses a flag value (flag.Value), accepting the same units as the config.
+func (d *Duration) Set(s string) error {
+	v, err := ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
 
 // AppDirect is the sources.appdirect section.
 type AppDirect struct {
@@ -44,15 +97,15 @@ type AppDirect struct {
 
 // HighLevel is the sources.highlevel section.
 type HighLevel struct {
-	BaseURL      string        `yaml:"base_url"`
-	ClientID     string        `yaml:"client_id"`
-	ClientSecret string        `yaml:"client_secret" secret:"true"`
-	CompanyID    string        `yaml:"company_id"`
-	AppID        string        `yaml:"app_id"`
-	PageSize     int           `yaml:"page_size"`
-	Burst        int           `yaml:"burst"`
-	Interval     time.Duration `yaml:"interval"`
-	DailyFloor   int           `yaml:"daily_floor"`
+	BaseURL      string   `yaml:"base_url"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret string   `yaml:"client_secret" secret:"true"`
+	CompanyID    string   `yaml:"company_id"`
+	AppID        string   `yaml:"app_id"`
+	PageSize     int      `yaml:"page_size"`
+	Burst        int      `yaml:"burst"`
+	Interval     Duration `yaml:"interval"`
+	DailyFloor   int      `yaml:"daily_floor"`
 }
 
 // Sources holds the configured APIs; a missing section skips its streams.
@@ -63,33 +116,33 @@ type Sources struct {
 
 // File is the whole configuration file.
 type File struct {
-	Warehouse         string                   `yaml:"warehouse"`
-	ParquetDir        string                   `yaml:"parquet_dir"`
-	Streams           []string                 `yaml:"streams"`
-	Concurrency       int                      `yaml:"concurrency"`
-	BatchRows         int                      `yaml:"batch_rows"`
-	RejectPolicy      string                   `yaml:"reject_policy"`
-	FullScanEvery     time.Duration            `yaml:"full_scan_every"`
-	Lookback          map[string]time.Duration `yaml:"lookback"`
-	AllowInsecureHTTP bool                     `yaml:"allow_insecure_http"`
-	Sources           Sources                  `yaml:"sources"`
-	Serve             *Serve                   `yaml:"serve"`
-	Lake              *Lake                    `yaml:"lake"`
+	Warehouse         string              `yaml:"warehouse" path:"true"`
+	ParquetDir        string              `yaml:"parquet_dir" path:"true"`
+	Streams           []string            `yaml:"streams"`
+	Concurrency       int                 `yaml:"concurrency"`
+	BatchRows         int                 `yaml:"batch_rows"`
+	RejectPolicy      string              `yaml:"reject_policy"`
+	FullScanEvery     Duration            `yaml:"full_scan_every"`
+	Lookback          map[string]Duration `yaml:"lookback"`
+	AllowInsecureHTTP bool                `yaml:"allow_insecure_http"`
+	Sources           Sources             `yaml:"sources"`
+	Serve             *Serve              `yaml:"serve"`
+	Lake              *Lake               `yaml:"lake"`
 }
 
 // Serve is the serve section: `syncer serve`'s SQL server and schedule.
 type Serve struct {
-	Listen         string        `yaml:"listen"`          // PostgreSQL protocol address (default DefaultServeListen)
-	HTTP           string        `yaml:"http"`            // /healthz and /metrics address (default DefaultServeHTTP; "off" for none)
-	Every          time.Duration `yaml:"every"`           // sync interval (default DefaultServeEvery unless cron is set)
-	Cron           string        `yaml:"cron"`            // or a 5-field cron expression, e.g. "*/15 * * * *"
-	Users          []ServeUser   `yaml:"users"`           // who may connect (SCRAM-SHA-256 passwords)
-	TLSCert        string        `yaml:"tls_cert"`        // PEM certificate file: TLS is offered when set
-	TLSKey         string        `yaml:"tls_key"`         // its PEM private key file
-	RequireTLS     bool          `yaml:"require_tls"`     // refuse clients without TLS
-	AllowPlaintext bool          `yaml:"allow_plaintext"` // allow a non-loopback listen address without TLS
-	MaxConnections int           `yaml:"max_connections"` // default 64
-	MemoryLimit    string        `yaml:"memory_limit"`    // DuckDB's buffer pool, shared by the syncs and every reader (default DefaultServeMemoryLimit)
+	Listen         string      `yaml:"listen"`               // PostgreSQL protocol address (default DefaultServeListen)
+	HTTP           string      `yaml:"http"`                 // /healthz and /metrics address (default DefaultServeHTTP; "off" for none)
+	Every          Duration    `yaml:"every"`                // sync interval (default DefaultServeEvery unless cron is set)
+	Cron           string      `yaml:"cron"`                 // or a 5-field cron expression, e.g. "*/15 * * * *"
+	Users          []ServeUser `yaml:"users"`                // who may connect (SCRAM-SHA-256 passwords)
+	TLSCert        string      `yaml:"tls_cert" path:"true"` // PEM certificate file: TLS is offered when set
+	TLSKey         string      `yaml:"tls_key" path:"true"`  // its PEM private key file
+	RequireTLS     bool        `yaml:"require_tls"`          // refuse clients without TLS
+	AllowPlaintext bool        `yaml:"allow_plaintext"`      // allow a non-loopback listen address without TLS
+	MaxConnections int         `yaml:"max_connections"`      // default 64
+	MemoryLimit    string      `yaml:"memory_limit"`         // DuckDB's buffer pool, shared by the syncs and every reader (default DefaultServeMemoryLimit)
 }
 
 // ServeUser is one serve.users entry.
@@ -102,7 +155,7 @@ type ServeUser struct {
 const (
 	DefaultServeListen = "127.0.0.1:5433"
 	DefaultServeHTTP   = "127.0.0.1:9188"
-	DefaultServeEvery  = 15 * time.Minute
+	DefaultServeEvery  = Duration(15 * time.Minute)
 	// DefaultServeMemoryLimit is larger than a sync's own 256MB: readers share the buffer pool
 	// (and spill to the warehouse's .tmp directory beyond it).
 	DefaultServeMemoryLimit = "1GB"
@@ -114,36 +167,163 @@ const (
 	DefaultParquetDir = "./data/parquet"
 )
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// Load reads, expands and validates a config file.
+// Load reads, expands and validates a config file. Relative paths in it (warehouse,
+// parquet_dir, lake files, TLS files, and the defaults of those left out) are relative to the
+// file's folder, so a config means the same whatever the working directory.
 func Load(path string) (*File, error) {
 	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, &Error{Msg: fmt.Sprintf("file %s does not exist: check the --config path (relative paths start in the working directory)", path)}
 	}
-	return Parse(raw, os.LookupEnv)
+	if err != nil {
+		return nil, &Error{Msg: fmt.Sprintf("reading %s: %v", path, err)}
+	}
+	f, err := Parse(raw, os.LookupEnv)
+	if err != nil {
+		var ce *Error
+		if errors.As(err, &ce) && ce.Key == "" {
+			ce.Msg = path + ": " + ce.Msg
+		}
+		return nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, &Error{Msg: fmt.Sprintf("resolving %s: %v", path, err)}
+	}
+	f.ResolvePaths(filepath.Dir(abs))
+	return f, nil
 }
 
-var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)
+var (
+	unknownField = regexp.MustCompile(`^line (\d+): field (\S+) not found in type config\.(\w+)`)
+	lineError    = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+	quotedValue  = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+	cannotDecode = regexp.MustCompile("cannot unmarshal !!(\\w+) `([^`]*)` into (.*)$")
+)
 
 // Parse decodes YAML, rejecting unknown keys, then expands ${ENV} in string values (never in
-// keys or structure, so a secret's characters cannot change the document) and validates.
+// keys or structure, so a secret's characters cannot change the document) and validates. Every
+// error is an *Error naming the key (and line) that is wrong, and how to fix it.
 func Parse(raw []byte, lookup func(string) (string, bool)) (*File, error) {
 	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
-			return nil, &Error{Key: m[2], Msg: fmt.Sprintf("unknown key at line %s (in %s); check its spelling against the README's config reference", m[1], sectionName(m[3]))}
-		}
-		return nil, fmt.Errorf("config is not valid YAML for this schema: %w", err)
+		return nil, decodeError(raw, err)
 	}
 	if err := expand(reflect.ValueOf(&f).Elem(), "", lookup); err != nil {
 		return nil, err
 	}
 	f.SetDefaults()
 	return &f, f.Validate()
+}
+
+// decodeError turns the YAML decoder's error into one naming the key: a type error says its
+// line only, so the line is looked up in the document's node tree.
+func decodeError(raw []byte, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) || len(te.Errors) == 0 {
+		return &Error{Msg: fmt.Sprintf("not valid YAML: %s (fix the syntax there; quote values that contain ': ' or start with a special character)",
+			strings.TrimPrefix(err.Error(), "yaml: "))}
+	}
+	first := te.Errors[0]
+	if m := unknownField.FindStringSubmatch(first); m != nil {
+		return &Error{Key: m[2], Msg: fmt.Sprintf("unknown key at line %s (in %s); check its spelling against the README's config reference", m[1], sectionName(m[3]))}
+	}
+	m := lineError.FindStringSubmatch(first)
+	if m == nil {
+		return &Error{Msg: first}
+	}
+	line, msg := m[1], m[2]
+	value := ""
+	if c := cannotDecode.FindStringSubmatch(msg); c != nil {
+		value = c[2]
+		msg = fmt.Sprintf("%q is not %s", c[2], wantOf(c[3]))
+		if c[1] == "map" || c[1] == "seq" {
+			msg = fmt.Sprintf("a %s is not %s", map[string]string{"map": "mapping", "seq": "list"}[c[1]], wantOf(c[3]))
+		}
+	}
+	if q := quotedValue.FindString(msg); value == "" && q != "" {
+		value, _ = strconv.Unquote(q)
+	}
+	key := keyAtLine(raw, line, value)
+	if key == "" {
+		return &Error{Msg: fmt.Sprintf("line %s: %s", line, msg)}
+	}
+	return &Error{Key: key, Msg: fmt.Sprintf("%s (line %s)", msg, line)}
+}
+
+// wantOf says in words what a Go type the decoder named expects.
+func wantOf(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(goType, "float"):
+		return "a number"
+	case goType == "bool":
+		return "true or false"
+	case goType == "string":
+		return "a string"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list, e.g. [a, b]"
+	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "config."):
+		return "a mapping of keys to values"
+	}
+	return "a " + goType
+}
+
+// keyAtLine finds the dotted key whose value sits on line (preferring the one whose value is
+// value, for flow mappings that put several keys on one line).
+func keyAtLine(raw []byte, line, value string) string {
+	var doc yaml.Node
+	if yaml.Unmarshal(raw, &doc) != nil {
+		return ""
+	}
+	var first, match string
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				if fmt.Sprint(v.Line) == line || (v.Kind != yaml.ScalarNode && fmt.Sprint(k.Line) == line && v.Line != k.Line) {
+					if first == "" {
+						first = p
+					}
+					if v.Kind == yaml.ScalarNode && v.Value == value && match == "" {
+						match = p
+					}
+				}
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				if c.Kind == yaml.ScalarNode && fmt.Sprint(c.Line) == line {
+					if first == "" {
+						first = p
+					}
+					if c.Value == value && match == "" {
+						match = p
+					}
+				}
+				walk(c, p)
+			}
+		}
+	}
+	walk(&doc, "")
+	if match != "" {
+		return match
+	}
+	return first
 }
 
 func sectionName(typ string) string {
@@ -164,6 +344,9 @@ func sectionName(typ string) string {
 	return "the top level"
 }
 
+// expand replaces ${NAME} in every string value with the environment variable NAME. A $ not
+// followed by { is kept as is (secrets may contain it); an unset variable and a variable set
+// to "" are errors that say which.
 func expand(v reflect.Value, key string, lookup func(string) (string, bool)) error {
 	switch v.Kind() {
 	case reflect.Pointer:
@@ -188,21 +371,91 @@ func expand(v reflect.Value, key string, lookup func(string) (string, bool)) err
 			}
 		}
 	case reflect.String:
-		var missing string
-		out := envRef.ReplaceAllStringFunc(v.String(), func(ref string) string {
-			name := envRef.FindStringSubmatch(ref)[1]
-			val, ok := lookup(name)
-			if !ok && missing == "" {
-				missing = name
-			}
-			return val
-		})
-		if missing != "" {
-			return &Error{Key: key, Msg: fmt.Sprintf("environment variable %s is not set (export it, or put the value in the file)", missing)}
+		out, err := expandString(v.String(), lookup)
+		if err != nil {
+			return &Error{Key: key, Msg: err.Error()}
 		}
 		v.SetString(out)
 	}
 	return nil
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// expandString expands ${NAME} references with os.Expand. Every other $ is doubled first,
+// which os.Expand turns back into one $, so only the ${NAME} form is ever expanded.
+func expandString(s string, lookup func(string) (string, bool)) (string, error) {
+	if !strings.Contains(s, "${") {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteByte(s[i])
+		if s[i] == '$' && !strings.HasPrefix(s[i:], "${") {
+			b.WriteByte('$')
+		}
+	}
+	var err error
+	out := os.Expand(b.String(), func(name string) string {
+		if name == "$" {
+			return "$"
+		}
+		if err != nil {
+			return ""
+		}
+		if !envName.MatchString(name) {
+			err = fmt.Errorf("${%s} is not a variable reference: a name is letters, digits and _ (write $$ for a literal $ before {)", name)
+			return ""
+		}
+		val, ok := lookup(name)
+		switch {
+		case !ok:
+			err = fmt.Errorf("environment variable %s is not set (export it, or put the value in the file)", name)
+		case val == "":
+			err = fmt.Errorf("environment variable %s is set but empty (give it a value, or take ${%s} out of the file)", name, name)
+		}
+		return val
+	})
+	return out, err
+}
+
+// ResolvePaths makes every relative path of the file (fields tagged path:"true", and the
+// lake's local catalog and folder) relative to dir instead of the working directory.
+func (f *File) ResolvePaths(dir string) {
+	resolve := func(p *string) {
+		if *p != "" && *p != ":memory:" && !filepath.IsAbs(*p) && !strings.Contains(*p, "://") {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Pointer:
+			if !v.IsNil() {
+				walk(v.Elem())
+			}
+		case reflect.Struct:
+			for i := 0; i < v.NumField(); i++ {
+				fv := v.Field(i)
+				if v.Type().Field(i).Tag.Get("path") == "true" && fv.Kind() == reflect.String {
+					s := fv.String()
+					resolve(&s)
+					fv.SetString(s)
+					continue
+				}
+				walk(fv)
+			}
+		case reflect.Slice:
+			for i := 0; i < v.Len(); i++ {
+				walk(v.Index(i))
+			}
+		}
+	}
+	walk(reflect.ValueOf(f).Elem())
+	if l := f.Lake; l != nil { // local catalog file and folder (a DSN or URL contains "://")
+		resolve(&l.URI)
+		resolve(&l.Warehouse)
+	}
 }
 
 // SetDefaults fills unset values.
@@ -257,8 +510,8 @@ func (sv *Serve) Validate() error {
 	if sv.Every != 0 && sv.Cron != "" {
 		return &Error{Key: "serve.cron", Msg: "set either serve.every or serve.cron, not both"}
 	}
-	if sv.Every < 0 || (sv.Every > 0 && sv.Every < time.Second) {
-		return &Error{Key: "serve.every", Msg: "want a duration of at least 1s, e.g. 15m"}
+	if sv.Every < 0 || (sv.Every > 0 && sv.Every < Duration(time.Second)) {
+		return &Error{Key: "serve.every", Msg: "want a duration of at least 1s, e.g. 15m or 1d"}
 	}
 	if sv.Cron != "" && len(strings.Fields(sv.Cron)) != 5 {
 		return &Error{Key: "serve.cron", Msg: fmt.Sprintf("%q: want 5 fields (minute hour day month weekday), e.g. \"*/15 * * * *\"", sv.Cron)}
@@ -316,9 +569,15 @@ func (f *File) Validate() error {
 	if f.RejectPolicy != "" && f.RejectPolicy != "fail" && f.RejectPolicy != "quarantine" {
 		return &Error{Key: "reject_policy", Msg: fmt.Sprintf("%q: want fail or quarantine", f.RejectPolicy)}
 	}
-	for k := range f.Lookback {
+	if f.FullScanEvery < 0 || (f.FullScanEvery > 0 && f.FullScanEvery < Duration(time.Minute)) {
+		return &Error{Key: "full_scan_every", Msg: fmt.Sprintf("%s: want at least 1m, e.g. 7d (the default) or 12h", f.FullScanEvery)}
+	}
+	for k, v := range f.Lookback {
 		if !slices.Contains(schemas.Streams, k) {
-			return &Error{Key: "lookback." + k, Msg: "not a stream"}
+			return &Error{Key: "lookback." + k, Msg: fmt.Sprintf("not a stream; streams are %s", strings.Join(schemas.Streams, ", "))}
+		}
+		if v < 0 {
+			return &Error{Key: "lookback." + k, Msg: fmt.Sprintf("%s: want 0 or more, e.g. 30d", v)}
 		}
 	}
 	if err := f.validateLake(); err != nil {

@@ -2,8 +2,11 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const good = `
@@ -55,6 +58,20 @@ func TestParse_ErrorsNameTheKey(t *testing.T) {
 		{"missing secret", strings.Replace(good, "client_secret: ${AD_SECRET}", "", 1), all, "sources.appdirect.client_secret", "required"},
 		{"no sources", "warehouse: x\n", all, "sources", "at least one"},
 		{"page size over the documented max", strings.Replace(good, "client_id: abc", "client_id: abc\n    page_size: 1000", 1), all, "sources.appdirect.page_size", "250"},
+		{"env var set but empty", good, env(map[string]string{"AD_SECRET": "", "HL_SECRET": "y"}), "sources.appdirect.client_secret", "AD_SECRET is set but empty"},
+		{"bad duration unit", "full_scan_every: 7x\n" + good, all, "full_scan_every", `"7x" is not a duration`},
+		{"duration without a unit", "full_scan_every: 7\n" + good, all, "full_scan_every", "7d"},
+		{"duration too short", "full_scan_every: 1s\n" + good, all, "full_scan_every", "at least 1m"},
+		{"bad lookback in a flow mapping", "lookback: {users: 1d, invoices: soon}\n" + good, all, "lookback.invoices", `"soon" is not a duration`},
+		{"negative lookback", "lookback: {users: -1h}\n" + good, all, "lookback.users", "0 or more"},
+		{"lookback of a non-stream", "lookback: {userz: 1h}\n" + good, all, "lookback.userz", "not a stream"},
+		{"word for a number", "concurrency: many\n" + good, all, "concurrency", `"many" is not a whole number`},
+		{"word for a bool", "allow_insecure_http: maybe\n" + good, all, "allow_insecure_http", "true or false"},
+		{"nested bad number", strings.Replace(good, "client_id: abc", "client_id: abc\n    page_size: lots", 1), all, "sources.appdirect.page_size", "whole number"},
+		{"scalar for a list", "streams: users\n" + strings.Replace(good, "streams: [users, charges]\n", "", 1), all, "streams", "a list"},
+		{"bad highlevel interval", strings.Replace(good, "app_id: a", "app_id: a\n    interval: 10 seconds", 1), all, "sources.highlevel.interval", "not a duration"},
+		{"bad serve every", good + "serve: {every: weekly}\n", all, "serve.every", "not a duration"},
+		{"bad variable name", strings.Replace(good, "${AD_SECRET}", "${AD-SECRET}", 1), all, "sources.appdirect.client_secret", "not a variable reference"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -86,8 +103,94 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("sources: {appdirect: {base_url: 'http://[::1]:80', client_id: a, client_secret: b}}"))
 	f.Add([]byte("streams: 5"))
 	f.Add([]byte("lookback: {users: nope}"))
+	f.Add([]byte("full_scan_every: 7x\nlookback: {users: 1d, invoices: [x]}\nconcurrency: many"))
 	f.Add([]byte("\x00\xff: ["))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = Parse(data, env(map[string]string{"AD_SECRET": "x"}))
 	})
+}
+
+func TestParse_InvalidYAMLNamesTheLine(t *testing.T) {
+	_, err := Parse([]byte("warehouse: [x\nsources: {"), env(nil))
+	var ce *Error
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "not valid YAML") || !strings.Contains(err.Error(), "line") {
+		t.Fatalf("error %v, want a config error naming the line", err)
+	}
+}
+
+func TestParse_DurationsAcceptDays(t *testing.T) {
+	y := "full_scan_every: 7d\nlookback: {invoices: 1d12h, users: 90m}\n" + strings.Replace(good, "app_id: a", "app_id: a\n    interval: 10s", 1) +
+		"serve: {every: 1d, users: [{name: u, password: password-1}]}\n"
+	f, err := Parse([]byte(y), env(map[string]string{"AD_SECRET": "x", "HL_SECRET": "y"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.FullScanEvery.Std() != 7*24*time.Hour || f.Lookback["invoices"].Std() != 36*time.Hour || f.Lookback["users"].Std() != 90*time.Minute ||
+		f.Sources.HighLevel.Interval.Std() != 10*time.Second || f.Serve.Every.Std() != 24*time.Hour {
+		t.Fatalf("durations %v %v %v %v %v", f.FullScanEvery, f.Lookback["invoices"], f.Lookback["users"], f.Sources.HighLevel.Interval, f.Serve.Every)
+	}
+	var d Duration
+	if err := d.Set("2d"); err != nil || d.Std() != 48*time.Hour {
+		t.Fatalf("flag value 2d: %v %v", d, err)
+	}
+	if err := d.Set("soon"); err == nil {
+		t.Fatal("flag value soon accepted")
+	}
+}
+
+func TestParse_DollarWithoutBraceIsLiteral(t *testing.T) {
+	// A secret may contain $ (and $$); only ${NAME} is a reference.
+	y := strings.Replace(good, "client_id: abc", "client_id: a$b$$c${AD_SECRET}$", 1)
+	f, err := Parse([]byte(y), env(map[string]string{"AD_SECRET": "x", "HL_SECRET": "y"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Sources.AppDirect.ClientID; got != "a$b$$cx$" {
+		t.Fatalf("client_id %q, want a$b$$cx$", got)
+	}
+}
+
+func TestLoad_RelativePathsResolveAgainstTheConfigFolder(t *testing.T) {
+	dir := t.TempDir()
+	y := strings.Replace(good, "warehouse: /tmp/w.duckdb", "warehouse: w/x.duckdb", 1) +
+		"lake: {uri: cat.db, warehouse: lakefiles}\nserve: {tls_cert: tls/c.pem, tls_key: /abs/k.pem, users: [{name: u, password: password-1}]}\n"
+	p := filepath.Join(dir, "conf.yaml")
+	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AD_SECRET", "x")
+	t.Setenv("HL_SECRET", "y")
+	t.Chdir(t.TempDir()) // another working directory: the paths must not depend on it
+	f, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"warehouse": filepath.Join(dir, "w/x.duckdb"), "parquet_dir (default)": filepath.Join(dir, "data/parquet"),
+		"lake.uri": filepath.Join(dir, "cat.db"), "lake.warehouse": filepath.Join(dir, "lakefiles"),
+		"serve.tls_cert": filepath.Join(dir, "tls/c.pem"), "serve.tls_key": "/abs/k.pem",
+	}
+	got := map[string]string{"warehouse": f.Warehouse, "parquet_dir (default)": f.ParquetDir, "lake.uri": f.Lake.URI,
+		"lake.warehouse": f.Lake.Warehouse, "serve.tls_cert": f.Serve.TLSCert, "serve.tls_key": f.Serve.TLSKey}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s = %q, want %q", k, got[k], w)
+		}
+	}
+	// A postgres DSN or s3:// location is not a path.
+	y2 := good + "lake: {uri: 'postgres://u@h/db', warehouse: 's3://bucket/p'}\n"
+	if err := os.WriteFile(p, []byte(y2), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if f, err = Load(p); err != nil || f.Lake.URI != "postgres://u@h/db" || f.Lake.Warehouse != "s3://bucket/p" {
+		t.Fatalf("%v %+v", err, f.Lake)
+	}
+}
+
+func TestLoad_MissingFileIsAConfigError(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	var ce *Error
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), "--config") {
+		t.Fatalf("error %v", err)
+	}
 }

@@ -20,7 +20,7 @@ func TestParse_ServeSection(t *testing.T) {
 		t.Fatal(err)
 	}
 	sv := f.Serve
-	if sv == nil || sv.Listen != DefaultServeListen || sv.HTTP != DefaultServeHTTP || sv.Every != 5*time.Minute {
+	if sv == nil || sv.Listen != DefaultServeListen || sv.HTTP != DefaultServeHTTP || sv.Every.Std() != 5*time.Minute {
 		t.Fatalf("serve: %+v", sv)
 	}
 	if len(sv.Users) != 1 || sv.Users[0].Password != "mb-password-1" {

@@ -2,7 +2,6 @@ package extract
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -28,6 +27,7 @@ type Budget struct {
 	pausedUntil time.Time
 	dailyLeft   int // -1: unknown
 	dailyFloor  int
+	lowSince    time.Time // when the server first said dailyLeft <= dailyFloor
 }
 
 // NewBudget returns a budget allowing perSecond requests with the given burst (perSecond <= 0:
@@ -46,10 +46,9 @@ func NewBudget(name string, perSecond float64, burst int, dailyFloor int) *Budge
 func (b *Budget) Wait(ctx context.Context) error {
 	b.mu.Lock()
 	if b.dailyLeft >= 0 && b.dailyLeft <= b.dailyFloor {
-		left := b.dailyLeft
+		err := &DailyBudgetError{Budget: b.Name, Left: b.dailyLeft, Floor: b.dailyFloor, ResumesAt: b.lowSince.Add(DailyBudgetWindow)}
 		b.mu.Unlock()
-		return fmt.Errorf("%w: %s has %d requests left today (stopping at %d to leave room for other work); the next run resumes from the saved cursor",
-			ErrDailyBudget, b.Name, left, b.dailyFloor)
+		return err
 	}
 	until := b.pausedUntil
 	b.mu.Unlock()
@@ -94,6 +93,11 @@ func (b *Budget) Observe(h http.Header) {
 	if left, err := strconv.Atoi(h.Get("X-RateLimit-Daily-Remaining")); err == nil {
 		b.mu.Lock()
 		b.dailyLeft = left
+		if left > b.dailyFloor {
+			b.lowSince = time.Time{}
+		} else if b.lowSince.IsZero() {
+			b.lowSince = time.Now()
+		}
 		b.mu.Unlock()
 	}
 }

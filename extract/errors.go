@@ -25,6 +25,27 @@ var (
 	ErrContentType = errors.New("response is not JSON")
 )
 
+// DailyBudgetWindow is how long after a daily budget ran low it is surely back: HighLevel
+// documents a budget "per day" but not when its day starts, so a rolling day or a calendar day
+// in any time zone has reset at the latest this long after the stop.
+const DailyBudgetWindow = 24 * time.Hour
+
+// DailyBudgetError is an ErrDailyBudget stop: which budget, what it had left, and when it is
+// back at the latest. It is not a failure: the work resumes then from the committed cursor.
+type DailyBudgetError struct {
+	Budget    string
+	Left      int
+	Floor     int
+	ResumesAt time.Time
+}
+
+func (e *DailyBudgetError) Error() string {
+	return fmt.Sprintf("%v: %s has %d requests left today (stopping at %d to leave room for other work); it resumes after %s at the latest, from the saved cursor",
+		ErrDailyBudget, e.Budget, e.Left, e.Floor, e.ResumesAt.UTC().Format(time.RFC3339))
+}
+
+func (e *DailyBudgetError) Unwrap() error { return ErrDailyBudget }
+
 // HTTPError is a response that ended a request: a non-retryable status, or the last of the
 // retries. It names the path but never the query's secrets or a token.
 type HTTPError struct {

@@ -187,7 +187,7 @@ func TestMigrate_AddsColumnsAndRefusesTypeChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := d.Migrate(ctx, schemas.Tables)
-	if !errors.Is(err, load.ErrSchema) || !strings.Contains(err.Error(), "users.email") || !strings.Contains(err.Error(), "--full-refresh") {
+	if !errors.Is(err, load.ErrSchema) || !strings.Contains(err.Error(), "users.email") || !strings.Contains(err.Error(), "syncer reset --streams users") {
 		t.Fatalf("type change: %v, want ErrSchema naming users.email and the fix", err)
 	}
 }

@@ -55,9 +55,10 @@ func (d *DuckDB) Migrate(ctx context.Context, tables []*schemas.Table) error {
 				continue
 			}
 			if have != normType(c.Kind.SQL()) {
-				return fmt.Errorf("%w: column %s.%s is %s in the warehouse but this build declares %s. "+
-					"Fix: export what you need, then `DROP TABLE %s` in the warehouse and run `syncer sync --full-refresh --streams %s`",
-					ErrSchema, t.Name, c.Name, have, c.Kind.SQL(), t.Name, t.Name)
+				return &FixByReset{Err: ErrSchema, Path: d.path, Streams: []string{streamOf(t.Name)},
+					format: fmt.Sprintf("%s: column %s.%s is %s in the warehouse but this build declares %s. "+
+						"Fix: export what you need (syncer export), then run `%%s` (it clears the stream's rows, cursors and Parquet files) "+
+						"and `syncer sync`, which loads it again from the source", ErrSchema, t.Name, c.Name, have, c.Kind.SQL())}
 			}
 		}
 	}

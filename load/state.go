@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
@@ -51,13 +53,20 @@ func (d *DuckDB) RecordRuns(ctx context.Context, runs []state.StreamRun) error {
 	for _, r := range runs {
 		if _, err := d.conn.ExecContext(ctx, `INSERT INTO _sync_runs (run_id, stream, partition, started_at, ended_at, status,
 			full_scan, rows_inserted, rows_updated, rows_deleted, rows_rejected, pages, requests, retries, throttled, error,
-			rows_rounded, rows_stale, note, rows_unchanged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			rows_rounded, rows_stale, note, rows_unchanged, resumes_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.RunID, r.Stream, r.Partition, r.Started, r.Ended, r.Status, r.FullScan, r.Inserted, r.Updated, r.Deleted,
-			r.Rejected, r.Pages, r.Requests, r.Retries, r.Throttled, r.Error, r.Rounded, r.Stale, r.Note, r.Unchanged); err != nil {
+			r.Rejected, r.Pages, r.Requests, r.Retries, r.Throttled, r.Error, r.Rounded, r.Stale, r.Note, r.Unchanged, resumesAt(r)); err != nil {
 			return fmt.Errorf("recording run of %s: %w", r.Stream, err)
 		}
 	}
 	return nil
+}
+
+func resumesAt(r state.StreamRun) any {
+	if r.ResumesAt.IsZero() {
+		return nil
+	}
+	return r.ResumesAt
 }
 
 // ScanFacts is what the warehouse knows about one scan of a table (partition), for the caller
@@ -96,24 +105,40 @@ func (d *DuckDB) ScanFacts(ctx context.Context, t *schemas.Table, stream, runID,
 // ErrSourceMismatch means the warehouse holds a source's data from another account or server.
 var ErrSourceMismatch = errors.New("the warehouse holds data of another source")
 
-// ClaimSource records which account or server a source's data comes from, or, if the warehouse
-// already holds that source's data from another one, refuses: a full scan would mix the two or
-// soft-delete whatever the other lists.
-func (d *DuckDB) ClaimSource(ctx context.Context, source, identity string) error {
-	var have string
-	err := d.conn.QueryRowContext(ctx, `SELECT identity FROM _sources WHERE source = ?`, source).Scan(&have)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		_, err = d.conn.ExecContext(ctx, `INSERT INTO _sources VALUES (?, ?, now(), now())`, source, identity)
-	case err == nil && have != identity:
-		return fmt.Errorf("%w: warehouse %s holds %s data from %s, and this run reads %s. "+
-			"Use another warehouse (--warehouse or warehouse: in the config), or, to replace the old data, "+
-			"delete the warehouse file first", ErrSourceMismatch, d.path, source, have, identity)
-	case err == nil:
-		_, err = d.conn.ExecContext(ctx, `UPDATE _sources SET last_seen = now() WHERE source = ?`, source)
+// ClaimSources records which account or server each source's data comes from (source ->
+// identity), or, if the warehouse already holds a source's data from another one, refuses,
+// naming every mismatched source at once: a full scan would mix the two or soft-delete
+// whatever the other lists. Nothing is recorded when it refuses.
+func (d *DuckDB) ClaimSources(ctx context.Context, identities map[string]string) error {
+	sources := make([]string, 0, len(identities))
+	for s := range identities {
+		sources = append(sources, s)
 	}
-	if err != nil {
-		return fmt.Errorf("recording the %s source of %s: %w", source, d.path, err)
+	slices.Sort(sources)
+	var held, streams []string
+	for _, source := range sources {
+		var have string
+		err := d.conn.QueryRowContext(ctx, `SELECT identity FROM _sources WHERE source = ?`, source).Scan(&have)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("reading the %s source of %s: %w", source, d.path, err)
+		case have != identities[source]:
+			held = append(held, fmt.Sprintf("%s data from %s (this run reads %s)", source, have, identities[source]))
+			streams = append(streams, StreamsOf(source)...)
+		}
+	}
+	if len(held) > 0 {
+		return &FixByReset{Err: ErrSourceMismatch, Path: d.path, Streams: streams,
+			format: fmt.Sprintf("%s: warehouse %s holds %s. Either sync into another warehouse (--warehouse, or warehouse: in the config), "+
+				"or, to replace the old data, run `%%s` (it deletes those streams' rows, cursors and Parquet files) and sync again",
+				ErrSourceMismatch, d.path, strings.Join(held, "; "))}
+	}
+	for _, source := range sources {
+		if _, err := d.conn.ExecContext(ctx, `INSERT INTO _sources VALUES (?, ?, now(), now())
+			ON CONFLICT (source) DO UPDATE SET last_seen = now()`, source, identities[source]); err != nil {
+			return fmt.Errorf("recording the %s source of %s: %w", source, d.path, err)
+		}
 	}
 	return nil
 }

@@ -153,7 +153,7 @@ type Summary struct {
 func (s Summary) Failed() []state.StreamRun {
 	var out []state.StreamRun
 	for _, r := range s.Streams {
-		if r.Status != "succeeded" && r.Status != "skipped" {
+		if r.Status != "succeeded" && r.Status != "skipped" && r.Status != "deferred" {
 			out = append(out, r)
 		}
 	}
@@ -291,10 +291,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err := queries.Install(ctx, db.Conn()); err != nil {
 		return sum, err
 	}
-	for source, id := range cfg.identities() {
-		if err := db.ClaimSource(ctx, source, id); err != nil {
-			return sum, err
-		}
+	if err := db.ClaimSources(ctx, cfg.identities()); err != nil {
+		return sum, err
 	}
 	// Cursors are read once, before the writer starts: a read on the writer's connection in the
 	// middle of its transaction would see uncommitted state.
@@ -379,9 +377,20 @@ func (r *run) finish(t *task, err error) {
 	sr.Requests, sr.Retries, sr.Throttled = t.stats.Requests.Load(), t.stats.Retries.Load(), t.stats.Throttled.Load()
 	sr.Bytes = t.stats.Bytes.Load()
 	sr.Waited = time.Duration(t.stats.Waited.Load())
+	var daily *extract.DailyBudgetError
 	switch {
 	case err == nil:
 		sr.Status = "succeeded"
+	case errors.As(err, &daily):
+		// Not a failure: the budget is spent for today, the committed rows and cursor stand,
+		// and the next run after ResumesAt continues from there.
+		sr.Status, sr.ResumesAt = "deferred", daily.ResumesAt.UTC()
+		note := daily.Error() + "; " + committedSoFar(sr, t.cursorAt())
+		if sr.Note != "" {
+			note = sr.Note + "; " + note
+		}
+		sr.Note = note
+		err = nil
 	case errors.Is(err, context.Canceled):
 		sr.Status, sr.Error = "cancelled", "cancelled before completion; "+committedSoFar(sr, t.cursorAt())
 	default:
@@ -397,6 +406,9 @@ func (r *run) finish(t *task, err error) {
 	}
 	if err != nil {
 		log.Error("stream failed", "error", err, "inserted", sr.Inserted, "updated", sr.Updated)
+	} else if sr.Status == "deferred" {
+		log.Warn("stream deferred: its daily request budget ran low", "resumes_at", sr.ResumesAt, "inserted", sr.Inserted,
+			"updated", sr.Updated, "requests", sr.Requests)
 	} else {
 		log.Info("stream done", "inserted", sr.Inserted, "updated", sr.Updated, "deleted", sr.Deleted, "pages", sr.Pages,
 			"requests", sr.Requests, "retries", sr.Retries, "throttled", sr.Throttled, "full_scan", sr.FullScan)

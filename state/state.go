@@ -66,7 +66,7 @@ type StreamRun struct {
 	Partition string
 	Started   time.Time
 	Ended     time.Time
-	Status    string // succeeded | failed | cancelled
+	Status    string // succeeded | failed | cancelled | deferred (a daily budget ran low) | skipped
 	FullScan  bool
 	Inserted  int64
 	Updated   int64 // rows whose content changed
@@ -85,6 +85,8 @@ type StreamRun struct {
 	// deletions ("total unknown: bare array").
 	Note  string
 	Error string
+	// ResumesAt, for a deferred run, is when the budget that stopped it is back (at the latest).
+	ResumesAt time.Time
 }
 
 // DDL creates the state tables.
@@ -118,6 +120,7 @@ ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS rows_rounded BIGINT;
 ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS rows_stale BIGINT;
 ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS note VARCHAR;
 ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS rows_unchanged BIGINT;
+ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS resumes_at TIMESTAMPTZ;
 CREATE TABLE IF NOT EXISTS _sources (
 	source VARCHAR PRIMARY KEY,
 	identity VARCHAR NOT NULL,

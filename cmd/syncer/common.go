@@ -4,14 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/marketsync/marketsync/config"
 	"github.com/marketsync/marketsync/load"
+	"github.com/marketsync/marketsync/schemas"
 )
 
 func isConfigError(err error) bool {
@@ -92,4 +95,29 @@ func fileExists(p string) error {
 		return fmt.Errorf("warehouse %s does not exist yet: run `syncer sync` first", p)
 	}
 	return nil
+}
+
+// setFlags returns the names of the flags given on the command line.
+func setFlags(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+// parseStreams reads a --streams list: comma-separated declared stream names, at least one.
+func parseStreams(v string) ([]string, error) {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return nil, usagef("--streams %q: an empty name (a stray comma?); streams are %s", v, strings.Join(schemas.Streams, ", "))
+		}
+		if !slices.Contains(schemas.Streams, s) {
+			return nil, usagef("--streams: unknown stream %q (streams: %s)", s, strings.Join(schemas.Streams, ", "))
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }

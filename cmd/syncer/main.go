@@ -10,7 +10,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/marketsync/marketsync/load"
 )
 
 // Exit codes.
@@ -37,6 +40,8 @@ func commands() []command {
 	return []command{
 		{"sync", "pull every stream into the warehouse (embedded simulator when no --config)", runSync},
 		{"status", "show each stream's cursor, last run, rows and freshness", runStatus},
+		{"runs", "show the run history (_sync_runs): per run and stream, status, rows, requests", runRuns},
+		{"reset", "clear streams' rows, cursors and Parquet files so the next sync loads them again", runReset},
 		{"query", "run a shipped query by name, or any SQL, against the warehouse", runQuery},
 		{"queries", "list the shipped queries", runQueries},
 		{"serve", "serve SQL over the PostgreSQL protocol while syncing on a schedule", runServe},
@@ -58,12 +63,30 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || (args[0] == "help" && len(args) == 1) {
 		printUsage(stdout)
 		if len(args) == 0 {
 			return exitUsage
 		}
 		return exitOK
+	}
+	if args[0] == "help" {
+		// syncer help CMD prints CMD's usage, as syncer CMD --help does.
+		if len(args) > 2 {
+			fmt.Fprintf(stderr, "syncer help: want one command name, got %q\n", args[1:])
+			return exitUsage
+		}
+		if args[1] == "help" {
+			printUsage(stdout)
+			return exitOK
+		}
+		for _, c := range commands() {
+			if c.name == args[1] {
+				return run(ctx, []string{c.name, "--help"}, stdout, stderr)
+			}
+		}
+		fmt.Fprintf(stderr, "syncer help: unknown command %q (commands: %s)\n", args[1], strings.Join(commandNames(), ", "))
+		return exitUsage
 	}
 	if args[0] == "--version" || args[0] == "-version" {
 		args = append([]string{"version"}, args[1:]...)
@@ -79,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		case errors.Is(err, flag.ErrHelp):
 			return exitOK
-		case errors.As(err, &ue), isConfigError(err):
+		case errors.As(err, &ue), isConfigError(err), needsDecision(err):
 			fmt.Fprintf(stderr, "syncer %s: %v\n", c.name, err)
 			return exitUsage
 		default:
@@ -91,13 +114,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
+// needsDecision reports an error no retry can fix: the warehouse holds another source's data,
+// or a column whose type changed; the message names the reset (or other warehouse) to use.
+func needsDecision(err error) bool {
+	return errors.Is(err, load.ErrSourceMismatch) || errors.Is(err, load.ErrSchema)
+}
+
+func commandNames() []string {
+	var out []string
+	for _, c := range commands() {
+		out = append(out, c.name)
+	}
+	return out
+}
+
 func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "syncer: keep a local DuckDB + Parquet warehouse of AppDirect and HighLevel marketplace data (marketsync).")
 	fmt.Fprintln(w, "\nUsage: syncer <command> [flags]   (syncer <command> --help for its flags)\n\nCommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nExit codes: 0 success, 1 a stream or the command failed (committed work is kept), 2 usage or config error.")
+	fmt.Fprintf(w, "  %-9s %s\n", "help", "print a command's usage: syncer help CMD (the same as syncer CMD --help)")
+	fmt.Fprintln(w, "\nExit codes: 0 success, 1 a stream or the command failed (committed work is kept), 2 usage or config error,")
+	fmt.Fprintln(w, "or a warehouse that needs your decision (another source's data, a changed column type: the message names the fix).")
 }
 
 // newFlags returns a flag set that reports errors as usage errors and prints help on stdout.

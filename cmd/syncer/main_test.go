@@ -156,10 +156,11 @@ func TestExitCodesAndErrors(t *testing.T) {
 		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{[]string{"sync", "--bogus"}, exitUsage, "bogus"},
 		{[]string{"sync", "--streams", "nope"}, exitUsage, `unknown stream "nope"`},
-		{[]string{"sync", "--config", dir + "/missing.yaml"}, exitFailed, "reading config"},
+		{[]string{"sync", "--config", dir + "/missing.yaml"}, exitUsage, "does not exist"},
 		{[]string{"query", "no_such_query", "--warehouse", dir + "/w.duckdb"}, exitUsage, "not a shipped query"},
 		{[]string{"status", "--warehouse", dir + "/none.duckdb"}, exitFailed, "run `syncer sync` first"},
 		{[]string{"sync", "--log-format", "xml"}, exitUsage, "--log-format"},
+		{[]string{"serve", "--every", "soon"}, exitUsage, `"soon" is not a duration`},
 	}
 	for _, c := range cases {
 		code, _, errOut := syncer(t, c.args...)
@@ -189,6 +190,71 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	code, _, errOut = syncer(t, "check", "--config", p)
 	if code != exitUsage || !strings.Contains(errOut, "sources.highlevel.client_secret") || !strings.Contains(errOut, "TEST_HL_SECRET") {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+// Every mistake in the config or the flags exits 2 with a message naming what is wrong and the fix.
+func TestConfigAndFlagMistakesExitTwoNamingTheFix(t *testing.T) {
+	s := startSim(t, apisim.Config{Seed: 1, Scale: 50, Profile: "fast"})
+	setSecrets(t)
+	dir := t.TempDir()
+	cases := []struct {
+		name  string
+		edit  func(string) string // nil: the good config
+		env   map[string]string   // set ("" = set but empty); "-" unsets
+		args  []string            // after sync --config FILE
+		wants []string
+	}{
+		{name: "missing file", args: []string{"--config", dir + "/nope.yaml"}, wants: []string{"nope.yaml does not exist", "--config path"}},
+		{name: "invalid YAML", edit: func(c string) string { return c + "  : [\n" }, wants: []string{"not valid YAML", "line"}},
+		{name: "bad duration", edit: func(c string) string { return "full_scan_every: 7x\n" + c },
+			wants: []string{"config key full_scan_every", `"7x" is not a duration`, "7d"}},
+		{name: "word for a number", edit: func(c string) string { return "batch_rows: lots\n" + c }, wants: []string{"config key batch_rows", "whole number"}},
+		{name: "unset variable", env: map[string]string{"TEST_HL_SECRET": "-"},
+			wants: []string{"config key sources.highlevel.client_secret", "TEST_HL_SECRET is not set"}},
+		{name: "empty variable", env: map[string]string{"TEST_HL_SECRET": ""},
+			wants: []string{"config key sources.highlevel.client_secret", "TEST_HL_SECRET is set but empty"}},
+		{name: "concurrency 0", args: []string{"--concurrency", "0"}, wants: []string{"--concurrency 0", "1 or more"}},
+		{name: "concurrency -3", args: []string{"--concurrency", "-3"}, wants: []string{"--concurrency -3"}},
+		{name: "empty streams", args: []string{"--streams", ""}, wants: []string{"--streams is empty", "leave the flag out"}},
+		{name: "stray comma in streams", args: []string{"--streams", "users,,leads"}, wants: []string{"an empty name"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+				if v == "-" {
+					os.Unsetenv(k)
+				}
+			}
+			p := writeConfig(t, t.TempDir(), s, c.edit)
+			args := append([]string{"sync", "--config", p, "--progress", "never"}, c.args...)
+			code, _, errOut := syncer(t, args...)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d: %s", code, exitUsage, errOut)
+			}
+			for _, w := range c.wants {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("message lacks %q:\n%s", w, errOut)
+				}
+			}
+		})
+	}
+}
+
+// Relative paths in a config are relative to its folder, whatever the working directory.
+func TestConfig_RelativePathsFollowTheConfigFile(t *testing.T) {
+	s := startSim(t, apisim.Config{Seed: 1, Scale: 50, Profile: "fast"})
+	setSecrets(t)
+	dir := t.TempDir()
+	p := writeConfig(t, dir, s, func(c string) string {
+		c = strings.Replace(c, "warehouse: "+dir+"/w.duckdb", "warehouse: data/w.duckdb", 1)
+		return strings.Replace(c, "parquet_dir: "+dir+"/parquet", "full_scan_every: 7d", 1)
+	})
+	t.Chdir(t.TempDir())
+	code, out, errOut := syncer(t, "check", "--config", p)
+	if code != exitOK || !strings.Contains(out, "warehouse "+filepath.Join(dir, "data/w.duckdb")+", parquet "+filepath.Join(dir, "data/parquet")) {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
 	}
 }
 

@@ -18,13 +18,17 @@ import (
 // `run finished` log event carry the same fields.
 type runReport struct {
 	RunID     string         `json:"run_id"`
-	Status    string         `json:"status"` // succeeded | failed | cancelled
+	Status    string         `json:"status"` // succeeded | failed | cancelled | deferred
 	Started   time.Time      `json:"started_at"`
 	Ended     time.Time      `json:"ended_at"`
 	Seconds   float64        `json:"duration_seconds"`
 	Warehouse string         `json:"warehouse"`
 	Error     string         `json:"error,omitempty"`
 	Streams   []streamReport `json:"streams"`
+
+	// ResumesAt, for a deferred run (a stream's daily budget ran low; exit 0), is when every
+	// deferred stream's budget is back, at the latest.
+	ResumesAt *time.Time `json:"resumes_at,omitempty"`
 }
 
 type streamReport struct {
@@ -49,6 +53,8 @@ type streamReport struct {
 	WaitedSeconds float64   `json:"budget_wait_seconds"`
 	Note          string    `json:"note,omitempty"`
 	Error         string    `json:"error,omitempty"`
+
+	ResumesAt *time.Time `json:"resumes_at,omitempty"` // deferred: when its budget is back, at the latest
 }
 
 func newRunReport(sum pipeline.Summary, warehouse string, runErr error, interrupted bool) runReport {
@@ -68,6 +74,16 @@ func newRunReport(sum pipeline.Summary, warehouse string, runErr error, interrup
 			Started: s.Started, Ended: s.Ended, Inserted: s.Inserted, Updated: s.Updated, Unchanged: s.Unchanged, Deleted: s.Deleted,
 			Rejected: s.Rejected, Rounded: s.Rounded, Stale: s.Stale, Pages: s.Pages, Requests: s.Requests, Retries: s.Retries,
 			Throttled: s.Throttled, Bytes: s.Bytes, WaitedSeconds: s.Waited.Seconds(), Note: s.Note, Error: s.Error})
+		if s.Status == "deferred" {
+			at := s.ResumesAt
+			rep.Streams[len(rep.Streams)-1].ResumesAt = &at
+			if rep.Status == "succeeded" {
+				rep.Status = "deferred"
+			}
+			if rep.ResumesAt == nil || at.After(*rep.ResumesAt) {
+				rep.ResumesAt = &at
+			}
+		}
 	}
 	return rep
 }

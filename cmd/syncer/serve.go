@@ -81,7 +81,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfgPath := fs.String("config", "", "YAML config `file` (its serve section lists users); without it, a demo on the embedded simulator")
 	listen := fs.String("listen", "", "PostgreSQL protocol listen `address` (default "+config.DefaultServeListen+")")
 	httpAddr := fs.String("http", "", "/healthz and /metrics listen `address` (default "+config.DefaultServeHTTP+"; off for none)")
-	every := fs.Duration("every", 0, "sync every `interval` (default 15m)")
+	every := new(config.Duration)
+	fs.Var(every, "every", "sync every `interval`, e.g. 15m, 6h or 1d (default 15m)")
 	cronExpr := fs.String("cron", "", "sync on a 5-field cron `schedule` instead, e.g. \"*/15 * * * *\"")
 	warehouse := fs.String("warehouse", "", "DuckDB warehouse `path` (default "+config.DefaultWarehouse+")")
 	parquetDir := fs.String("parquet-dir", "", "Parquet output `dir` (default "+config.DefaultParquetDir+"; \"-\" for none)")
@@ -197,7 +198,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", sv.Listen, err)
 	}
-	sched := &serve.Scheduler{Schedule: serve.Schedule{Every: sv.Every, Cron: sv.Cron}, Log: log, Metrics: serve.NewSyncMetrics(reg),
+	sched := &serve.Scheduler{Schedule: serve.Schedule{Every: sv.Every.Std(), Cron: sv.Cron}, Log: log, Metrics: serve.NewSyncMetrics(reg),
 		Run: func(ctx context.Context) (pipeline.Summary, error) { return pipeline.Run(ctx, pc) }}
 
 	var httpSrv *http.Server

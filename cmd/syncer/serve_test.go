@@ -79,6 +79,14 @@ func TestServe_DemoServesQueriesAndStopsOnSIGTERM(t *testing.T) {
 	if _, err := db.ExecContext(ctx, "DELETE FROM invoices"); err == nil || !strings.Contains(err.Error(), "25006") {
 		t.Fatalf("a write through serve: %v", err)
 	}
+	// syncer runs reads the history through the server; syncer reset refuses while it runs.
+	if code, out, errOut := syncer(t, "runs", "--warehouse", wh, "--format", "csv"); code != exitOK || !strings.Contains(out, ",companies,") {
+		t.Fatalf("runs through serve: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, errOut := syncer(t, "reset", "--warehouse", wh, "--streams", "users", "--yes"); code != exitFailed ||
+		!strings.Contains(errOut, "a running syncer serve holds") {
+		t.Fatalf("reset while serve runs: exit %d: %s", code, errOut)
+	}
 	db.Close()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

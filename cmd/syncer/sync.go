@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/marketsync/marketsync/extract"
 	"github.com/marketsync/marketsync/lake"
 	"github.com/marketsync/marketsync/lake/shard"
+	"github.com/marketsync/marketsync/load"
 	"github.com/marketsync/marketsync/pipeline"
 	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
@@ -59,6 +61,13 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
+	}
+	set := setFlags(fs)
+	if set["concurrency"] && *conc < 1 {
+		return usagef("--concurrency %d: want 1 or more (streams and locations synced in parallel; default 6)", *conc)
+	}
+	if set["streams"] && strings.TrimSpace(*streams) == "" {
+		return usagef("--streams is empty: name at least one stream (%s), or leave the flag out to sync all", strings.Join(schemas.Streams, ","))
 	}
 	// Logs and the live status line share stderr: each log line clears the status line first
 	// and redraws it after, so they never glue together.
@@ -111,13 +120,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		pc.ParquetDir = *parquetDir
 	}
 	if *streams != "" {
-		pc.Streams = nil
-		for _, s := range strings.Split(*streams, ",") {
-			s = strings.TrimSpace(s)
-			if _, err := schemas.Lookup(s); err != nil || s == "locations" {
-				return usagef("--streams: unknown stream %q (streams: %s)", s, strings.Join(schemas.Streams, ", "))
-			}
-			pc.Streams = append(pc.Streams, s)
+		if pc.Streams, err = parseStreams(*streams); err != nil {
+			return err
 		}
 	}
 	if *reject != "" {
@@ -160,6 +164,21 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if sum.Ended.IsZero() {
 		sum.Ended = time.Now().UTC()
 	}
+	// A fix by reset names the command for the warehouse and Parquet folder this run used.
+	var fix *load.FixByReset
+	if errors.As(err, &fix) {
+		where := []string{"--config", *cfgPath}
+		if *cfgPath == "" || *warehouse != "" {
+			where = append(where, "--warehouse", pc.Warehouse)
+		}
+		if *cfgPath == "" || *parquetDir != "" {
+			where = append(where, "--parquet-dir", cmp.Or(pc.ParquetDir, "-"))
+		}
+		if *cfgPath == "" {
+			where = where[2:]
+		}
+		fix.Command = load.ResetCommand(fix.Streams, where...)
+	}
 	rep := newRunReport(sum, pc.Warehouse, err, ctx.Err() != nil)
 	logRunFinished(log, rep)
 	if *summaryJSON != "" {
@@ -201,7 +220,7 @@ func demoConfig(sim *apisim.Server) *config.File {
 			LeadUsername: apisim.DemoLeadUser, LeadPassword: apisim.DemoLeadPassword, LeadCompanyID: "6b4bd452-895d-4098-aa56-e6046b238e0f",
 			RatePerSecond: 4 * demoSpeed, CompaniesRate: 5 * demoSpeed},
 		HighLevel: &config.HighLevel{BaseURL: sim.URL(), ClientID: apisim.DemoHLClientID, ClientSecret: apisim.DemoHLClientSecret,
-			CompanyID: apisim.DemoHLCompanyID, AppID: apisim.DemoHLAppID, Interval: 10 * time.Second / demoSpeed},
+			CompanyID: apisim.DemoHLCompanyID, AppID: apisim.DemoHLAppID, Interval: config.Duration(10 * time.Second / demoSpeed)},
 	}}
 	f.Warehouse, f.ParquetDir = demoWarehouse, demoParquetDir
 	f.SetDefaults()
@@ -215,7 +234,13 @@ func applyFile(pc *pipeline.Config, f *config.File) {
 	if f.Concurrency > 0 && pc.Concurrency == 0 {
 		pc.Concurrency = f.Concurrency
 	}
-	pc.BatchRows, pc.RejectPolicy, pc.FullScanEvery, pc.Lookback = f.BatchRows, f.RejectPolicy, f.FullScanEvery, f.Lookback
+	pc.BatchRows, pc.RejectPolicy, pc.FullScanEvery = f.BatchRows, f.RejectPolicy, f.FullScanEvery.Std()
+	if f.Lookback != nil {
+		pc.Lookback = map[string]time.Duration{}
+		for k, v := range f.Lookback {
+			pc.Lookback[k] = v.Std()
+		}
+	}
 	if ad := f.Sources.AppDirect; ad != nil {
 		pc.AppDirect = &extract.AppDirectConfig{BaseURL: strings.TrimRight(ad.BaseURL, "/"), ClientID: ad.ClientID, ClientSecret: ad.ClientSecret,
 			LeadUsername: ad.LeadUsername, LeadPassword: ad.LeadPassword, LeadCompanyID: ad.LeadCompanyID, LeadContext: ad.LeadContext,
@@ -223,7 +248,7 @@ func applyFile(pc *pipeline.Config, f *config.File) {
 	}
 	if hl := f.Sources.HighLevel; hl != nil {
 		pc.HighLevel = &extract.HighLevelConfig{BaseURL: strings.TrimRight(hl.BaseURL, "/"), ClientID: hl.ClientID, ClientSecret: hl.ClientSecret,
-			CompanyID: hl.CompanyID, AppID: hl.AppID, PageSize: hl.PageSize, Burst: hl.Burst, Interval: hl.Interval, DailyFloor: hl.DailyFloor}
+			CompanyID: hl.CompanyID, AppID: hl.AppID, PageSize: hl.PageSize, Burst: hl.Burst, Interval: hl.Interval.Std(), DailyFloor: hl.DailyFloor}
 	}
 }
 

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/marketsync/marketsync/config"
+	"github.com/marketsync/marketsync/load"
+	"github.com/marketsync/marketsync/schemas"
+)
+
+func runReset(ctx context.Context, args []string, stdout, _ io.Writer) error {
+	fs := newFlags("reset", "reset [--streams a,b] --yes [--warehouse PATH | --config FILE] [--parquet-dir DIR]", stdout)
+	cfgPath := fs.String("config", "", "YAML config `file` (for its warehouse and parquet paths)")
+	warehouse := fs.String("warehouse", "", "DuckDB warehouse `path`")
+	parquetDir := fs.String("parquet-dir", "", "the warehouse's Parquet output `dir` (default: the config's, or the default one beside the default warehouse)")
+	streams := fs.String("streams", "", "comma-separated streams to clear (default all: "+strings.Join(schemas.Streams, ",")+")")
+	yes := fs.Bool("yes", false, "really delete; without it, print what would be deleted and change nothing")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments %q", fs.Args())
+	}
+	selected := schemas.Streams
+	if setFlags(fs)["streams"] {
+		if strings.TrimSpace(*streams) == "" {
+			return usagef("--streams is empty: name the streams to clear (%s), or leave the flag out to clear all", strings.Join(schemas.Streams, ","))
+		}
+		var err error
+		if selected, err = parseStreams(*streams); err != nil {
+			return err
+		}
+	}
+	tables, err := load.ResetTables(selected)
+	if err != nil {
+		return err
+	}
+	var file *config.File
+	if *cfgPath != "" {
+		if file, err = config.Load(*cfgPath); err != nil {
+			return err
+		}
+	}
+	path, err := warehousePath(*warehouse, *cfgPath)
+	if err != nil {
+		return err
+	}
+	if err := fileExists(path); err != nil {
+		return err
+	}
+	pqDir := resetParquetDir(*parquetDir, path, file)
+	// serve owns the warehouse for as long as it runs: a reset must wait for it to stop.
+	if sdb, serr := openServeDB(ctx, path); serr == nil {
+		sdb.Close()
+		return fmt.Errorf("a running syncer serve holds %s (its address is in %s beside it): stop it (SIGTERM), run the reset, then start it again",
+			path, serveAddrFile)
+	}
+
+	if !*yes {
+		db, err := load.OpenReadOnly(ctx, path)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		rep, err := load.PreviewReset(ctx, db, tables)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "syncer reset would delete from %s:\n\n", path)
+		printReset(stdout, rep, pqDir, file)
+		return usagef("nothing was deleted: run again with --yes to delete the above")
+	}
+	db, err := load.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	// Parquet files are counted before and deleted after the commit: they derive from DuckDB,
+	// so a failure after it leaves files that `syncer export` or the next sync rewrites.
+	files := parquetFiles(pqDir, tables)
+	rep, err := db.Reset(ctx, tables)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "syncer reset deleted from %s:\n\n", path)
+	printResetWith(stdout, rep, pqDir, files, file)
+	var errs []error
+	for _, t := range tables {
+		if pqDir == "" {
+			break
+		}
+		if err := os.RemoveAll(filepath.Join(pqDir, t.Name)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("the warehouse was reset, but removing its Parquet files failed (run `syncer export` to rewrite them from the warehouse): %w", err)
+	}
+	fmt.Fprintf(stdout, "\nthe next `syncer sync` loads %s from the source again (a full scan)\n", strings.Join(selected, ", "))
+	return nil
+}
+
+// resetParquetDir is the Parquet output of the warehouse at path, when it is known: the flag,
+// the config's, or the default beside the default (or demo) warehouse. "" when unknown: a
+// reset never deletes files of a folder it cannot tie to the warehouse.
+func resetParquetDir(flagVal, path string, file *config.File) string {
+	switch {
+	case flagVal == "-":
+		return ""
+	case flagVal != "":
+		return flagVal
+	case file != nil:
+		return file.ParquetDir
+	case filepath.Clean(path) == filepath.Clean(config.DefaultWarehouse):
+		return config.DefaultParquetDir
+	case filepath.Clean(path) == filepath.Clean(demoWarehouse):
+		return demoParquetDir
+	}
+	return ""
+}
+
+// parquetFiles counts the Parquet files of each table under dir.
+func parquetFiles(dir string, tables []*schemas.Table) map[string]int {
+	out := map[string]int{}
+	if dir == "" {
+		return out
+	}
+	for _, t := range tables {
+		_ = filepath.WalkDir(filepath.Join(dir, t.Name), func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(d.Name(), ".parquet") {
+				out[t.Name]++
+			}
+			return nil // a missing folder counts 0
+		})
+	}
+	return out
+}
+
+func printReset(w io.Writer, rep load.ResetReport, pqDir string, file *config.File) {
+	printResetWith(w, rep, pqDir, parquetFiles(pqDir, tablesOf(rep)), file)
+}
+
+func tablesOf(rep load.ResetReport) []*schemas.Table {
+	var out []*schemas.Table
+	for _, r := range rep.Tables {
+		if t, err := schemas.Lookup(r.Table); err == nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func printResetWith(w io.Writer, rep load.ResetReport, pqDir string, files map[string]int, file *config.File) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "table\trows\trejected\tcursors\tparquet files\t")
+	for _, r := range rep.Tables {
+		pf := fmt.Sprint(files[r.Table])
+		if pqDir == "" {
+			pf = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t\n", r.Table, r.Rows, r.Rejected, r.Cursors, pf)
+	}
+	tw.Flush()
+	if len(rep.Released) > 0 {
+		var names []string
+		for s, id := range rep.Released {
+			names = append(names, fmt.Sprintf("%s (%s)", s, id))
+		}
+		sort.Strings(names)
+		fmt.Fprintf(w, "\nsource claims released (no stream of the source keeps data): %s\n", strings.Join(names, "; "))
+	}
+	if pqDir == "" {
+		fmt.Fprintln(w, "\nParquet: not touched (its folder is not known for this warehouse: pass --parquet-dir DIR, or --config)")
+	} else {
+		fmt.Fprintf(w, "\nParquet: the tables' folders under %s\n", pqDir)
+	}
+	fmt.Fprintln(w, "run history (_sync_runs) is kept")
+	switch {
+	case file != nil && file.Lake != nil:
+		fmt.Fprintf(w, "the lake (%s, namespace %s) is not touched: its tables keep their rows; the next sync upserts into them\n", file.Lake.Warehouse, file.Lake.Namespace)
+	case file == nil:
+		fmt.Fprintln(w, "a lake destination (lake: section), if you use one, is not touched")
+	}
+}

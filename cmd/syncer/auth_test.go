@@ -233,7 +233,9 @@ func TestAuthHighLevel_ListenCatchesTheRedirect(t *testing.T) {
 	out := &lockedBuffer{}
 	var errb bytes.Buffer
 	done := make(chan int, 1)
-	go func() { done <- run(context.Background(), []string{"auth", "highlevel", "--listen", "--config", cfg}, out, &errb) }()
+	go func() {
+		done <- run(context.Background(), []string{"auth", "highlevel", "--listen", "--config", cfg}, out, &errb)
+	}()
 	var m string
 	for deadline := time.Now().Add(10 * time.Second); m == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		m = printedURL.FindString(out.String())

@@ -151,7 +151,11 @@ func Load(path string) (*File, error) {
 	}
 	// The token file belongs with the config that names it, wherever syncer is started from.
 	if hl := f.Sources.HighLevel; hl != nil && hl.TokenFile != "" && !filepath.IsAbs(hl.TokenFile) {
-		hl.TokenFile = filepath.Join(filepath.Dir(path), hl.TokenFile)
+		dir, err := filepath.Abs(filepath.Dir(path))
+		if err != nil {
+			return nil, fmt.Errorf("resolving sources.highlevel.token_file: %w", err)
+		}
+		hl.TokenFile = filepath.Join(dir, hl.TokenFile)
 	}
 	return f, nil
 }

@@ -87,7 +87,7 @@ func (s *refreshSource) Token(ctx context.Context, refused *oauth2.Token) (*oaut
 	defer unlock()
 	stored, err := tokenfile.Load(s.path)
 	if errors.Is(err, tokenfile.ErrNotExist) {
-		return nil, permanent(fmt.Errorf("HighLevel auth is refresh_token but %v: %s", err, ReauthorizeHint))
+		return nil, permanent(fmt.Errorf("HighLevel auth is refresh_token but there is %v: run `syncer auth highlevel --config <your config>` first", err))
 	}
 	if err != nil {
 		return nil, permanent(err)

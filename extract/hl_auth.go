@@ -58,6 +58,9 @@ type refreshSource struct {
 	afterRefresh func(stage string) error
 }
 
+// refreshTimeout bounds one refresh (with its retries), which a stopping run still waits for.
+const refreshTimeout = 30 * time.Second
+
 func newRefreshSource(c *Client, cfg HighLevelConfig, stats *Counters) *refreshSource {
 	return &refreshSource{c: c, path: cfg.TokenFile, stats: stats, sem: make(chan struct{}, 1),
 		oc: HighLevelOAuth(cfg.BaseURL, cfg.ClientID, cfg.ClientSecret, "", "", nil)}
@@ -98,7 +101,12 @@ func (s *refreshSource) Token(ctx context.Context, refused *oauth2.Token) (*oaut
 		s.cur = t
 		return t, nil
 	}
-	tok, err := s.oc.TokenSource(s.c.tokenContext(ctx, "highlevel auth", s.stats), &oauth2.Token{RefreshToken: stored.RefreshToken}).Token()
+	// Once sent, a refresh is seen through even if the run is being stopped (SIGINT/SIGTERM
+	// cancel ctx): HighLevel may already have voided the old refresh token, and only reading
+	// the answer and saving it keeps a usable one. refreshTimeout bounds the wait instead.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	defer cancel()
+	tok, err := s.oc.TokenSource(s.c.tokenContext(rctx, "highlevel auth", s.stats), &oauth2.Token{RefreshToken: stored.RefreshToken}).Token()
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && (re.Response.StatusCode == http.StatusBadRequest || re.Response.StatusCode == http.StatusUnauthorized) {

@@ -3,6 +3,8 @@ package extract
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -255,5 +257,48 @@ func TestAuthorizeHighLevel_RefusedCodesAndWrongCompany(t *testing.T) {
 	s.Advance(apisim.CodeTTL + time.Second)
 	if _, err := AuthorizeHighLevel(ctx, newHLClient(t), oc, expired, "", path); err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("an expired code: %v", err)
+	}
+}
+
+// A run stopped (SIGINT/SIGTERM cancel its context) while its refresh is in flight: HighLevel
+// rotates the token anyway, so the client must still read the answer and save it.
+func TestHighLevelRefreshToken_StopDuringRefreshStillSaves(t *testing.T) {
+	s := hlSim(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/oauth/token" {
+			s.Handler().ServeHTTP(w, r)
+			return
+		}
+		// HighLevel has rotated the token; then the user presses Ctrl-C before the answer is read.
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, r)
+		cancel()
+		time.Sleep(50 * time.Millisecond)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	}))
+	defer front.Close()
+	path := filepath.Join(t.TempDir(), "hl-token.json")
+	before := authorizeSim(t, s, path)
+	s.Advance(2 * time.Hour)
+	cfg := hlCfg(s, HLAuthRefreshToken, path)
+	cfg.BaseURL = front.URL
+	src := newRefreshSource(newHLClient(t), cfg, &Counters{})
+	stale := before.OAuth2()
+	_, _ = src.Token(ctx, stale) // the stale token was refused: refresh
+	after, err := tokenfile.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RefreshTokenValid(before.RefreshToken) {
+		t.Fatal("the refresh did not reach HighLevel: the test did not exercise a stop mid-refresh")
+	}
+	if !s.RefreshTokenValid(after.RefreshToken) {
+		t.Fatal("a stop during the refresh lost the rotated refresh token")
 	}
 }

@@ -527,13 +527,10 @@ func (s *Server) hlToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if gt := r.PostFormValue("grant_type"); gt != "client_credentials" {
-		hlError(w, 400, "Unsupported grant_type "+gt+": the simulator issues agency tokens by client_credentials")
+		s.hlGrant(w, r, gt) // authorization_code and refresh_token: see oauth.go
 		return
 	}
-	tok := s.issue(token{kind: "hl-company", client: DemoHLClientID})
-	writeJSON(w, 200, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(s.cfg.TokenTTL.Seconds()),
-		"scope": "oauth.readonly oauth.write charges.readonly", "userType": "Company", "companyId": DemoHLCompanyID,
-		"userId": "u1C08ntBrFjLS0elLIYU", "installToFutureLocations": true, "approveAllLocations": true})
+	s.writeAgencyToken(w, false)
 }
 
 func (s *Server) hlAuth(kind string, h apiHandler) http.HandlerFunc {

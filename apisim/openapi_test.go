@@ -90,6 +90,25 @@ func testHighLevelSpecs(t *testing.T, values string) {
 		"grant_type": {"client_credentials"}, "user_type": {"Company"}}, nil), 200)
 	validate(t, oauth, formReq(t, s.URL()+"/oauth/token", url.Values{"client_id": {DemoHLClientID}, "client_secret": {"wrong"},
 		"grant_type": {"client_credentials"}}, nil), 401)
+	// The code flow and rotation answer in the spec's shapes too (200 and the 401 UnauthorizedDTO).
+	grant := func(kv ...string) url.Values {
+		v := url.Values{"client_id": {DemoHLClientID}, "client_secret": {DemoHLClientSecret}}
+		for i := 0; i < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	code := s.AuthorizationCode("https://app.example.com/cb")
+	var tr struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	body := validate(t, oauth, formReq(t, s.URL()+"/oauth/token", grant("grant_type", "authorization_code", "code", code,
+		"user_type", "Company", "redirect_uri", "https://app.example.com/cb"), nil), 200)
+	if err := json.Unmarshal(body, &tr); err != nil || tr.RefreshToken == "" {
+		t.Fatalf("authorization_code grant gave no refresh token: %s", body)
+	}
+	validate(t, oauth, formReq(t, s.URL()+"/oauth/token", grant("grant_type", "refresh_token", "refresh_token", tr.RefreshToken), nil), 200)
+	validate(t, oauth, formReq(t, s.URL()+"/oauth/token", grant("grant_type", "refresh_token", "refresh_token", tr.RefreshToken), nil), 401)
 	agency := hlAgency(t, s)
 	hv := map[string]string{"Authorization": "Bearer " + agency, "Version": HLVersion}
 

@@ -79,7 +79,10 @@ type Server struct {
 
 	tokMu   sync.Mutex
 	tokens  map[string]token
-	issued  []string // every token ever issued, for tests that search outputs for leaks
+	codes   map[string]authCode // HighLevel authorization codes not yet used
+	refresh map[string]bool     // HighLevel refresh tokens not yet used
+	pits    map[string]bool     // HighLevel Private Integration Tokens
+	issued  []string            // every token, code and refresh token ever issued, for tests that search outputs for leaks
 	revokes int
 
 	limMu     sync.Mutex
@@ -108,7 +111,7 @@ func New(cfg Config) (*Server, error) {
 	start := cfg.Start.UnixMilli()
 	s := &Server{
 		cfg: cfg, now: start, tables: map[string]*table{}, carry: map[string]float64{},
-		tokens: map[string]token{}, adBuckets: map[string]*leakyBucket{}, hlWindows: map[string]*fixedWindow{},
+		tokens: map[string]token{}, codes: map[string]authCode{}, refresh: map[string]bool{}, pits: map[string]bool{}, adBuckets: map[string]*leakyBucket{}, hlWindows: map[string]*fixedWindow{},
 		rng:       mrand.New(mrand.NewPCG(uint64(cfg.Seed), 7)),
 		changeRng: mrand.New(mrand.NewPCG(uint64(cfg.Seed), 8)),
 		stats:     newStats(),
@@ -403,6 +406,7 @@ func (s *Server) Handler() http.Handler {
 	api("GET /api/assistedSales/v1/opportunities", "appdirect.opportunities", s.adAuth(s.opportunities))
 	api("GET /api/channel/v1/events", "appdirect.events", s.adAuth(s.events))
 	api("POST /oauth/token", "highlevel.token", s.hlToken)
+	api("GET /v2/oauth/chooselocation", "highlevel.authorize", s.chooseLocation)
 	api("POST /oauth/locationToken", "highlevel.locationToken", s.hlAuth("hl-company", s.hlLocationToken))
 	api("GET /oauth/installedLocations", "highlevel.installedLocations", s.hlAuth("hl-company", s.installedLocations))
 	api("GET /marketplace/billing/charges", "highlevel.charges", s.hlAuth("hl-location", s.charges))
@@ -585,7 +589,8 @@ func (s *Server) issue(t token) string {
 	return tok
 }
 
-// IssuedTokens returns every access token the simulator has issued.
+// IssuedTokens returns every secret the simulator has issued: access tokens, HighLevel
+// authorization codes, refresh tokens and Private Integration Tokens.
 func (s *Server) IssuedTokens() []string {
 	s.tokMu.Lock()
 	defer s.tokMu.Unlock()
@@ -604,6 +609,9 @@ func (s *Server) lookup(r *http.Request) (token, string) {
 	}
 	s.tokMu.Lock()
 	t, found := s.tokens[raw]
+	if !found && s.pits[raw] {
+		t, found = token{kind: "hl-company", client: DemoHLClientID, expires: math.MaxInt64}, true
+	}
 	s.tokMu.Unlock()
 	if !found {
 		return token{}, "invalid"

@@ -97,11 +97,20 @@ type AppDirect struct {
 
 // HighLevel is the sources.highlevel section.
 type HighLevel struct {
-	BaseURL      string   `yaml:"base_url"`
-	ClientID     string   `yaml:"client_id"`
-	ClientSecret string   `yaml:"client_secret" secret:"true"`
-	CompanyID    string   `yaml:"company_id"`
-	AppID        string   `yaml:"app_id"`
+	BaseURL      string `yaml:"base_url"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret" secret:"true"`
+	CompanyID    string `yaml:"company_id"`
+	AppID        string `yaml:"app_id"`
+	// Auth is how the agency token is had: client_credentials (default), refresh_token (the
+	// Authorization Code flow: `syncer auth highlevel` stores a rotating refresh token in
+	// TokenFile) or private_token (a Private Integration Token in PrivateToken).
+	Auth         string   `yaml:"auth"`
+	TokenFile    string   `yaml:"token_file" path:"true"` // refresh_token: default highlevel-token.json beside the config file
+	PrivateToken string   `yaml:"private_token" secret:"true"`
+	RedirectURI  string   `yaml:"redirect_uri"`  // syncer auth highlevel: the app's registered redirect URL
+	Scopes       string   `yaml:"scopes"`        // syncer auth highlevel: default DefaultHLScopes
+	AuthorizeURL string   `yaml:"authorize_url"` // syncer auth highlevel: default DefaultHLAuthorizeURL
 	PageSize     int      `yaml:"page_size"`
 	Burst        int      `yaml:"burst"`
 	Interval     Duration `yaml:"interval"`
@@ -165,6 +174,19 @@ const (
 const (
 	DefaultWarehouse  = "./data/warehouse.duckdb"
 	DefaultParquetDir = "./data/parquet"
+)
+
+// HighLevel auth defaults.
+const (
+	HLAuthClientCredentials = "client_credentials"
+	HLAuthRefreshToken      = "refresh_token"
+	HLAuthPrivateToken      = "private_token"
+	DefaultHLTokenFile      = "highlevel-token.json"
+	// DefaultHLAuthorizeURL is the standard Authorization Page; white-labeled agencies use
+	// https://marketplace.leadconnectorhq.com/v2/oauth/chooselocation.
+	DefaultHLAuthorizeURL = "https://marketplace.gohighlevel.com/v2/oauth/chooselocation"
+	// DefaultHLScopes are what the charges stream needs: installedLocations, locationToken, charges.
+	DefaultHLScopes = "oauth.readonly oauth.write charges.readonly"
 )
 
 // Load reads, expands and validates a config file. Relative paths in it (warehouse,
@@ -469,8 +491,24 @@ func (f *File) SetDefaults() {
 	if ad := f.Sources.AppDirect; ad != nil && ad.LeadContext == "" {
 		ad.LeadContext = "RESELLER_MANAGER"
 	}
-	if hl := f.Sources.HighLevel; hl != nil && hl.BaseURL == "" {
-		hl.BaseURL = "https://services.leadconnectorhq.com"
+	if hl := f.Sources.HighLevel; hl != nil {
+		if hl.BaseURL == "" {
+			hl.BaseURL = "https://services.leadconnectorhq.com"
+		}
+		if hl.Auth == "" {
+			hl.Auth = HLAuthClientCredentials
+		}
+		if hl.Auth == HLAuthRefreshToken {
+			if hl.TokenFile == "" {
+				hl.TokenFile = DefaultHLTokenFile
+			}
+			if hl.AuthorizeURL == "" {
+				hl.AuthorizeURL = DefaultHLAuthorizeURL
+			}
+			if hl.Scopes == "" {
+				hl.Scopes = DefaultHLScopes
+			}
+		}
 	}
 	if sv := f.Serve; sv != nil {
 		sv.SetDefaults()
@@ -608,11 +646,54 @@ func (f *File) Validate() error {
 		if err := f.checkURL("sources.highlevel.base_url", hl.BaseURL); err != nil {
 			return err
 		}
-		for k, v := range map[string]string{"client_id": hl.ClientID, "client_secret": hl.ClientSecret, "company_id": hl.CompanyID, "app_id": hl.AppID} {
-			if v == "" {
-				return &Error{Key: "sources.highlevel." + k, Msg: "is required"}
+		if err := f.validateHighLevelAuth(hl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateHighLevelAuth checks the keys of the chosen auth mode, and refuses keys of another
+// mode (a private_token that would be silently ignored, say).
+func (f *File) validateHighLevelAuth(hl *HighLevel) error {
+	const sec = "sources.highlevel."
+	required := []string{"company_id", "app_id"}
+	switch hl.Auth {
+	case HLAuthClientCredentials, HLAuthRefreshToken:
+		required = append([]string{"client_id", "client_secret"}, required...)
+		if hl.PrivateToken != "" {
+			return &Error{Key: sec + "private_token", Msg: fmt.Sprintf("is set but auth is %s: set auth: private_token to use it, or remove it", hl.Auth)}
+		}
+	case HLAuthPrivateToken:
+		required = append([]string{"private_token"}, required...)
+	default:
+		return &Error{Key: sec + "auth", Msg: fmt.Sprintf("%q: want client_credentials (the default), refresh_token or private_token", hl.Auth)}
+	}
+	vals := map[string]string{"client_id": hl.ClientID, "client_secret": hl.ClientSecret, "company_id": hl.CompanyID, "app_id": hl.AppID, "private_token": hl.PrivateToken}
+	for _, k := range required {
+		if vals[k] == "" {
+			msg := "is required"
+			if k == "client_secret" || k == "private_token" {
+				msg = "is required (use ${ENV_VAR} for secrets)"
+			}
+			return &Error{Key: sec + k, Msg: fmt.Sprintf("%s with auth: %s", msg, hl.Auth)}
+		}
+	}
+	if hl.Auth == HLAuthRefreshToken {
+		if err := f.checkURL(sec+"authorize_url", hl.AuthorizeURL); err != nil {
+			return err
+		}
+		if hl.RedirectURI != "" {
+			if u, err := url.Parse(hl.RedirectURI); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+				return &Error{Key: sec + "redirect_uri", Msg: fmt.Sprintf("%q is not an http(s) URL with a host; use the redirect URL registered for the app, e.g. http://localhost:8976/oauth/callback", hl.RedirectURI)}
 			}
 		}
+	} else if hl.TokenFile != "" || hl.RedirectURI != "" {
+		key := "token_file"
+		if hl.TokenFile == "" {
+			key = "redirect_uri"
+		}
+		return &Error{Key: sec + key, Msg: fmt.Sprintf("is used only with auth: refresh_token, but auth is %s", hl.Auth)}
 	}
 	return nil
 }
@@ -642,10 +723,10 @@ func IsLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Mask shows a secret's shape without its content.
+// Mask says whether a secret is set, revealing neither its content nor its length.
 func Mask(s string) string {
 	if s == "" {
 		return "(empty)"
 	}
-	return fmt.Sprintf("****** (%d chars)", len(s))
+	return "****** (set)"
 }

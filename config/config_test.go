@@ -92,7 +92,7 @@ func TestParse_LoopbackHTTPAllowed(t *testing.T) {
 }
 
 func TestMask_NeverShowsTheSecret(t *testing.T) {
-	if m := Mask("hunter2-very-secret"); strings.Contains(m, "hunter2") || !strings.Contains(m, "19 chars") {
+	if m := Mask("hunter2-very-secret"); strings.Contains(m, "hunter2") || strings.Contains(m, "19") || m != Mask("x") {
 		t.Fatalf("mask %q", m)
 	}
 }

@@ -21,6 +21,11 @@ type HighLevelConfig struct {
 	ClientSecret string
 	CompanyID    string
 	AppID        string
+	// Auth is how the agency token is had: HLAuthClientCredentials (""), HLAuthRefreshToken
+	// (the rotating refresh token in TokenFile) or HLAuthPrivateToken (PrivateToken, static).
+	Auth         string
+	TokenFile    string
+	PrivateToken string
 	PageSize     int // charges limit; default 100
 	// Documented budget per app per location (or company): Burst requests per Interval, Daily per day.
 	Burst       int

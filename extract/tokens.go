@@ -132,28 +132,36 @@ func appDirectUser(c *Client, cfg AppDirectConfig, stats *Counters) *tokenSource
 
 const hlVersion = "2021-07-28"
 
-// highLevelAuth holds HighLevel's tokens: the agency (company) token from client credentials,
-// and one location token per installed location, minted with the agency token.
+// highLevelAuth holds HighLevel's tokens: the agency (company) token, by the configured mode
+// (client credentials, a stored rotating refresh token, or a static private integration
+// token), and one location token per installed location, minted with the agency token.
 type highLevelAuth struct {
 	c       *Client
 	cfg     HighLevelConfig
 	stats   *Counters
-	agency  *tokenSource
+	agency  Authorizer
 	mu      sync.Mutex
 	located map[string]*tokenSource
 }
 
 func newHighLevelAuth(c *Client, cfg HighLevelConfig, stats *Counters) *highLevelAuth {
-	cc := &clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, TokenURL: cfg.BaseURL + "/oauth/token",
-		EndpointParams: url.Values{"user_type": {"Company"}}, AuthStyle: oauth2.AuthStyleInParams}
 	h := &highLevelAuth{c: c, cfg: cfg, stats: stats, located: map[string]*tokenSource{}}
-	h.agency = newTokenSource(func(ctx context.Context) (*oauth2.Token, error) {
-		tok, err := cc.Token(c.tokenContext(ctx, "highlevel auth", stats))
-		if err != nil {
-			return nil, tokenError("a HighLevel agency token", "highlevel auth", cc.TokenURL, err)
-		}
-		return tok, nil
-	})
+	switch cfg.Auth {
+	case HLAuthRefreshToken:
+		h.agency = newRefreshSource(c, cfg, stats)
+	case HLAuthPrivateToken:
+		h.agency = staticToken{tok: &oauth2.Token{AccessToken: cfg.PrivateToken, TokenType: "Bearer"}}
+	default: // HLAuthClientCredentials
+		cc := &clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, TokenURL: cfg.BaseURL + "/oauth/token",
+			EndpointParams: url.Values{"user_type": {"Company"}}, AuthStyle: oauth2.AuthStyleInParams}
+		h.agency = newTokenSource(func(ctx context.Context) (*oauth2.Token, error) {
+			tok, err := cc.Token(c.tokenContext(ctx, "highlevel auth", stats))
+			if err != nil {
+				return nil, tokenError("a HighLevel agency token", "highlevel auth", cc.TokenURL, err)
+			}
+			return tok, nil
+		})
+	}
 	return h
 }
 

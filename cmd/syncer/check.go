@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/marketsync/marketsync/apisim"
 	"github.com/marketsync/marketsync/config"
 	"github.com/marketsync/marketsync/extract"
+	"github.com/marketsync/marketsync/internal/tokenfile"
 	"github.com/marketsync/marketsync/pipeline"
 )
 
@@ -43,8 +45,7 @@ func runCheck(ctx context.Context, args []string, stdout, _ io.Writer) error {
 			ad.BaseURL, ad.ClientID, config.Mask(ad.ClientSecret), ad.LeadUsername, config.Mask(ad.LeadPassword))
 	}
 	if hl := f.Sources.HighLevel; hl != nil {
-		fmt.Fprintf(stdout, "highlevel: %s client_id=%s client_secret=%s company_id=%s app_id=%s\n",
-			hl.BaseURL, hl.ClientID, config.Mask(hl.ClientSecret), hl.CompanyID, hl.AppID)
+		fmt.Fprintf(stdout, "highlevel: %s auth=%s %s company_id=%s app_id=%s\n", hl.BaseURL, hl.Auth, highLevelCredentials(hl), hl.CompanyID, hl.AppID)
 	}
 	var pc pipeline.Config
 	applyFile(&pc, f)
@@ -70,4 +71,25 @@ func runCheck(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return errors.New(fmt.Sprintf("%d of %d endpoints failed", failed, len(probes)))
 	}
 	return nil
+}
+
+// highLevelCredentials describes the credentials of hl's auth mode: which are set, and for
+// refresh_token the token file's state, never a secret or its length.
+func highLevelCredentials(hl *config.HighLevel) string {
+	switch hl.Auth {
+	case config.HLAuthPrivateToken:
+		return "private_token=" + config.Mask(hl.PrivateToken)
+	case config.HLAuthRefreshToken:
+		var state string
+		switch t, err := tokenfile.Load(hl.TokenFile); {
+		case errors.Is(err, tokenfile.ErrNotExist):
+			state = "missing: run `syncer auth highlevel` first"
+		case err != nil:
+			state = "unusable: " + err.Error()
+		default:
+			state = "saved " + t.Saved.Format(time.RFC3339)
+		}
+		return fmt.Sprintf("client_id=%s client_secret=%s token_file=%s (%s)", hl.ClientID, config.Mask(hl.ClientSecret), hl.TokenFile, state)
+	}
+	return fmt.Sprintf("client_id=%s client_secret=%s", hl.ClientID, config.Mask(hl.ClientSecret))
 }

@@ -47,6 +47,7 @@ func commands() []command {
 		{"serve", "serve SQL over the PostgreSQL protocol while syncing on a schedule", runServe},
 		{"export", "write a consistent Parquet snapshot of every table", runExport},
 		{"check", "validate config and credentials and reach every endpoint, writing nothing", runCheck},
+		{"auth", "authorize HighLevel (auth: refresh_token): print the authorize URL, store the tokens", runAuth},
 		{"simulate", "serve the AppDirect + HighLevel API simulator", runSimulate},
 		{"bench", "measure throughput, rate-budget use, incremental cost and memory; write BENCHMARKS.md", runBench},
 		{"version", "print version information", runVersion},

@@ -266,7 +266,7 @@ func TestCheck_MasksSecretsAndReachesEveryEndpoint(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s %s", code, out, errOut)
 	}
-	if strings.Count(out, "ok   ") != 8 || !strings.Contains(out, "******") {
+	if strings.Count(out, "ok   ") != 8 || !strings.Contains(out, "******") || !strings.Contains(out, "auth=client_credentials") {
 		t.Fatalf("want 8 endpoints ok and masked secrets:\n%s", out)
 	}
 	for _, secret := range []string{apisim.DemoClientSecret, apisim.DemoLeadPassword, apisim.DemoHLClientSecret} {

@@ -43,10 +43,11 @@ func runSimulate(ctx context.Context, args []string, stdout, _ io.Writer) error 
   AppDirect client credentials: client_id=%[6]s client_secret=%[7]s
   AppDirect lead user (password grant): username=%[8]s password=%[9]s
   HighLevel: client_id=%[10]s client_secret=%[11]s company_id=%[12]s app_id=%[13]s
+  HighLevel auth: refresh_token (authorize_url: %[5]s/v2/oauth/chooselocation, any redirect_uri), or private_token=%[14]s
   Introspection: GET %[5]s/_sim/stats, GET %[5]s/_sim/truth, GET %[5]s/_sim/rows?stream=NAME, POST %[5]s/_sim/advance?seconds=N
 Ctrl-C to stop.
 `, *profile, *seed, *scale, *speed, sim.URL(), apisim.DemoClientID, apisim.DemoClientSecret, apisim.DemoLeadUser, apisim.DemoLeadPassword,
-		apisim.DemoHLClientID, apisim.DemoHLClientSecret, apisim.DemoHLCompanyID, apisim.DemoHLAppID)
+		apisim.DemoHLClientID, apisim.DemoHLClientSecret, apisim.DemoHLCompanyID, apisim.DemoHLAppID, sim.IssuePrivateToken())
 	<-ctx.Done()
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()

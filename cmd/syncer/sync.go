@@ -248,7 +248,8 @@ func applyFile(pc *pipeline.Config, f *config.File) {
 	}
 	if hl := f.Sources.HighLevel; hl != nil {
 		pc.HighLevel = &extract.HighLevelConfig{BaseURL: strings.TrimRight(hl.BaseURL, "/"), ClientID: hl.ClientID, ClientSecret: hl.ClientSecret,
-			CompanyID: hl.CompanyID, AppID: hl.AppID, PageSize: hl.PageSize, Burst: hl.Burst, Interval: hl.Interval.Std(), DailyFloor: hl.DailyFloor}
+			CompanyID: hl.CompanyID, AppID: hl.AppID, Auth: hl.Auth, TokenFile: hl.TokenFile, PrivateToken: hl.PrivateToken,
+			PageSize: hl.PageSize, Burst: hl.Burst, Interval: hl.Interval.Std(), DailyFloor: hl.DailyFloor}
 	}
 }
 

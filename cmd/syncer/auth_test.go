@@ -16,7 +16,6 @@ import (
 
 	"github.com/marketsync/marketsync/apisim"
 	"github.com/marketsync/marketsync/internal/tokenfile"
-	"github.com/marketsync/marketsync/schemas"
 )
 
 const testRedirect = "http://127.0.0.1:1/oauth/callback" // never contacted: the redirect is pasted

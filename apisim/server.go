@@ -55,7 +55,8 @@ func spread(k int, p float64) bool {
 type token struct {
 	kind     string // appdirect | appdirect-user | hl-company | hl-location
 	client   string
-	location int // hl-location: index into locations
+	location int      // hl-location: index into locations
+	scopes   []string // AppDirect: the scopes granted
 	expires  int64
 }
 

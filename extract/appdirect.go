@@ -21,12 +21,22 @@ type AppDirectConfig struct {
 	LeadUsername  string
 	LeadPassword  string
 	LeadCompanyID string
-	LeadContext   string  // default RESELLER_MANAGER
-	PageSize      int     // default 250, the documented maximum
-	RatePerSecond float64 // default 4 (the documented leak rate); negative: no client-side limit
-	CompaniesRate float64 // default 5 (the companies list's own bucket); negative: no limit
-	Burst         int     // default 10 (half the documented bucket of 20, to absorb jitter)
-	Concurrency   int     // pages in flight per stream; default 4
+	LeadContext   string // default RESELLER_MANAGER
+	// LeadFromDateUnit is the unit lead v2's fromDate is sent in: LeadDateMilliseconds
+	// (default) or LeadDateSeconds. The documents disagree (see leadDateUnit); every incremental
+	// leads run checks that the server read it so (checkLeadDateUnit).
+	LeadFromDateUnit string
+	// API is the family companies, users and opportunities are read from: APIMarketplace
+	// (default: account v2 and assistedSales with the client-credentials token) or APIReseller
+	// (the AppReseller v1 endpoints with the user's token, for reseller partners).
+	API string
+	// ResellerContext is the AppReseller context (RESELLER or RESELLER_MANAGER) of APIReseller.
+	ResellerContext string
+	PageSize        int     // default 250, the documented maximum
+	RatePerSecond   float64 // default 4 (the documented leak rate); negative: no client-side limit
+	CompaniesRate   float64 // default 5 (the companies list's own bucket); negative: no limit
+	Burst           int     // default 10 (half the documented bucket of 20, to absorb jitter)
+	Concurrency     int     // pages in flight per stream; default 4
 }
 
 // SetDefaults fills unset fields.
@@ -36,6 +46,15 @@ func (c *AppDirectConfig) SetDefaults() {
 	}
 	if c.LeadContext == "" {
 		c.LeadContext = "RESELLER_MANAGER"
+	}
+	if c.LeadFromDateUnit == "" {
+		c.LeadFromDateUnit = LeadDateMilliseconds
+	}
+	if c.API == "" {
+		c.API = APIMarketplace
+	}
+	if c.API == APIReseller && c.ResellerContext == "" {
+		c.ResellerContext = "RESELLER_MANAGER"
 	}
 	if c.RatePerSecond == 0 {
 		c.RatePerSecond = 4
@@ -49,6 +68,39 @@ func (c *AppDirectConfig) SetDefaults() {
 	if c.Concurrency == 0 {
 		c.Concurrency = 4
 	}
+}
+
+// The AppDirect API families (AppDirectConfig.API).
+const (
+	APIMarketplace = "marketplace"
+	APIReseller    = "reseller"
+)
+
+// The units lead v2's fromDate can be sent in (AppDirectConfig.LeadFromDateUnit).
+const (
+	LeadDateMilliseconds = "milliseconds"
+	LeadDateSeconds      = "seconds"
+)
+
+// ContextRoles maps each user-level context the syncer sends (lead v2's context, AppReseller's
+// context) to the role, and so the OAuth scope, the documents require for it (source-apis.md
+// §2.2, §3.4.2, §3.1.3): a token is asked for exactly the roles its contexts need.
+var ContextRoles = map[string]string{
+	"RESELLER":         "ROLE_RESELLER",
+	"RESELLER_MANAGER": "ROLE_RESELLER_MANAGER",
+	"REFERRAL":         "ROLE_REFERRAL",
+	"DEVELOPER":        "ROLE_DEVELOPER",
+}
+
+// UserScopes returns the scopes the user token asks for: the role of the lead context, and with
+// the AppReseller family the role of its context too (once each, in that order).
+func (c AppDirectConfig) UserScopes() []string {
+	c.SetDefaults()
+	out := []string{ContextRoles[c.LeadContext]}
+	if r := ContextRoles[c.ResellerContext]; c.API == APIReseller && r != "" && !slices.Contains(out, r) {
+		out = append(out, r)
+	}
+	return out
 }
 
 // AppDirect reads companies, users, invoices, leads and opportunities.

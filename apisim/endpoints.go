@@ -379,6 +379,12 @@ func (s *Server) leads(w http.ResponseWriter, r *http.Request, t token) {
 	if hasTo {
 		end = to + 1 // inclusive upper bound
 	}
+	if s.cfg.LeadFromDateUnit == "seconds" {
+		from *= 1000
+		if hasTo {
+			end = (to + 1) * 1000 // through the last millisecond of that second
+		}
+	}
 	s.pagedP1(w, r, "leads", from, end, "DESC", s.gen.lead)
 }
 

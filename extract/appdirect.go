@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/marketsync/marketsync/internal/jsonscan"
@@ -219,10 +220,16 @@ func skipWS(b []byte) int {
 	return i
 }
 
+// pageCheck checks the first page of a listing before any of it is delivered: an error ends
+// the listing; notes go to its Outcome.
+type pageCheck func(ctx context.Context, first fetched, l *listing) error
+
 // wrappedPages pages a P1 (zero-based page) or P2 (one-based number) endpoint; key is the
-// records' id member.
+// records' id member. check, if not nil, sees the first page served.
 func (a *AppDirect) wrappedPages(ctx context.Context, stream, key, path string, q url.Values, pageParam string, base int,
-	auth Authorizer, budget *Budget, hdr http.Header, stats *Counters, emit Emit) (Outcome, error) {
+	auth Authorizer, budget *Budget, hdr http.Header, stats *Counters, emit Emit, check pageCheck) (Outcome, error) {
+	l := newListing(stream, "", emit, key)
+	var checked atomic.Bool
 	fetch := func(ctx context.Context, k, size int) (fetched, error) {
 		qq := url.Values{}
 		for key, v := range q {
@@ -245,9 +252,11 @@ func (a *AppDirect) wrappedPages(ctx context.Context, stream, key, path string, 
 				f = fetched{page: Page{Stream: stream, Records: recs}, totalRows: meta.TotalElements, totalPages: meta.TotalPages, number: number}
 				return nil
 			}})
+		if err == nil && k == 0 && check != nil && checked.CompareAndSwap(false, true) {
+			err = check(ctx, f, l)
+		}
 		return f, err
 	}
-	l := newListing(stream, "", emit, key)
 	ended, err := pagesByNumber(ctx, a.cfg.Concurrency, a.cfg.PageSize, fetch, l)
 	_, filtered := q["lastModified"]
 	for _, p := range []string{"fromDate", "createdOn", "status"} {
@@ -263,7 +272,7 @@ func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 // Companies lists every company (no server-side filter exists: always a full snapshot).
 func (a *AppDirect) Companies(ctx context.Context, stats *Counters, emit Emit) (Outcome, error) {
 	q := url.Values{"sortField": {"NAME"}, "sortOrder": {"ASC"}, "includeCustomAttributes": {"true"}, "includePurchaseLimitData": {"false"}}
-	return a.wrappedPages(ctx, "companies", "uuid", "/api/account/v2/companies", q, "page", 0, a.partner, a.companies, nil, stats, emit)
+	return a.wrappedPages(ctx, "companies", "uuid", "/api/account/v2/companies", q, "page", 0, a.partner, a.companies, nil, stats, emit, nil)
 }
 
 // Users lists users modified at or after since (zero: all users, a full scan). Nothing here
@@ -273,7 +282,7 @@ func (a *AppDirect) Users(ctx context.Context, since time.Time, stats *Counters,
 	if !since.IsZero() {
 		q.Set("lastModified", ms(since))
 	}
-	return a.wrappedPages(ctx, "users", "uuid", "/api/account/v2/users", q, "page", 0, a.partner, a.budget, nil, stats, emit)
+	return a.wrappedPages(ctx, "users", "uuid", "/api/account/v2/users", q, "page", 0, a.partner, a.budget, nil, stats, emit, nil)
 }
 
 // Leads lists leads created at or after since (the API filters on creation only).
@@ -283,13 +292,15 @@ func (a *AppDirect) Leads(ctx context.Context, since time.Time, stats *Counters,
 
 func (a *AppDirect) leads(ctx context.Context, since time.Time, status string, stats *Counters, emit Emit) (Outcome, error) {
 	q := url.Values{"context": {a.cfg.LeadContext}, "companyId": {a.cfg.LeadCompanyID}, "sortField": {"DATE"}, "sortOrder": {"ASC"}}
+	var check pageCheck
 	if !since.IsZero() {
-		q.Set("fromDate", ms(since))
+		q.Set("fromDate", a.leadDate(since, a.cfg.LeadFromDateUnit))
+		check = a.leadUnitCheck(since, stats)
 	}
 	if status != "" {
 		q.Set("status", status)
 	}
-	return a.wrappedPages(ctx, "leads", "id", "/api/lead/v2/leads", q, "page", 0, a.user, a.budget, nil, stats, emit)
+	return a.wrappedPages(ctx, "leads", "id", "/api/lead/v2/leads", q, "page", 0, a.user, a.budget, nil, stats, emit, check)
 }
 
 // Opportunities lists opportunities created at or after since.
@@ -306,7 +317,7 @@ func (a *AppDirect) opportunities(ctx context.Context, since time.Time, status s
 		q.Set("status", status)
 	}
 	hdr := http.Header{"Accept-Language": {"en-US"}}
-	return a.wrappedPages(ctx, "opportunities", "id", "/api/assistedSales/v1/opportunities", q, "number", 1, a.partner, a.budget, hdr, stats, emit)
+	return a.wrappedPages(ctx, "opportunities", "id", "/api/assistedSales/v1/opportunities", q, "number", 1, a.partner, a.budget, hdr, stats, emit, nil)
 }
 
 // Invoices lists invoices created at or after since, by start/count until an empty page or 204

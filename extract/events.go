@@ -14,5 +14,5 @@ func (a *AppDirect) Events(ctx context.Context, since time.Time, stats *Counters
 	if !since.IsZero() {
 		q.Set("fromDate", ms(since))
 	}
-	return a.wrappedPages(ctx, "events", "uuid", "/api/channel/v1/events", q, "page", 0, a.partner, a.budget, nil, stats, emit)
+	return a.wrappedPages(ctx, "events", "uuid", "/api/channel/v1/events", q, "page", 0, a.partner, a.budget, nil, stats, emit, nil)
 }

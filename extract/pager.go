@@ -66,6 +66,9 @@ type Outcome struct {
 	// array", "server capped pages at 100 rows (asked 250)", "totals moved while paging (500 →
 	// 502)", ...); "" when nothing does. Notes are joined by "; ".
 	Why string
+	// Notice is what the user must be told whatever the run does with the listing (a server
+	// that read a filter otherwise than sent); it goes to the stream's run record. "" if none.
+	Notice string
 }
 
 // Distinct is the number of distinct keys the listing received.

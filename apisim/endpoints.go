@@ -485,6 +485,12 @@ func (s *Server) opportunities(w http.ResponseWriter, r *http.Request, _ token) 
 		adError(w, 400, "BAD_REQUEST", "Required: Accept-Language header with Locale format. For example: en-US")
 		return
 	}
+	s.opportunityPage(w, r, s.gen.opportunity)
+}
+
+// opportunityPage serves a page of the P2 opportunities listing (assistedSales, appReseller),
+// each row rendered by render.
+func (s *Server) opportunityPage(w http.ResponseWriter, r *http.Request, render renderFn) {
 	q := r.URL.Query()
 	number, err := qint(q, "number", 1, 1, math.MaxInt32)
 	size, err2 := qint(q, "size", 10, 1, 250)
@@ -524,7 +530,7 @@ func (s *Server) opportunities(w http.ResponseWriter, r *http.Request, _ token) 
 	b = append(b, `{"page":`...)
 	b = pageMeta(b, echo, v.len(), number)
 	b = append(b, `,"content":`...)
-	b = renderRows(b, t, page(v, off, served, desc), s.gen.opportunity)
+	b = renderRows(b, t, page(v, off, served, desc), render)
 	b = append(b, '}')
 	s.mu.RUnlock()
 	s.store(key, b)

@@ -224,10 +224,17 @@ func skipWS(b []byte) int {
 // the listing; notes go to its Outcome.
 type pageCheck func(ctx context.Context, first fetched, l *listing) error
 
+// pageOpts are what some listings add to wrappedPages.
+type pageOpts struct {
+	check pageCheck         // if not nil, sees the first page served
+	rekey map[string]string // if not nil, renames record members (see rekey) before anything reads them
+}
+
 // wrappedPages pages a P1 (zero-based page) or P2 (one-based number) endpoint; key is the
-// records' id member. check, if not nil, sees the first page served.
+// records' id member (after opt.rekey).
 func (a *AppDirect) wrappedPages(ctx context.Context, stream, key, path string, q url.Values, pageParam string, base int,
-	auth Authorizer, budget *Budget, hdr http.Header, stats *Counters, emit Emit, check pageCheck) (Outcome, error) {
+	auth Authorizer, budget *Budget, hdr http.Header, stats *Counters, emit Emit, opt pageOpts) (Outcome, error) {
+	check := opt.check
 	l := newListing(stream, "", emit, key)
 	var checked atomic.Bool
 	fetch := func(ctx context.Context, k, size int) (fetched, error) {
@@ -242,6 +249,9 @@ func (a *AppDirect) wrappedPages(ctx context.Context, stream, key, path string, 
 			Auth: auth, Budget: budget, Stats: stats,
 			Parse: func(_ int, body []byte) error {
 				recs, meta, err := splitWrapped(body)
+				if err == nil && opt.rekey != nil {
+					recs, err = rekeyAll(recs, opt.rekey)
+				}
 				if err != nil {
 					return err
 				}
@@ -271,18 +281,24 @@ func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
 // Companies lists every company (no server-side filter exists: always a full snapshot).
 func (a *AppDirect) Companies(ctx context.Context, stats *Counters, emit Emit) (Outcome, error) {
+	if a.cfg.API == APIReseller {
+		return a.resellerCompanies(ctx, stats, emit)
+	}
 	q := url.Values{"sortField": {"NAME"}, "sortOrder": {"ASC"}, "includeCustomAttributes": {"true"}, "includePurchaseLimitData": {"false"}}
-	return a.wrappedPages(ctx, "companies", "uuid", "/api/account/v2/companies", q, "page", 0, a.partner, a.companies, nil, stats, emit, nil)
+	return a.wrappedPages(ctx, "companies", "uuid", "/api/account/v2/companies", q, "page", 0, a.partner, a.companies, nil, stats, emit, pageOpts{})
 }
 
 // Users lists users modified at or after since (zero: all users, a full scan). Nothing here
 // reads a modification time from the records: the documents show none on user responses.
 func (a *AppDirect) Users(ctx context.Context, since time.Time, stats *Counters, emit Emit) (Outcome, error) {
+	if a.cfg.API == APIReseller {
+		return a.resellerUsers(ctx, stats, emit) // no modification filter: all users
+	}
 	q := url.Values{"sortField": {"DATE"}, "sortOrder": {"ASC"}}
 	if !since.IsZero() {
 		q.Set("lastModified", ms(since))
 	}
-	return a.wrappedPages(ctx, "users", "uuid", "/api/account/v2/users", q, "page", 0, a.partner, a.budget, nil, stats, emit, nil)
+	return a.wrappedPages(ctx, "users", "uuid", "/api/account/v2/users", q, "page", 0, a.partner, a.budget, nil, stats, emit, pageOpts{})
 }
 
 // Leads lists leads created at or after since (the API filters on creation only).
@@ -300,7 +316,7 @@ func (a *AppDirect) leads(ctx context.Context, since time.Time, status string, s
 	if status != "" {
 		q.Set("status", status)
 	}
-	return a.wrappedPages(ctx, "leads", "id", "/api/lead/v2/leads", q, "page", 0, a.user, a.budget, nil, stats, emit, check)
+	return a.wrappedPages(ctx, "leads", "id", "/api/lead/v2/leads", q, "page", 0, a.user, a.budget, nil, stats, emit, pageOpts{check: check})
 }
 
 // Opportunities lists opportunities created at or after since.
@@ -309,6 +325,12 @@ func (a *AppDirect) Opportunities(ctx context.Context, since time.Time, stats *C
 }
 
 func (a *AppDirect) opportunities(ctx context.Context, since time.Time, status string, stats *Counters, emit Emit) (Outcome, error) {
+	if why := a.Unavailable("opportunities"); why != "" {
+		return Outcome{Total: -1}, fmt.Errorf("stream opportunities: %s", why)
+	}
+	if a.cfg.API == APIReseller {
+		return a.resellerOpportunities(ctx, since, status, stats, emit)
+	}
 	q := url.Values{"sort": {"+createdOn"}}
 	if !since.IsZero() {
 		q.Set("createdOn", "gte("+ms(since)+")")
@@ -317,7 +339,7 @@ func (a *AppDirect) opportunities(ctx context.Context, since time.Time, status s
 		q.Set("status", status)
 	}
 	hdr := http.Header{"Accept-Language": {"en-US"}}
-	return a.wrappedPages(ctx, "opportunities", "id", "/api/assistedSales/v1/opportunities", q, "number", 1, a.partner, a.budget, hdr, stats, emit, nil)
+	return a.wrappedPages(ctx, "opportunities", "id", "/api/assistedSales/v1/opportunities", q, "number", 1, a.partner, a.budget, hdr, stats, emit, pageOpts{})
 }
 
 // Invoices lists invoices created at or after since, by start/count until an empty page or 204
@@ -327,6 +349,9 @@ func (a *AppDirect) Invoices(ctx context.Context, since time.Time, stats *Counte
 }
 
 func (a *AppDirect) invoices(ctx context.Context, since time.Time, status string, stats *Counters, emit Emit) (Outcome, error) {
+	if why := a.Unavailable("invoices"); why != "" {
+		return Outcome{Total: -1}, fmt.Errorf("stream invoices: %s", why)
+	}
 	fetch := func(ctx context.Context, start, count int) (fetched, error) {
 		q := url.Values{"sortField": {"DATE"}, "sortOrder": {"ASC"}, "start": {strconv.Itoa(start)}, "count": {strconv.Itoa(count)}}
 		if !since.IsZero() {

@@ -11,6 +11,8 @@ import (
 type Probe struct {
 	Source, Endpoint string
 	Err              error
+	// Skipped says why the endpoint was not probed: the configured API family lacks it.
+	Skipped string
 }
 
 // Check gets tokens and reads one record from every AppDirect endpoint, writing nothing.
@@ -19,6 +21,9 @@ func (a *AppDirect) Check(ctx context.Context) []Probe {
 	probe := func(name, path string, auth Authorizer, hdr http.Header) Probe {
 		err := a.c.Do(ctx, Request{Stream: "check", URL: a.cfg.BaseURL + path, Auth: auth, Budget: a.budget, Header: hdr, Stats: &st})
 		return Probe{Source: "appdirect", Endpoint: name, Err: err}
+	}
+	if a.cfg.API == APIReseller {
+		return a.checkReseller(ctx, probe)
 	}
 	leads := probe("leads", "/api/lead/v2/leads?page=0&size=1&context="+url.QueryEscape(a.cfg.LeadContext)+"&companyId="+url.QueryEscape(a.cfg.LeadCompanyID), a.user, nil)
 	out := []Probe{
@@ -31,6 +36,30 @@ func (a *AppDirect) Check(ctx context.Context) []Probe {
 	}
 	if leads.Err == nil {
 		out = append(out, a.checkLeadDateUnit(ctx))
+	}
+	return out
+}
+
+// checkReseller probes the AppReseller family with the user's token; the streams it lacks are
+// reported skipped.
+func (a *AppDirect) checkReseller(ctx context.Context, probe func(name, path string, auth Authorizer, hdr http.Header) Probe) []Probe {
+	rc := "context=" + url.QueryEscape(a.cfg.ResellerContext)
+	out := []Probe{
+		probe("companies (AppReseller)", "/api/appReseller/v1/companies?page=0&size=1&"+rc, a.user, nil),
+		probe("users (AppReseller)", "/api/appReseller/v1/users?page=0&size=1&"+rc, a.user, nil),
+	}
+	if why := a.Unavailable("opportunities"); why != "" {
+		out = append(out, Probe{Source: "appdirect", Endpoint: "opportunities", Skipped: why})
+	} else {
+		out = append(out, probe("opportunities (AppReseller)", "/api/appReseller/v1/opportunities?number=1&size=1&"+rc, a.user, nil))
+	}
+	leads := probe("leads", "/api/lead/v2/leads?page=0&size=1&context="+url.QueryEscape(a.cfg.LeadContext)+"&companyId="+url.QueryEscape(a.cfg.LeadCompanyID), a.user, nil)
+	out = append(out, leads)
+	if leads.Err == nil {
+		out = append(out, a.checkLeadDateUnit(ctx))
+	}
+	for _, s := range []string{"invoices", "events"} {
+		out = append(out, Probe{Source: "appdirect", Endpoint: s, Skipped: a.Unavailable(s)})
 	}
 	return out
 }

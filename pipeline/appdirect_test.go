@@ -9,6 +9,7 @@ import (
 
 	"github.com/marketsync/marketsync/apisim"
 	"github.com/marketsync/marketsync/extract"
+	"github.com/marketsync/marketsync/internal/simcheck"
 	"github.com/marketsync/marketsync/load"
 )
 
@@ -69,5 +70,130 @@ func TestRun_LeadDateUnitMisreadLosesNoLead(t *testing.T) {
 			}
 			assertRows(t, cfg, sim, []string{"leads"}, true)
 		})
+	}
+}
+
+// resellerConfig reads AppDirect through the AppReseller family with the demo user.
+func resellerConfig(sim *apisim.Server, dir, context string) Config {
+	cfg := testConfig(sim, 1, dir)
+	cfg.HighLevel = nil
+	cfg.AppDirect.API, cfg.AppDirect.ResellerContext = extract.APIReseller, context
+	cfg.AppDirect.RatePerSecond, cfg.AppDirect.CompaniesRate = -1, -1
+	return cfg
+}
+
+func assertReseller(t *testing.T, cfg Config, sim *apisim.Server, streams []string, incremental bool) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := load.Open(ctx, cfg.Warehouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	diff, err := simcheck.CompareRows(ctx, db.DB(), sim, streams, simcheck.RowOptions{Family: "reseller", UndetectedDeletes: incremental})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff != "" {
+		t.Fatalf("warehouse differs from what the AppReseller endpoints serve:\n%s", diff)
+	}
+}
+
+// A reseller partner's sync through the AppReseller family: companies, users, opportunities and
+// leads land in the usual tables equal to the source row by row, after a full and after an
+// incremental run; invoices and events, which the family lacks, are skipped (not failed); only
+// the user's token is used.
+func TestRun_ResellerFamilyFullThenIncrementalEqualsSource(t *testing.T) {
+	sim := startSim(t, apisim.Config{Seed: 6, Scale: 700, Profile: "fast"})
+	cfg := resellerConfig(sim, t.TempDir(), "RESELLER")
+	ctx := context.Background()
+	synced := []string{"companies", "users", "leads", "opportunities"}
+	for run := 1; run <= 2; run++ {
+		sum, err := Run(ctx, cfg)
+		if err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		status := map[string]string{}
+		for _, s := range sum.Streams {
+			status[s.Stream] = s.Status
+			if (s.Stream == "invoices" || s.Stream == "events") && !strings.Contains(s.Note, "AppReseller") {
+				t.Errorf("%s skipped without saying why: %q", s.Stream, s.Note)
+			}
+		}
+		for _, s := range synced {
+			if status[s] != "succeeded" {
+				t.Fatalf("run %d: %s %s, want succeeded (%+v)", run, s, status[s], sum.Streams)
+			}
+		}
+		for _, s := range []string{"invoices", "events"} {
+			if status[s] != "skipped" {
+				t.Fatalf("run %d: %s %q, want skipped", run, s, status[s])
+			}
+		}
+		assertReseller(t, cfg, sim, synced, run == 2)
+		sim.Advance(6 * time.Hour)
+	}
+	st := sim.Snapshot()
+	for _, ep := range []string{"appdirect.companies", "appdirect.users", "appdirect.opportunities", "appdirect.invoices", "appdirect.events"} {
+		if n, _ := simcheck.Requests(st, ep); n != 0 {
+			t.Errorf("%d requests to the marketplace endpoint %s", n, ep)
+		}
+	}
+	for _, ep := range []string{"appdirect.reseller.companies", "appdirect.reseller.users", "appdirect.reseller.opportunities"} {
+		if n, _ := simcheck.Requests(st, ep); n == 0 {
+			t.Errorf("no request to %s", ep)
+		}
+	}
+}
+
+// A Reseller Manager cannot list AppReseller opportunities (the endpoint's roles exclude it):
+// that stream is skipped, the others equal the source.
+func TestRun_ResellerManagerSkipsOpportunities(t *testing.T) {
+	sim := startSim(t, apisim.Config{Seed: 6, Scale: 300, Profile: "fast"})
+	cfg := resellerConfig(sim, t.TempDir(), "RESELLER_MANAGER")
+	sum, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sum.Streams {
+		if s.Stream == "opportunities" && (s.Status != "skipped" || !strings.Contains(s.Note, "reseller_context: RESELLER")) {
+			t.Fatalf("opportunities %s %q, want skipped naming reseller_context", s.Status, s.Note)
+		}
+	}
+	assertReseller(t, cfg, sim, []string{"companies", "users", "leads"}, false)
+}
+
+// A warehouse filled through one AppDirect family refuses a sync through the other, even from
+// the same marketplace, naming both; the same family and account syncs again.
+func TestRun_AppDirectFamiliesAreNotMixed(t *testing.T) {
+	sim := startSim(t, apisim.Config{Seed: 6, Scale: 100, Profile: "fast"})
+	dir := t.TempDir()
+	market := testConfig(sim, 1, dir)
+	market.HighLevel, market.Streams = nil, []string{"companies"}
+	market.AppDirect.RatePerSecond, market.AppDirect.CompaniesRate = -1, -1
+	ctx := context.Background()
+	if _, err := Run(ctx, market); err != nil {
+		t.Fatal(err)
+	}
+	reseller := resellerConfig(sim, dir, "RESELLER")
+	reseller.Streams = []string{"companies"}
+	_, err := Run(ctx, reseller)
+	if !errors.Is(err, load.ErrSourceMismatch) || !strings.Contains(err.Error(), "AppReseller API (context RESELLER") {
+		t.Fatalf("reseller sync into a marketplace warehouse: %v, want ErrSourceMismatch naming the family", err)
+	}
+	other := resellerConfig(sim, t.TempDir(), "RESELLER")
+	other.Streams = []string{"companies"}
+	if _, err := Run(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, other); err != nil {
+		t.Fatalf("the same reseller again: %v", err)
+	}
+	other.AppDirect.ResellerContext = "RESELLER_MANAGER"
+	if _, err := Run(ctx, other); !errors.Is(err, load.ErrSourceMismatch) {
+		t.Fatalf("another reseller context: %v, want ErrSourceMismatch (a different view)", err)
+	}
+	if _, err := Run(ctx, market); err != nil {
+		t.Fatalf("the marketplace warehouse still syncs: %v", err)
 	}
 }

@@ -66,6 +66,10 @@ func runCheck(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	failed := 0
 	for _, p := range probes {
+		if p.Skipped != "" {
+			fmt.Fprintf(stdout, "skip %s %s: %s\n", p.Source, p.Endpoint, p.Skipped)
+			continue
+		}
 		if p.Err != nil {
 			failed++
 			fmt.Fprintf(stdout, "FAIL %s %s: %v\n", p.Source, p.Endpoint, p.Err)

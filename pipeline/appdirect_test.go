@@ -197,3 +197,30 @@ func TestRun_AppDirectFamiliesAreNotMixed(t *testing.T) {
 		t.Fatalf("the marketplace warehouse still syncs: %v", err)
 	}
 }
+
+// Through the AppReseller family under every fault (5xx, resets, truncated and invalid bodies,
+// 429s, revoked user tokens, rows changing while listed), a final full scan with the faults that
+// do not move the source still on ends equal to the source row by row.
+func TestRun_ResellerFamilyUnderChaosEndsEqualToSource(t *testing.T) {
+	f := apisim.ChaosFaults()
+	f.Throttle = 0.01
+	sim := startSim(t, apisim.Config{Seed: 12, Scale: 600, Profile: "chaos", Speed: 50, Faults: f})
+	cfg := resellerConfig(sim, t.TempDir(), "RESELLER")
+	cfg.AppDirect.RatePerSecond, cfg.AppDirect.CompaniesRate, cfg.AppDirect.PageSize = 4*50, 5*50, 50
+	cfg.Retry.MaxAttempts = 15
+	ctx := context.Background()
+	if _, err := Run(ctx, cfg); err != nil {
+		t.Fatalf("run under chaos: %v", err)
+	}
+	sim.Advance(3 * time.Hour)
+	f.PageDrift = 0
+	sim.SetFaults(f)
+	cfg.FullRefresh = true
+	if _, err := Run(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if st := sim.Snapshot(); st.Faults["token_revoked"] == 0 || st.Faults["reset"] == 0 {
+		t.Errorf("faults %v: the run should have met revoked tokens and resets", st.Faults)
+	}
+	assertReseller(t, cfg, sim, []string{"companies", "users", "leads", "opportunities"}, false)
+}

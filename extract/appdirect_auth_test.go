@@ -56,13 +56,18 @@ func TestAppDirectAuth_RequestsTheDocumentedScopes(t *testing.T) {
 			if _, err := a.Leads(context.Background(), time.Time{}, &extract.Counters{}, newCollector().emit("id")); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := a.Invoices(context.Background(), time.Time{}, &extract.Counters{}, newCollector().emit("invoiceId")); err != nil {
+			if _, err := a.Companies(context.Background(), &extract.Counters{}, newCollector().emit("uuid")); err != nil {
 				t.Fatal(err)
 			}
 			if got := scopes("password"); len(got) != 1 || got[0] != tc.want {
 				t.Errorf("password grant scopes %q, want one request for %q", got, tc.want)
 			}
-			if got := scopes("client_credentials"); len(got) != 1 || got[0] != "ROLE_PARTNER_READ" {
+			got := scopes("client_credentials")
+			if ad.API == extract.APIReseller {
+				if len(got) != 0 {
+					t.Errorf("the reseller family asked for a client-credentials token %q: its companies need the user's", got)
+				}
+			} else if len(got) != 1 || got[0] != "ROLE_PARTNER_READ" {
 				t.Errorf("client credentials scopes %q, want one request for ROLE_PARTNER_READ", got)
 			}
 		})

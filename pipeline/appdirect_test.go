@@ -104,7 +104,7 @@ func assertReseller(t *testing.T, cfg Config, sim *apisim.Server, streams []stri
 // incremental run; invoices and events, which the family lacks, are skipped (not failed); only
 // the user's token is used.
 func TestRun_ResellerFamilyFullThenIncrementalEqualsSource(t *testing.T) {
-	sim := startSim(t, apisim.Config{Seed: 6, Scale: 700, Profile: "fast"})
+	sim := startSim(t, apisim.Config{Seed: 6, Scale: 350, Profile: "fast"})
 	cfg := resellerConfig(sim, t.TempDir(), "RESELLER")
 	ctx := context.Background()
 	synced := []string{"companies", "users", "leads", "opportunities"}

@@ -29,8 +29,8 @@ func TestCheckAndSync_ResellerFamily(t *testing.T) {
 		"ok   appdirect users (AppReseller)",
 		"ok   appdirect opportunities (AppReseller)",
 		"ok   appdirect leads fromDate unit (milliseconds, as configured)",
-		"skip appdirect invoices: skipped: the AppReseller API family",
-		"skip appdirect events: skipped: the AppReseller API family",
+		"skip appdirect invoices: the AppReseller API family",
+		"skip appdirect events: the AppReseller API family",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)

@@ -64,10 +64,11 @@ func runCheck(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if pc.HighLevel != nil {
 		probes = append(probes, extract.NewHighLevel(client, *pc.HighLevel, &extract.Counters{}).Check(ctx)...)
 	}
-	failed := 0
+	failed, skipped := 0, 0
 	for _, p := range probes {
 		if p.Skipped != "" {
-			fmt.Fprintf(stdout, "skip %s %s: %s\n", p.Source, p.Endpoint, p.Skipped)
+			skipped++
+			fmt.Fprintf(stdout, "skip %s %s: %s\n", p.Source, p.Endpoint, strings.TrimPrefix(p.Skipped, "skipped: "))
 			continue
 		}
 		if p.Err != nil {
@@ -78,7 +79,7 @@ func runCheck(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		}
 	}
 	if failed > 0 {
-		return errors.New(fmt.Sprintf("%d of %d endpoints failed", failed, len(probes)))
+		return errors.New(fmt.Sprintf("%d of %d endpoints failed", failed, len(probes)-skipped))
 	}
 	return nil
 }

@@ -154,7 +154,7 @@ func TestAuth_ErrorsAsDocumented(t *testing.T) {
 		t.Fatalf("expired token: %d", r.status)
 	}
 	// Wrong client secret.
-	req, _ := http.NewRequest("POST", s.URL()+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+	req, _ := http.NewRequest("POST", s.URL()+"/oauth2/token", strings.NewReader("grant_type=client_credentials&scope=ROLE_PARTNER_READ"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(DemoClientID, "wrong")
 	res, _ := http.DefaultClient.Do(req)
@@ -165,13 +165,13 @@ func TestAuth_ErrorsAsDocumented(t *testing.T) {
 	// Leads need a user-level token, context and companyId.
 	tok = partnerToken(t, s)
 	leads := s.URL() + "/api/lead/v2/leads"
-	if r := do(t, "GET", leads+"?companyId=x", bearer(tok), nil); r.status != 400 || !strings.Contains(string(r.body), "context") {
+	utok := adToken(t, s, url.Values{"grant_type": {"password"}, "username": {DemoLeadUser}, "password": {DemoLeadPassword}, "scope": {"ROLE_RESELLER_MANAGER"}})
+	if r := do(t, "GET", leads+"?companyId=x", bearer(utok), nil); r.status != 400 || !strings.Contains(string(r.body), "context") {
 		t.Fatalf("missing context: %d %s", r.status, r.body)
 	}
 	if r := do(t, "GET", leads+"?context=RESELLER_MANAGER&companyId=x", bearer(tok), nil); r.status != 403 {
 		t.Fatalf("partner token on leads: %d", r.status)
 	}
-	utok := adToken(t, s, url.Values{"grant_type": {"password"}, "username": {DemoLeadUser}, "password": {DemoLeadPassword}})
 	if r := do(t, "GET", leads+"?context=RESELLER_MANAGER&companyId=x", bearer(utok), nil); r.status != 200 {
 		t.Fatalf("user token on leads: %d %s", r.status, r.body)
 	}
@@ -415,7 +415,7 @@ func TestFaults_ChaosServesEveryFaultKind(t *testing.T) {
 	dates := 0
 	for i := 0; i < 300; i++ {
 		if tok == "" {
-			req, _ := http.NewRequest("POST", s.URL()+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+			req, _ := http.NewRequest("POST", s.URL()+"/oauth2/token", strings.NewReader("grant_type=client_credentials&scope=ROLE_PARTNER_READ"))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.SetBasicAuth(DemoClientID, DemoClientSecret)
 			res, err := http.DefaultClient.Do(req)

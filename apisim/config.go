@@ -148,6 +148,11 @@ type Config struct {
 	// Hostile turns on server behaviours the documents leave open (see Hostile); the hostile
 	// profile sets HostileDefaults when it is zero.
 	Hostile Hostile
+	// LeadFromDateUnit is the unit lead v2 reads fromDate and toDate in: "milliseconds" (the
+	// default, like every other AppDirect date filter) or "seconds" (as the lead v2 list
+	// example's 10-digit dates suggest). The documents leave it open; a client must not lose a
+	// lead whichever it is.
+	LeadFromDateUnit string
 }
 
 // ValueForms lists the accepted Values settings.
@@ -206,6 +211,9 @@ func (c *Config) SetDefaults() {
 	if c.Start.IsZero() {
 		c.Start = DefaultStart
 	}
+	if c.LeadFromDateUnit == "" {
+		c.LeadFromDateUnit = "milliseconds"
+	}
 	if c.Faults.SlowDelay == 0 {
 		c.Faults.SlowDelay = 300 * time.Millisecond
 	}
@@ -241,6 +249,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("simulator speed %g: want > 0", c.Speed)
 	case c.Values != "plain" && c.Values != "varied":
 		return fmt.Errorf("simulator values %q: want one of %v", c.Values, ValueForms)
+	case c.LeadFromDateUnit != "milliseconds" && c.LeadFromDateUnit != "seconds":
+		return fmt.Errorf("simulator lead fromDate unit %q: want milliseconds or seconds", c.LeadFromDateUnit)
 	case c.Start.Year() < 1990 || c.Start.Year() > 9000:
 		return fmt.Errorf("simulator start %s: want a time between 1990 and 9000", c.Start.Format(time.RFC3339))
 	}

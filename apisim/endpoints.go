@@ -48,27 +48,39 @@ func (s *Server) adToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 401, map[string]any{"error": "invalid_client", "error_description": "Bad client credentials"})
 		return
 	}
-	var kind, scope string
-	switch r.FormValue("grant_type") {
+	grant := r.FormValue("grant_type")
+	var kind string
+	var roles []string
+	switch grant {
 	case "client_credentials":
-		kind, scope = "appdirect", "ROLE_PARTNER_READ"
-		if sc := r.FormValue("scope"); sc != "" && sc != "ROLE_PARTNER_READ" && sc != "ROLE_PARTNER" {
-			writeJSON(w, 400, map[string]any{"error": "invalid_scope", "error_description": "ROLE_PARTNER and ROLE_PARTNER_READ are the only scopes allowed for this grant type"})
-			return
-		}
+		kind = "appdirect"
 	case "password":
 		if r.FormValue("username") != DemoLeadUser || r.FormValue("password") != DemoLeadPassword {
 			writeJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "Bad credentials"})
 			return
 		}
-		kind, scope = "appdirect-user", "ROLE_RESELLER_MANAGER"
+		kind, roles = "appdirect-user", DemoLeadUserRoles
 	default:
-		writeJSON(w, 400, map[string]any{"error": "unsupported_grant_type", "error_description": "Unsupported grant type: " + r.FormValue("grant_type")})
+		writeJSON(w, 400, map[string]any{"error": "unsupported_grant_type", "error_description": "Unsupported grant type: " + grant})
 		return
 	}
-	tok := s.issue(token{kind: kind, client: id})
+	scopes, code, why := grantScopes(grant, r.FormValue("scope"), roles)
+	if code != "" {
+		writeJSON(w, 400, map[string]any{"error": code, "error_description": why})
+		return
+	}
+	tok := s.issue(token{kind: kind, client: id, scopes: scopes})
 	writeJSON(w, 200, map[string]any{"access_token": tok, "token_type": "bearer",
-		"expires_in": int(s.cfg.TokenTTL.Seconds()), "scope": scope})
+		"expires_in": int(s.cfg.TokenTTL.Seconds()), "scope": strings.Join(scopes, " ")})
+}
+
+// contextRole is the role a user-level context needs ("" for the contexts without one).
+func contextRole(ctx string) string {
+	switch ctx {
+	case "RESELLER", "RESELLER_MANAGER", "REFERRAL", "DEVELOPER":
+		return "ROLE_" + ctx
+	}
+	return ""
 }
 
 func (s *Server) adAuth(h apiHandler) http.HandlerFunc {
@@ -76,6 +88,10 @@ func (s *Server) adAuth(h apiHandler) http.HandlerFunc {
 		t, why := s.lookup(r)
 		if why != "" || (t.kind != "appdirect" && t.kind != "appdirect-user") {
 			adError(w, 401, "UNAUTHORIZED", "HTTP 401 Unauthorized")
+			return
+		}
+		if need, ok := EndpointRoles[r.URL.Path]; ok && !t.allows(need) {
+			forbidden(w, need)
 			return
 		}
 		if s.cfg.limited() {
@@ -349,8 +365,8 @@ func (s *Server) leads(w http.ResponseWriter, r *http.Request, t token) {
 		adError(w, 400, "VALIDATION_ERROR", "parameter 'context' is not a supported lead context")
 		return
 	}
-	if t.kind != "appdirect-user" {
-		adError(w, 403, "FORBIDDEN", "Access is denied: lead v2 requires a user-level role such as ROLE_RESELLER_MANAGER")
+	if role := contextRole(q.Get("context")); role != "" && !t.has(role) {
+		forbidden(w, []string{role}) // [INFERRED] a context is only usable with its role
 		return
 	}
 	from, _, err1 := qms(q, "fromDate")
@@ -362,6 +378,12 @@ func (s *Server) leads(w http.ResponseWriter, r *http.Request, t token) {
 	end := int64(0)
 	if hasTo {
 		end = to + 1 // inclusive upper bound
+	}
+	if s.cfg.LeadFromDateUnit == "seconds" {
+		from *= 1000
+		if hasTo {
+			end = (to + 1) * 1000 // through the last millisecond of that second
+		}
 	}
 	s.pagedP1(w, r, "leads", from, end, "DESC", s.gen.lead)
 }
@@ -463,6 +485,12 @@ func (s *Server) opportunities(w http.ResponseWriter, r *http.Request, _ token) 
 		adError(w, 400, "BAD_REQUEST", "Required: Accept-Language header with Locale format. For example: en-US")
 		return
 	}
+	s.opportunityPage(w, r, s.gen.opportunity)
+}
+
+// opportunityPage serves a page of the P2 opportunities listing (assistedSales, appReseller),
+// each row rendered by render.
+func (s *Server) opportunityPage(w http.ResponseWriter, r *http.Request, render renderFn) {
 	q := r.URL.Query()
 	number, err := qint(q, "number", 1, 1, math.MaxInt32)
 	size, err2 := qint(q, "size", 10, 1, 250)
@@ -502,7 +530,7 @@ func (s *Server) opportunities(w http.ResponseWriter, r *http.Request, _ token) 
 	b = append(b, `{"page":`...)
 	b = pageMeta(b, echo, v.len(), number)
 	b = append(b, `,"content":`...)
-	b = renderRows(b, t, page(v, off, served, desc), s.gen.opportunity)
+	b = renderRows(b, t, page(v, off, served, desc), render)
 	b = append(b, '}')
 	s.mu.RUnlock()
 	s.store(key, b)

@@ -107,7 +107,7 @@ func testAppDirectExamples(t *testing.T, values string) {
 	}
 	s := testSim(t, Config{Seed: 12, Scale: 300, Profile: "fast", Values: values})
 	partner := partnerToken(t, s)
-	user := adToken(t, s, url.Values{"grant_type": {"password"}, "username": {DemoLeadUser}, "password": {DemoLeadPassword}})
+	user := adToken(t, s, url.Values{"grant_type": {"password"}, "username": {DemoLeadUser}, "password": {DemoLeadPassword}, "scope": {"ROLE_RESELLER_MANAGER"}})
 	pages := map[string]struct {
 		path, tok string
 		bare      bool

@@ -58,7 +58,7 @@ func TestHostile_PageCapsPerEndpoint(t *testing.T) {
 		caps := map[string]int{"companies": 30, "users": 20, "leads": 25, "opportunities": 15, "events": 35, "invoices": 40, "charges": 10, "locations": 2}
 		s := testSim(t, Config{Seed: 3, Scale: 400, Locations: 5, Profile: "fast", Hostile: Hostile{PageCap: caps, CapHidden: hidden}})
 		partner := partnerToken(t, s)
-		user := adToken(t, s, url.Values{"grant_type": {"password"}, "username": {DemoLeadUser}, "password": {DemoLeadPassword}})
+		user := adToken(t, s, url.Values{"grant_type": {"password"}, "username": {DemoLeadUser}, "password": {DemoLeadPassword}, "scope": {"ROLE_RESELLER_MANAGER"}})
 		hdr := func(tok string) map[string]string {
 			return map[string]string{"Authorization": "Bearer " + tok, "Accept-Language": "en-US", "Version": HLVersion}
 		}
@@ -341,7 +341,7 @@ func TestHostile_StatusFilters(t *testing.T) {
 	s := testSim(t, Config{Seed: 7, Scale: 800, Profile: "fast"})
 	s.Advance(24 * time.Hour)
 	partner := partnerToken(t, s)
-	user := adToken(t, s, url.Values{"grant_type": {"password"}, "username": {DemoLeadUser}, "password": {DemoLeadPassword}})
+	user := adToken(t, s, url.Values{"grant_type": {"password"}, "username": {DemoLeadUser}, "password": {DemoLeadPassword}, "scope": {"ROLE_RESELLER_MANAGER"}})
 	h := func(tok string) map[string]string {
 		return map[string]string{"Authorization": "Bearer " + tok, "Accept-Language": "en-US"}
 	}

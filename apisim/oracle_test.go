@@ -21,7 +21,7 @@ func servedRecords(t *testing.T, s *Server) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	partner := partnerToken(t, s)
-	user := adToken(t, s, url.Values{"grant_type": {"password"}, "username": {DemoLeadUser}, "password": {DemoLeadPassword}})
+	user := adToken(t, s, url.Values{"grant_type": {"password"}, "username": {DemoLeadUser}, "password": {DemoLeadPassword}, "scope": {"ROLE_RESELLER_MANAGER"}})
 	h := func(tok string) map[string]string {
 		return map[string]string{"Authorization": "Bearer " + tok, "Accept-Language": "en-US", "Version": HLVersion}
 	}

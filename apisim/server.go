@@ -55,7 +55,8 @@ func spread(k int, p float64) bool {
 type token struct {
 	kind     string // appdirect | appdirect-user | hl-company | hl-location
 	client   string
-	location int // hl-location: index into locations
+	location int      // hl-location: index into locations
+	scopes   []string // AppDirect: the scopes granted
 	expires  int64
 }
 
@@ -405,6 +406,9 @@ func (s *Server) Handler() http.Handler {
 	api("GET /api/lead/v2/leads", "appdirect.leads", s.adAuth(s.leads))
 	api("GET /api/assistedSales/v1/opportunities", "appdirect.opportunities", s.adAuth(s.opportunities))
 	api("GET /api/channel/v1/events", "appdirect.events", s.adAuth(s.events))
+	api("GET /api/appReseller/v1/companies", "appdirect.reseller.companies", s.adAuth(s.resellerCompanies))
+	api("GET /api/appReseller/v1/users", "appdirect.reseller.users", s.adAuth(s.resellerUsers))
+	api("GET /api/appReseller/v1/opportunities", "appdirect.reseller.opportunities", s.adAuth(s.resellerOpportunities))
 	api("POST /oauth/token", "highlevel.token", s.hlToken)
 	api("GET /v2/oauth/chooselocation", "highlevel.authorize", s.chooseLocation)
 	api("POST /oauth/locationToken", "highlevel.locationToken", s.hlAuth("hl-company", s.hlLocationToken))

@@ -83,16 +83,24 @@ func (d *Duration) Set(s string) error {
 
 // AppDirect is the sources.appdirect section.
 type AppDirect struct {
-	BaseURL       string  `yaml:"base_url"`
-	ClientID      string  `yaml:"client_id"`
-	ClientSecret  string  `yaml:"client_secret" secret:"true"`
-	LeadUsername  string  `yaml:"lead_username"`
-	LeadPassword  string  `yaml:"lead_password" secret:"true"`
-	LeadCompanyID string  `yaml:"lead_company_id"`
-	LeadContext   string  `yaml:"lead_context"`
-	PageSize      int     `yaml:"page_size"`
-	RatePerSecond float64 `yaml:"rate_per_second"`
-	CompaniesRate float64 `yaml:"companies_rate_per_second"`
+	BaseURL       string `yaml:"base_url"`
+	ClientID      string `yaml:"client_id"`
+	ClientSecret  string `yaml:"client_secret" secret:"true"`
+	LeadUsername  string `yaml:"lead_username"`
+	LeadPassword  string `yaml:"lead_password" secret:"true"`
+	LeadCompanyID string `yaml:"lead_company_id"`
+	LeadContext   string `yaml:"lead_context"`
+	// LeadFromDateUnit is the unit lead v2's fromDate is sent in: milliseconds (default) or
+	// seconds (the documents disagree; see the README).
+	LeadFromDateUnit string `yaml:"lead_from_date_unit"`
+	// API is the family companies, users and opportunities come from: marketplace (default)
+	// or reseller (AppReseller v1, for reseller partners).
+	API string `yaml:"api"`
+	// ResellerContext is the AppReseller context: RESELLER or RESELLER_MANAGER (default).
+	ResellerContext string  `yaml:"reseller_context"`
+	PageSize        int     `yaml:"page_size"`
+	RatePerSecond   float64 `yaml:"rate_per_second"`
+	CompaniesRate   float64 `yaml:"companies_rate_per_second"`
 }
 
 // HighLevel is the sources.highlevel section.
@@ -488,8 +496,19 @@ func (f *File) SetDefaults() {
 	if f.ParquetDir == "" {
 		f.ParquetDir = DefaultParquetDir
 	}
-	if ad := f.Sources.AppDirect; ad != nil && ad.LeadContext == "" {
-		ad.LeadContext = "RESELLER_MANAGER"
+	if ad := f.Sources.AppDirect; ad != nil {
+		if ad.LeadContext == "" {
+			ad.LeadContext = "RESELLER_MANAGER"
+		}
+		if ad.LeadFromDateUnit == "" {
+			ad.LeadFromDateUnit = "milliseconds"
+		}
+		if ad.API == "" {
+			ad.API = "marketplace"
+		}
+		if ad.API == "reseller" && ad.ResellerContext == "" {
+			ad.ResellerContext = "RESELLER_MANAGER"
+		}
 	}
 	if hl := f.Sources.HighLevel; hl != nil {
 		if hl.BaseURL == "" {
@@ -641,6 +660,9 @@ func (f *File) Validate() error {
 		if ad.PageSize < 0 || ad.PageSize > 250 {
 			return &Error{Key: "sources.appdirect.page_size", Msg: "want 1 to 250 (the documented maximum)"}
 		}
+		if err := ad.validateFamily(); err != nil {
+			return err
+		}
 	}
 	if hl := f.Sources.HighLevel; hl != nil {
 		if err := f.checkURL("sources.highlevel.base_url", hl.BaseURL); err != nil {
@@ -694,6 +716,37 @@ func (f *File) validateHighLevelAuth(hl *HighLevel) error {
 			key = "redirect_uri"
 		}
 		return &Error{Key: sec + key, Msg: fmt.Sprintf("is used only with auth: refresh_token, but auth is %s", hl.Auth)}
+	}
+	return nil
+}
+
+// validateFamily checks the API family, the contexts and the lead date unit.
+func (ad *AppDirect) validateFamily() error {
+	switch ad.LeadContext {
+	case "RESELLER_MANAGER", "RESELLER", "REFERRAL", "DEVELOPER":
+	default:
+		return &Error{Key: "sources.appdirect.lead_context", Msg: fmt.Sprintf("%q: want RESELLER_MANAGER, RESELLER, REFERRAL or DEVELOPER (the lead v2 contexts a user token can list)", ad.LeadContext)}
+	}
+	if ad.LeadFromDateUnit != "milliseconds" && ad.LeadFromDateUnit != "seconds" {
+		return &Error{Key: "sources.appdirect.lead_from_date_unit", Msg: fmt.Sprintf("%q: want milliseconds or seconds (syncer check reports which one the server reads)", ad.LeadFromDateUnit)}
+	}
+	switch ad.API {
+	case "marketplace":
+		if ad.ResellerContext != "" {
+			return &Error{Key: "sources.appdirect.reseller_context", Msg: "only applies with api: reseller; remove it, or set api: reseller"}
+		}
+	case "reseller":
+		if ad.ResellerContext != "RESELLER" && ad.ResellerContext != "RESELLER_MANAGER" {
+			return &Error{Key: "sources.appdirect.reseller_context", Msg: fmt.Sprintf("%q: want RESELLER or RESELLER_MANAGER (the AppReseller contexts)", ad.ResellerContext)}
+		}
+		// Every AppReseller endpoint needs the user's token.
+		for k, v := range map[string]string{"lead_username": ad.LeadUsername, "lead_password": ad.LeadPassword} {
+			if v == "" {
+				return &Error{Key: "sources.appdirect." + k, Msg: "is required with api: reseller (the AppReseller endpoints accept only a reseller user's token; use ${ENV_VAR} for the password)"}
+			}
+		}
+	default:
+		return &Error{Key: "sources.appdirect.api", Msg: fmt.Sprintf("%q: want marketplace (account v2, billing, assistedSales: a marketplace owner's API client) or reseller (AppReseller v1: a reseller partner's user)", ad.API)}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/marketsync/marketsync/internal/jsonscan"
@@ -21,12 +22,22 @@ type AppDirectConfig struct {
 	LeadUsername  string
 	LeadPassword  string
 	LeadCompanyID string
-	LeadContext   string  // default RESELLER_MANAGER
-	PageSize      int     // default 250, the documented maximum
-	RatePerSecond float64 // default 4 (the documented leak rate); negative: no client-side limit
-	CompaniesRate float64 // default 5 (the companies list's own bucket); negative: no limit
-	Burst         int     // default 10 (half the documented bucket of 20, to absorb jitter)
-	Concurrency   int     // pages in flight per stream; default 4
+	LeadContext   string // default RESELLER_MANAGER
+	// LeadFromDateUnit is the unit lead v2's fromDate is sent in: LeadDateMilliseconds
+	// (default) or LeadDateSeconds. The documents disagree (see leadDateUnit); every incremental
+	// leads run checks that the server read it so (checkLeadDateUnit).
+	LeadFromDateUnit string
+	// API is the family companies, users and opportunities are read from: APIMarketplace
+	// (default: account v2 and assistedSales with the client-credentials token) or APIReseller
+	// (the AppReseller v1 endpoints with the user's token, for reseller partners).
+	API string
+	// ResellerContext is the AppReseller context (RESELLER or RESELLER_MANAGER) of APIReseller.
+	ResellerContext string
+	PageSize        int     // default 250, the documented maximum
+	RatePerSecond   float64 // default 4 (the documented leak rate); negative: no client-side limit
+	CompaniesRate   float64 // default 5 (the companies list's own bucket); negative: no limit
+	Burst           int     // default 10 (half the documented bucket of 20, to absorb jitter)
+	Concurrency     int     // pages in flight per stream; default 4
 }
 
 // SetDefaults fills unset fields.
@@ -36,6 +47,15 @@ func (c *AppDirectConfig) SetDefaults() {
 	}
 	if c.LeadContext == "" {
 		c.LeadContext = "RESELLER_MANAGER"
+	}
+	if c.LeadFromDateUnit == "" {
+		c.LeadFromDateUnit = LeadDateMilliseconds
+	}
+	if c.API == "" {
+		c.API = APIMarketplace
+	}
+	if c.API == APIReseller && c.ResellerContext == "" {
+		c.ResellerContext = "RESELLER_MANAGER"
 	}
 	if c.RatePerSecond == 0 {
 		c.RatePerSecond = 4
@@ -49,6 +69,39 @@ func (c *AppDirectConfig) SetDefaults() {
 	if c.Concurrency == 0 {
 		c.Concurrency = 4
 	}
+}
+
+// The AppDirect API families (AppDirectConfig.API).
+const (
+	APIMarketplace = "marketplace"
+	APIReseller    = "reseller"
+)
+
+// The units lead v2's fromDate can be sent in (AppDirectConfig.LeadFromDateUnit).
+const (
+	LeadDateMilliseconds = "milliseconds"
+	LeadDateSeconds      = "seconds"
+)
+
+// ContextRoles maps each user-level context the syncer sends (lead v2's context, AppReseller's
+// context) to the role, and so the OAuth scope, the documents require for it (source-apis.md
+// §2.2, §3.4.2, §3.1.3): a token is asked for exactly the roles its contexts need.
+var ContextRoles = map[string]string{
+	"RESELLER":         "ROLE_RESELLER",
+	"RESELLER_MANAGER": "ROLE_RESELLER_MANAGER",
+	"REFERRAL":         "ROLE_REFERRAL",
+	"DEVELOPER":        "ROLE_DEVELOPER",
+}
+
+// UserScopes returns the scopes the user token asks for: the role of the lead context, and with
+// the AppReseller family the role of its context too (once each, in that order).
+func (c AppDirectConfig) UserScopes() []string {
+	c.SetDefaults()
+	out := []string{ContextRoles[c.LeadContext]}
+	if r := ContextRoles[c.ResellerContext]; c.API == APIReseller && r != "" && !slices.Contains(out, r) {
+		out = append(out, r)
+	}
+	return out
 }
 
 // AppDirect reads companies, users, invoices, leads and opportunities.
@@ -167,10 +220,23 @@ func skipWS(b []byte) int {
 	return i
 }
 
+// pageCheck checks the first page of a listing before any of it is delivered: an error ends
+// the listing; notes go to its Outcome.
+type pageCheck func(ctx context.Context, first fetched, l *listing) error
+
+// pageOpts are what some listings add to wrappedPages.
+type pageOpts struct {
+	check pageCheck         // if not nil, sees the first page served
+	rekey map[string]string // if not nil, renames record members (see rekey) before anything reads them
+}
+
 // wrappedPages pages a P1 (zero-based page) or P2 (one-based number) endpoint; key is the
-// records' id member.
+// records' id member (after opt.rekey).
 func (a *AppDirect) wrappedPages(ctx context.Context, stream, key, path string, q url.Values, pageParam string, base int,
-	auth Authorizer, budget *Budget, hdr http.Header, stats *Counters, emit Emit) (Outcome, error) {
+	auth Authorizer, budget *Budget, hdr http.Header, stats *Counters, emit Emit, opt pageOpts) (Outcome, error) {
+	check := opt.check
+	l := newListing(stream, "", emit, key)
+	var checked atomic.Bool
 	fetch := func(ctx context.Context, k, size int) (fetched, error) {
 		qq := url.Values{}
 		for key, v := range q {
@@ -184,6 +250,9 @@ func (a *AppDirect) wrappedPages(ctx context.Context, stream, key, path string, 
 			Auth: auth, Budget: budget, Stats: stats, Date: &date,
 			Parse: func(_ int, body []byte) error {
 				recs, meta, err := splitWrapped(body)
+				if err == nil && opt.rekey != nil {
+					recs, err = rekeyAll(recs, opt.rekey)
+				}
 				if err != nil {
 					return err
 				}
@@ -195,9 +264,11 @@ func (a *AppDirect) wrappedPages(ctx context.Context, stream, key, path string, 
 				return nil
 			}})
 		f.date = date
+		if err == nil && k == 0 && check != nil && checked.CompareAndSwap(false, true) {
+			err = check(ctx, f, l)
+		}
 		return f, err
 	}
-	l := newListing(stream, "", emit, key)
 	ended, err := pagesByNumber(ctx, a.cfg.Concurrency, a.cfg.PageSize, fetch, l)
 	_, filtered := q["lastModified"]
 	for _, p := range []string{"fromDate", "createdOn", "status"} {
@@ -212,18 +283,24 @@ func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
 // Companies lists every company (no server-side filter exists: always a full snapshot).
 func (a *AppDirect) Companies(ctx context.Context, stats *Counters, emit Emit) (Outcome, error) {
+	if a.cfg.API == APIReseller {
+		return a.resellerCompanies(ctx, stats, emit)
+	}
 	q := url.Values{"sortField": {"NAME"}, "sortOrder": {"ASC"}, "includeCustomAttributes": {"true"}, "includePurchaseLimitData": {"false"}}
-	return a.wrappedPages(ctx, "companies", "uuid", "/api/account/v2/companies", q, "page", 0, a.partner, a.companies, nil, stats, emit)
+	return a.wrappedPages(ctx, "companies", "uuid", "/api/account/v2/companies", q, "page", 0, a.partner, a.companies, nil, stats, emit, pageOpts{})
 }
 
 // Users lists users modified at or after since (zero: all users, a full scan). Nothing here
 // reads a modification time from the records: the documents show none on user responses.
 func (a *AppDirect) Users(ctx context.Context, since time.Time, stats *Counters, emit Emit) (Outcome, error) {
+	if a.cfg.API == APIReseller {
+		return a.resellerUsers(ctx, stats, emit) // no modification filter: all users
+	}
 	q := url.Values{"sortField": {"DATE"}, "sortOrder": {"ASC"}}
 	if !since.IsZero() {
 		q.Set("lastModified", ms(since))
 	}
-	return a.wrappedPages(ctx, "users", "uuid", "/api/account/v2/users", q, "page", 0, a.partner, a.budget, nil, stats, emit)
+	return a.wrappedPages(ctx, "users", "uuid", "/api/account/v2/users", q, "page", 0, a.partner, a.budget, nil, stats, emit, pageOpts{})
 }
 
 // Leads lists leads created at or after since (the API filters on creation only).
@@ -233,13 +310,15 @@ func (a *AppDirect) Leads(ctx context.Context, since time.Time, stats *Counters,
 
 func (a *AppDirect) leads(ctx context.Context, since time.Time, status string, stats *Counters, emit Emit) (Outcome, error) {
 	q := url.Values{"context": {a.cfg.LeadContext}, "companyId": {a.cfg.LeadCompanyID}, "sortField": {"DATE"}, "sortOrder": {"ASC"}}
+	var check pageCheck
 	if !since.IsZero() {
-		q.Set("fromDate", ms(since))
+		q.Set("fromDate", a.leadDate(since, a.cfg.LeadFromDateUnit))
+		check = a.leadUnitCheck(since, stats)
 	}
 	if status != "" {
 		q.Set("status", status)
 	}
-	return a.wrappedPages(ctx, "leads", "id", "/api/lead/v2/leads", q, "page", 0, a.user, a.budget, nil, stats, emit)
+	return a.wrappedPages(ctx, "leads", "id", "/api/lead/v2/leads", q, "page", 0, a.user, a.budget, nil, stats, emit, pageOpts{check: check})
 }
 
 // Opportunities lists opportunities created at or after since.
@@ -248,6 +327,12 @@ func (a *AppDirect) Opportunities(ctx context.Context, since time.Time, stats *C
 }
 
 func (a *AppDirect) opportunities(ctx context.Context, since time.Time, status string, stats *Counters, emit Emit) (Outcome, error) {
+	if why := a.Unavailable("opportunities"); why != "" {
+		return Outcome{Total: -1}, fmt.Errorf("stream opportunities: %s", why)
+	}
+	if a.cfg.API == APIReseller {
+		return a.resellerOpportunities(ctx, since, status, stats, emit)
+	}
 	q := url.Values{"sort": {"+createdOn"}}
 	if !since.IsZero() {
 		q.Set("createdOn", "gte("+ms(since)+")")
@@ -256,7 +341,7 @@ func (a *AppDirect) opportunities(ctx context.Context, since time.Time, status s
 		q.Set("status", status)
 	}
 	hdr := http.Header{"Accept-Language": {"en-US"}}
-	return a.wrappedPages(ctx, "opportunities", "id", "/api/assistedSales/v1/opportunities", q, "number", 1, a.partner, a.budget, hdr, stats, emit)
+	return a.wrappedPages(ctx, "opportunities", "id", "/api/assistedSales/v1/opportunities", q, "number", 1, a.partner, a.budget, hdr, stats, emit, pageOpts{})
 }
 
 // Invoices lists invoices created at or after since, by start/count until an empty page or 204
@@ -266,6 +351,9 @@ func (a *AppDirect) Invoices(ctx context.Context, since time.Time, stats *Counte
 }
 
 func (a *AppDirect) invoices(ctx context.Context, since time.Time, status string, stats *Counters, emit Emit) (Outcome, error) {
+	if why := a.Unavailable("invoices"); why != "" {
+		return Outcome{Total: -1}, fmt.Errorf("stream invoices: %s", why)
+	}
 	fetch := func(ctx context.Context, start, count int) (fetched, error) {
 		q := url.Values{"sortField": {"DATE"}, "sortOrder": {"ASC"}, "start": {strconv.Itoa(start)}, "count": {strconv.Itoa(count)}}
 		if !since.IsZero() {

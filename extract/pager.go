@@ -71,6 +71,9 @@ type Outcome struct {
 	// page; zero when unknown. A listing whose rows carry no cursor value (users, §7.3) moves
 	// its cursor here: whatever changes after it is in the next window.
 	ServerStart time.Time
+	// Notice is what the user must be told whatever the run does with the listing (a server
+	// that read a filter otherwise than sent); it goes to the stream's run record. "" if none.
+	Notice string
 }
 
 // Distinct is the number of distinct keys the listing received.

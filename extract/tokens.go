@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,32 +103,86 @@ func tokenError(what, stream, tokenURL string, err error) error {
 	return fmt.Errorf("getting %s from %s: %w", what, pathOf(tokenURL), unwrapURLError(err))
 }
 
+// ScopePartnerRead is the one scope the client-credentials token asks for: "ROLE_PARTNER and
+// ROLE_PARTNER_READ are the only scopes allowed for this grant type", and reading is all a sync
+// does (source-apis.md §2.2).
+const ScopePartnerRead = "ROLE_PARTNER_READ"
+
 // appDirectPartner is the client-credentials token (system level, ROLE_PARTNER_READ); the client
 // ID and secret travel by HTTP Basic, as the API guide shows.
 func appDirectPartner(c *Client, cfg AppDirectConfig, stats *Counters) *tokenSource {
 	cc := &clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, TokenURL: cfg.BaseURL + "/oauth2/token",
-		Scopes: []string{"ROLE_PARTNER_READ"}, AuthStyle: oauth2.AuthStyleInHeader}
+		Scopes: []string{ScopePartnerRead}, AuthStyle: oauth2.AuthStyleInHeader}
 	return newTokenSource(func(ctx context.Context) (*oauth2.Token, error) {
 		tok, err := cc.Token(c.tokenContext(ctx, "appdirect auth", stats))
 		if err != nil {
-			return nil, tokenError("an AppDirect token (grant client_credentials)", "appdirect auth", cc.TokenURL, err)
+			return nil, appDirectTokenError("client_credentials", cc.Scopes, tokenError("an AppDirect token (grant client_credentials)", "appdirect auth", cc.TokenURL, err))
 		}
 		return tok, nil
 	})
 }
 
-// appDirectUser is the lead user's token from the password grant: lead v2 accepts only
-// user-level roles.
+// appDirectUser is the AppDirect user's token from the password grant (HTTP Basic with the
+// client ID and secret, form grant_type=password, username, password and the space-separated
+// scope list, as the API guide's sample): lead v2 and the AppReseller family accept only
+// user-level roles. It asks for the roles its contexts need (AppDirectConfig.UserScopes).
 func appDirectUser(c *Client, cfg AppDirectConfig, stats *Counters) *tokenSource {
-	oc := &oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: []string{"ROLE_RESELLER_MANAGER"},
+	oc := &oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: cfg.UserScopes(),
 		Endpoint: oauth2.Endpoint{TokenURL: cfg.BaseURL + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}}
 	return newTokenSource(func(ctx context.Context) (*oauth2.Token, error) {
 		tok, err := oc.PasswordCredentialsToken(c.tokenContext(ctx, "appdirect auth", stats), cfg.LeadUsername, cfg.LeadPassword)
 		if err != nil {
-			return nil, tokenError("an AppDirect token (grant password)", "appdirect auth", oc.Endpoint.TokenURL, err)
+			return nil, appDirectTokenError("password", oc.Scopes, tokenError("an AppDirect user token (grant password)", "appdirect auth", oc.Endpoint.TokenURL, err))
 		}
 		return tok, nil
 	})
+}
+
+// ErrAppDirectAuth marks a token request AppDirect refused for a reason the config can fix
+// (credentials, password, scope); the message names the keys to check.
+var ErrAppDirectAuth = errors.New("AppDirect refused the token request")
+
+// appDirectTokenError turns the OAuth error code of a refused token request (RFC 6749 §5.2; the
+// AppDirect documents give none of their own) into what the user should change. err already
+// names the endpoint and status, never a secret.
+func appDirectTokenError(grant string, scopes []string, err error) error {
+	var re *oauth2.RetrieveError
+	code := ""
+	if errors.As(err, &re) {
+		code = re.ErrorCode
+	}
+	var he *HTTPError
+	if code == "" && errors.As(err, &he) {
+		code = oauthErrorCode(he.Body)
+	}
+	var fix string
+	switch {
+	case code == "invalid_client" || (code == "" && he != nil && he.Status == http.StatusUnauthorized):
+		fix = "the client ID or secret was refused: check sources.appdirect.client_id and client_secret (the API client's credentials from the marketplace's API client settings)"
+	case code == "invalid_grant" && grant == "password":
+		fix = "the user's username or password was refused: check sources.appdirect.lead_username and lead_password (a marketplace user who can sign in with a password)"
+	case code == "invalid_scope" && grant == "password":
+		fix = fmt.Sprintf("the scope %q was refused for this user: the user lacks the role, or the API client may not request it; "+
+			"give the user the role, or set sources.appdirect.lead_context (and reseller_context) to contexts whose roles the user has", strings.Join(scopes, " "))
+	case code == "invalid_scope":
+		fix = fmt.Sprintf("the scope %q was refused for grant client_credentials: the API client must be allowed ROLE_PARTNER_READ (or ROLE_PARTNER); ask the marketplace manager to grant it", strings.Join(scopes, " "))
+	case code == "unauthorized_client" || code == "unsupported_grant_type":
+		fix = fmt.Sprintf("the API client may not use grant %s: enable it in the marketplace's API client settings", grant)
+	default:
+		return err
+	}
+	return fmt.Errorf("%w (%s): %s: %w", ErrAppDirectAuth, grant, fix, err)
+}
+
+// oauthErrorCode reads the "error" member of an OAuth error body ("" if there is none).
+func oauthErrorCode(body string) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal([]byte(body), &e) != nil {
+		return ""
+	}
+	return e.Error
 }
 
 const hlVersion = "2021-07-28"

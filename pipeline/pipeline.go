@@ -117,8 +117,21 @@ func (c *Config) SetDefaults() {
 // identities returns the identity of every configured source.
 func (c *Config) identities() map[string]string {
 	out := map[string]string{}
-	if c.AppDirect != nil {
-		out["appdirect"] = strings.TrimRight(c.AppDirect.BaseURL, "/")
+	if ad := c.AppDirect; ad != nil {
+		// The marketplace family keeps the bare base URL (what warehouses already record). A
+		// reseller's view is a subset of the marketplace's (its companies, users, opportunities),
+		// so a warehouse filled through one family refuses the other, even on the same
+		// marketplace: a full scan through the narrower view would soft-delete what only the
+		// wider one lists. Two reseller views are the same source only with the same context and
+		// the same reseller company.
+		out["appdirect"] = strings.TrimRight(ad.BaseURL, "/")
+		if ad.API == extract.APIReseller {
+			ctx := ad.ResellerContext
+			if ctx == "" {
+				ctx = "RESELLER_MANAGER"
+			}
+			out["appdirect"] = fmt.Sprintf("AppReseller API (context %s, reseller company %s) at %s", ctx, ad.LeadCompanyID, strings.TrimRight(ad.BaseURL, "/"))
+		}
 	}
 	if c.HighLevel != nil {
 		out["highlevel"] = fmt.Sprintf("company %s, app %s at %s", c.HighLevel.CompanyID, c.HighLevel.AppID, strings.TrimRight(c.HighLevel.BaseURL, "/"))
@@ -431,6 +444,10 @@ func (r *run) syncStream(ctx context.Context, t *schemas.Table) {
 		r.skip(t.Name, fmt.Sprintf("skipped: no %s source is configured (add sources.%s to the config)", t.Source, t.Source))
 		return
 	}
+	if why := r.unavailable(t); why != "" {
+		r.skip(t.Name, why)
+		return
+	}
 	if t.PartitionedBy == "" {
 		if r.owns(t.Name) {
 			r.stream(ctx, t.Name, "", nil)
@@ -464,5 +481,5 @@ func (r *run) skip(name, why string) {
 	r.mu.Lock()
 	r.results = append(r.results, state.StreamRun{RunID: r.id, Stream: name, Started: now, Ended: now, Status: "skipped", Note: why})
 	r.mu.Unlock()
-	r.cfg.Log.Warn("stream skipped", "stream", name, "reason", why)
+	r.cfg.Log.Info("stream skipped", "stream", name, "reason", why) // a choice of the config, not a fault
 }

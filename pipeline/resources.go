@@ -86,3 +86,12 @@ func (r *run) configured(t *schemas.Table) bool {
 	}
 	return false
 }
+
+// unavailable says why the configured source cannot list table t ("" if it can): the AppDirect
+// AppReseller family has no invoices or events endpoint, for example.
+func (r *run) unavailable(t *schemas.Table) string {
+	if t.Source == "appdirect" && r.ad != nil {
+		return r.ad.Unavailable(t.Name)
+	}
+	return ""
+}

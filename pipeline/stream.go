@@ -78,6 +78,7 @@ func (r *run) incremental(ctx context.Context, sc *scan, p Plan, cur state.Curso
 		if err != nil {
 			return err
 		}
+		sc.t.note(out.Notice)
 		if out.Drift && attempt == 1 {
 			r.cfg.Log.Info("listing changed while paging; listing the window again before the cursor moves",
 				"stream", sc.table.Name, "partition", sc.partition)

@@ -266,8 +266,8 @@ func TestCheck_MasksSecretsAndReachesEveryEndpoint(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s %s", code, out, errOut)
 	}
-	if strings.Count(out, "ok   ") != 8 || !strings.Contains(out, "******") || !strings.Contains(out, "auth=client_credentials") {
-		t.Fatalf("want 8 endpoints ok and masked secrets:\n%s", out)
+	if strings.Count(out, "ok   ") != 9 || !strings.Contains(out, "ok   appdirect leads fromDate unit (milliseconds, as configured)") || !strings.Contains(out, "scope ROLE_RESELLER_MANAGER") || !strings.Contains(out, "auth=client_credentials") {
+		t.Fatalf("want 9 probes ok (the lead date unit among them), the scopes and the HighLevel auth mode in use:\n%s", out)
 	}
 	for _, secret := range []string{apisim.DemoClientSecret, apisim.DemoLeadPassword, apisim.DemoHLClientSecret} {
 		if strings.Contains(out+errOut, secret) {

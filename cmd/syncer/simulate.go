@@ -21,6 +21,7 @@ func runSimulate(ctx context.Context, args []string, stdout, _ io.Writer) error 
 	replay := fs.Bool("replay", false, "cache rendered pages (benchmarks measure the client, not the generator)")
 	startAt := fs.String("start", "now", "the simulated clock's start `time` (RFC 3339, or now)")
 	values := fs.String("values", "", "value forms: varied (every form the documents allow; default) or plain")
+	leadUnit := fs.String("lead-from-date-unit", "milliseconds", "the `unit` lead v2 reads fromDate/toDate in: milliseconds or seconds (the documents leave it open)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -29,7 +30,7 @@ func runSimulate(ctx context.Context, args []string, stdout, _ io.Writer) error 
 		return err
 	}
 	sim, err := apisim.New(apisim.Config{Seed: *seed, Scale: *scale, Profile: *profile, Speed: *speed, Locations: *locations,
-		Background: *background, Replay: *replay, Start: start, Values: *values})
+		Background: *background, Replay: *replay, Start: start, Values: *values, LeadFromDateUnit: *leadUnit})
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -41,7 +42,8 @@ func runSimulate(ctx context.Context, args []string, stdout, _ io.Writer) error 
   AppDirect base_url:  %[5]s
   HighLevel base_url:  %[5]s
   AppDirect client credentials: client_id=%[6]s client_secret=%[7]s
-  AppDirect lead user (password grant): username=%[8]s password=%[9]s
+  AppDirect lead user (password grant): username=%[8]s password=%[9]s roles ROLE_RESELLER ROLE_RESELLER_MANAGER
+  AppDirect AppReseller family: /api/appReseller/v1/{companies,users,opportunities} (api: reseller)
   HighLevel: client_id=%[10]s client_secret=%[11]s company_id=%[12]s app_id=%[13]s
   HighLevel auth: refresh_token (authorize_url: %[5]s/v2/oauth/chooselocation, any redirect_uri), or private_token=%[14]s
   Introspection: GET %[5]s/_sim/stats, GET %[5]s/_sim/truth, GET %[5]s/_sim/rows?stream=NAME, POST %[5]s/_sim/advance?seconds=N

@@ -244,6 +244,7 @@ func applyFile(pc *pipeline.Config, f *config.File) {
 	if ad := f.Sources.AppDirect; ad != nil {
 		pc.AppDirect = &extract.AppDirectConfig{BaseURL: strings.TrimRight(ad.BaseURL, "/"), ClientID: ad.ClientID, ClientSecret: ad.ClientSecret,
 			LeadUsername: ad.LeadUsername, LeadPassword: ad.LeadPassword, LeadCompanyID: ad.LeadCompanyID, LeadContext: ad.LeadContext,
+			LeadFromDateUnit: ad.LeadFromDateUnit, API: ad.API, ResellerContext: ad.ResellerContext,
 			PageSize: ad.PageSize, RatePerSecond: ad.RatePerSecond, CompaniesRate: ad.CompaniesRate}
 	}
 	if hl := f.Sources.HighLevel; hl != nil {

@@ -187,8 +187,8 @@ func benchSimulator(ctx context.Context, o Options, rep *Report) error {
 		if err != nil {
 			return err
 		}
-		adTok, err1 := token(base+"/oauth2/token", "grant_type=client_credentials", true)
-		userTok, err2 := token(base+"/oauth2/token", "grant_type=password&username="+apisim.DemoLeadUser+"&password="+apisim.DemoLeadPassword, true)
+		adTok, err1 := token(base+"/oauth2/token", "grant_type=client_credentials&scope=ROLE_PARTNER_READ", true)
+		userTok, err2 := token(base+"/oauth2/token", "grant_type=password&username="+apisim.DemoLeadUser+"&password="+apisim.DemoLeadPassword+"&scope=ROLE_RESELLER_MANAGER", true)
 		if err := firstErr(err1, err2); err != nil {
 			stop(sim)
 			return err

@@ -27,7 +27,7 @@ func leadPages(n int) (pages [][]byte, err error) {
 	}
 	defer s.Close()
 	tok, err := token(s.URL()+"/oauth2/token", url.Values{"grant_type": {"password"}, "username": {apisim.DemoLeadUser},
-		"password": {apisim.DemoLeadPassword}}.Encode(), true)
+		"password": {apisim.DemoLeadPassword}, "scope": {"ROLE_RESELLER_MANAGER"}}.Encode(), true)
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,10 @@ type RowOptions struct {
 	// MaxDiffs caps the differences listed per table and column (default 3); the count of all
 	// is always given.
 	MaxDiffs int
+	// Family is the AppDirect API family the warehouse was synced through: "reseller"
+	// compares companies, users and opportunities with the rows the AppReseller endpoints
+	// serve (apisim.ResellerRows); "" or "marketplace" with the marketplace endpoints'.
+	Family string
 }
 
 // Diff is one cell (or row) where the warehouse differs from the source.
@@ -60,7 +64,11 @@ func CompareRows(ctx context.Context, db *sql.DB, sim *apisim.Server, streams []
 		if err != nil {
 			return "", err
 		}
-		src, err := sim.Rows(name)
+		rows := sim.Rows
+		if opt.Family == "reseller" {
+			rows = sim.ResellerRows
+		}
+		src, err := rows(name)
 		if err != nil {
 			return "", err
 		}

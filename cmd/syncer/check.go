@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"time"
 	"strings"
+	"time"
 
 	"github.com/marketsync/marketsync/apisim"
 	"github.com/marketsync/marketsync/config"

@@ -89,6 +89,11 @@ func checkWarehouse(t *testing.T, path string) {
 		if tb.Cursor == "" || !v.Valid || v.Int64 == 0 {
 			continue
 		}
+		if tb.CursorFromServerClock {
+			// Its cursor is the server's clock when a whole listing began (its rows may carry
+			// no cursor value), committed with that listing's last rows: not a data maximum.
+			continue
+		}
 		q := fmt.Sprintf("SELECT coalesce(max(epoch_us(%s)), 0) FROM %s", tb.Cursor, tb.Name)
 		if tb.Partition != "" {
 			q += fmt.Sprintf(" WHERE %s = '%s'", tb.Partition, part)

@@ -27,6 +27,7 @@ func TestRuns_ShowsTheHistoryNewestFirst(t *testing.T) {
 	}
 	var rows []struct {
 		RunID    string `json:"run_id"`
+		Started  string `json:"started_at"`
 		Stream   string `json:"stream"`
 		Parts    int64  `json:"parts"`
 		Status   string `json:"status"`
@@ -41,9 +42,10 @@ func TestRuns_ShowsTheHistoryNewestFirst(t *testing.T) {
 	if len(rows) != 6 {
 		t.Fatalf("%d rows, want 6:\n%s", len(rows), out)
 	}
+	// Run ids sort by second only (their suffix is random): order is by start time.
 	newest, oldest := rows[0].RunID, rows[5].RunID
-	if newest == oldest || newest < oldest {
-		t.Fatalf("runs not newest first: %s then %s", newest, oldest)
+	if newest == oldest || rows[0].Started < rows[5].Started {
+		t.Fatalf("runs not newest first: %s (%s) then %s (%s)", newest, rows[0].Started, oldest, rows[5].Started)
 	}
 	want := map[string][2]int64{} // stream -> inserted in the newest, oldest run
 	for _, r := range rows {

@@ -86,9 +86,20 @@ func (f *fetcher) Token() (*oauth2.Token, error) {
 }
 
 // tokenContext is ctx for a token request of the given stream: sent by c's HTTP stack (oauth2
-// looks it up under oauth2.HTTPClient) and counted in stats.
+// looks it up under oauth2.HTTPClient) and counted like tokenStats says.
 func (c *Client) tokenContext(ctx context.Context, stream string, stats *Counters) context.Context {
-	return withCall(context.WithValue(ctx, oauth2.HTTPClient, c.http), &call{stream: stream, stats: stats})
+	return withCall(context.WithValue(ctx, oauth2.HTTPClient, c.http), &call{stream: stream, stats: tokenStats(ctx, stats)})
+}
+
+// tokenStats is where a token request made under ctx is counted: in the counters of the
+// request waiting on the token (a fetch runs under the waiting caller's context), so that a
+// stream whose source cannot even hand out a token reports the attempts and retries it cost;
+// fallback (the credential's own counters) only when no counted request waits.
+func tokenStats(ctx context.Context, fallback *Counters) *Counters {
+	if c, ok := ctx.Value(callKey{}).(*call); ok && c.stats != nil {
+		return c.stats
+	}
+	return fallback
 }
 
 // tokenError names the endpoint and the status of a failed token request, never a secret: an
@@ -175,7 +186,7 @@ func (h *highLevelAuth) locationToken(ctx context.Context, id string) (*oauth2.T
 	var tr tokenResponse
 	err := h.c.Do(ctx, Request{Stream: "highlevel auth", Method: http.MethodPost, URL: h.cfg.BaseURL + "/oauth/locationToken",
 		Header: http.Header{"Version": {hlVersion}}, Form: url.Values{"companyId": {h.cfg.CompanyID}, "locationId": {id}},
-		Auth: h.agency, Stats: h.stats, Parse: tr.parse})
+		Auth: h.agency, Stats: tokenStats(ctx, h.stats), Parse: tr.parse})
 	if err != nil {
 		return nil, fmt.Errorf("getting a HighLevel location token for %s: %w", id, err)
 	}

@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/marketsync/marketsync/apisim"
 	"github.com/marketsync/marketsync/internal/simcheck"
 	"github.com/marketsync/marketsync/load"
@@ -185,8 +189,10 @@ func rowsByKey(t *testing.T, sim *apisim.Server, stream string) map[string]strin
 
 // Each counter of a run is held against the simulator's request log and the warehouse: a first
 // load under faults, a re-read with no change at the source (all unchanged, nothing updated),
-// and a re-read after the source changed rows (updated is exactly the rows it changed).
+// and a re-read after the source changed rows (updated is exactly the rows it changed). Each
+// run's metrics file (parsed by Prometheus' text parser) and _sync_runs rows equal its summary.
 func TestReport_CountersEqualTheSimulatorsRequestLogAndTheWarehouse(t *testing.T) {
+	skipUnderRace(t) // three syncs under faults with retry backoff: ~20 s without -race
 	setSecrets(t)
 	ctx := t.Context()
 	sim := startSim(t, apisim.Config{Seed: 3, Scale: 100, Profile: "fast", Faults: apisim.Faults{ServerError: 0.05, Throttle: 0.03, Reset: 0.05}})
@@ -199,10 +205,13 @@ func TestReport_CountersEqualTheSimulatorsRequestLogAndTheWarehouse(t *testing.T
 	mark := 0
 	sync := func(t *testing.T, args ...string) runReport {
 		t.Helper()
-		code, rep, errOut := syncReport(t, append([]string{"--config", cfg, "--concurrency", "1", "--parquet-dir", "-"}, args...)...)
+		metrics := filepath.Join(dir, "marketsync.prom")
+		code, rep, errOut := syncReport(t, append([]string{"--config", cfg, "--concurrency", "1", "--parquet-dir", "-", "--metrics-file", metrics}, args...)...)
 		if code != exitOK || rep.Status != "succeeded" {
 			t.Fatalf("exit %d, status %s\n%s", code, rep.Status, errOut)
 		}
+		checkMetricsFile(t, metrics, rep)
+		checkSyncRuns(t, wh, rep)
 		log, dropped := sim.Requests()
 		if dropped > 0 {
 			t.Fatalf("the request log dropped %d requests", dropped)
@@ -281,6 +290,108 @@ func TestReport_CountersEqualTheSimulatorsRequestLogAndTheWarehouse(t *testing.T
 		if got.Inserted != inserted || got.Updated != updated || got.Unchanged != unchanged || got.Deleted != deleted {
 			t.Errorf("%s after the source changed: %d inserted, %d updated, %d unchanged, %d deleted; the source inserted %d, changed %d, kept %d, deleted %d",
 				s, got.Inserted, got.Updated, got.Unchanged, got.Deleted, inserted, updated, unchanged, deleted)
+		}
+	}
+}
+
+// checkMetricsFile parses the metrics file with Prometheus' own text parser and holds every
+// sample against the JSON summary.
+func checkMetricsFile(t *testing.T, path string, rep runReport) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(f)
+	if err != nil {
+		t.Fatalf("the metrics file does not parse: %v", err)
+	}
+	type key struct{ name, stream, partition, outcome string }
+	got := map[key]float64{}
+	for name, fam := range fams {
+		if fam.GetType() != dto.MetricType_GAUGE {
+			t.Errorf("%s is a %s, want a gauge", name, fam.GetType())
+		}
+		for _, m := range fam.GetMetric() {
+			k := key{name: name}
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "stream":
+					k.stream = l.GetValue()
+				case "partition":
+					k.partition = l.GetValue()
+				case "outcome", "status":
+					k.outcome = l.GetValue()
+				}
+			}
+			got[k] = m.GetGauge().GetValue()
+		}
+	}
+	want := map[key]float64{{name: "marketsync_last_run_timestamp_seconds", outcome: rep.Status}: float64(rep.Ended.Unix())}
+	for _, s := range rep.Streams {
+		k := func(name string) key { return key{name: name, stream: s.Stream, partition: s.Partition} }
+		for outcome, n := range map[string]int64{"inserted": s.Inserted, "updated": s.Updated, "unchanged": s.Unchanged, "deleted": s.Deleted,
+			"rejected": s.Rejected, "rounded": s.Rounded, "stale": s.Stale} {
+			want[key{"marketsync_last_run_rows", s.Stream, s.Partition, outcome}] = float64(n)
+		}
+		want[k("marketsync_last_run_requests")] = float64(s.Requests)
+		want[k("marketsync_last_run_retries")] = float64(s.Retries)
+		want[k("marketsync_last_run_throttled")] = float64(s.Throttled)
+		want[k("marketsync_last_run_budget_wait_seconds")] = s.WaitedSeconds
+		want[k("marketsync_last_run_success")] = 1
+		want[k("marketsync_last_run_stream_duration_seconds")] = s.Ended.Sub(s.Started).Seconds()
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("metrics file: %+v = %v (present %v), the summary says %v", k, g, ok, v)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("metrics file has %+v, which the summary does not", k)
+		}
+	}
+}
+
+// checkSyncRuns holds the summary against the run's rows in the warehouse's _sync_runs.
+func checkSyncRuns(t *testing.T, warehouse string, rep runReport) {
+	t.Helper()
+	db, err := load.OpenReadOnly(t.Context(), warehouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(t.Context(), `SELECT stream, partition, status, rows_inserted, rows_updated, rows_unchanged, rows_deleted,
+		rows_rejected, pages, requests, retries, throttled, epoch_us(started_at), epoch_us(ended_at) FROM _sync_runs WHERE run_id = ?`, rep.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	stored := map[string]streamReport{}
+	for rows.Next() {
+		var s streamReport
+		var started, ended int64
+		if err := rows.Scan(&s.Stream, &s.Partition, &s.Status, &s.Inserted, &s.Updated, &s.Unchanged, &s.Deleted, &s.Rejected,
+			&s.Pages, &s.Requests, &s.Retries, &s.Throttled, &started, &ended); err != nil {
+			t.Fatal(err)
+		}
+		s.Started, s.Ended = time.UnixMicro(started).UTC(), time.UnixMicro(ended).UTC()
+		stored[s.Stream+"/"+s.Partition] = s
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != len(rep.Streams) {
+		t.Errorf("_sync_runs has %d rows for run %s, the summary %d streams", len(stored), rep.RunID, len(rep.Streams))
+	}
+	for _, s := range rep.Streams {
+		w := s
+		w.FullScan, w.Bytes, w.WaitedSeconds, w.Stale, w.Rounded, w.Note, w.Error = false, 0, 0, 0, 0, "", ""
+		w.Started, w.Ended = w.Started.Truncate(time.Microsecond), w.Ended.Truncate(time.Microsecond)
+		if g := stored[s.Stream+"/"+s.Partition]; g != w {
+			t.Errorf("_sync_runs of %s/%s: %+v\nthe summary: %+v", s.Stream, s.Partition, g, w)
 		}
 	}
 }

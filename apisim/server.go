@@ -419,15 +419,18 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// statusRecorder remembers the status for the stats.
+// statusRecorder remembers the status for the stats, and calls decided with it before the
+// header can reach the client: a client that has its answer finds it in the stats.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status  int
+	decided func(code int)
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
+		r.decided(code)
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
@@ -435,21 +438,28 @@ func (r *statusRecorder) WriteHeader(code int) {
 func (r *statusRecorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = 200
+		r.decided(200)
 	}
 	return r.ResponseWriter.Write(b)
 }
 
 func (s *Server) instrument(name string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w}
 		loc := s.locationOf(r)
+		at := -1 // the request's entry in the log
+		rec := &statusRecorder{ResponseWriter: w, decided: func(code int) { at = s.stats.add(name, code, loc) }}
 		defer func() {
-			st := rec.status
 			if v := recover(); v != nil {
-				s.stats.add(name, 0, loc)
+				if rec.status == 0 {
+					s.stats.add(name, 0, loc)
+				} else {
+					s.stats.dropped(name, at, rec.status) // the header went, the body was cut
+				}
 				panic(v) // http.ErrAbortHandler: the connection is dropped on purpose
 			}
-			s.stats.add(name, st, loc)
+			if rec.status == 0 { // nothing written: net/http answers 200 with an empty body
+				s.stats.add(name, 200, loc)
+			}
 		}()
 		n := s.apiCalls.Add(1)
 		if ra := s.faults().RevokeAfter; ra > 0 && n%int64(ra) == 0 {
@@ -629,7 +639,7 @@ type stats struct {
 	faults    map[string]int
 	throttled atomic.Int64
 	log       []Request
-	dropped   int // requests past maxRequestLog, not in log
+	overflow  int // requests past maxRequestLog, not in log
 }
 
 // maxRequestLog bounds the request log (a long benchmark must not grow it without end).
@@ -650,14 +660,17 @@ func newStats() stats {
 	return stats{requests: map[string]map[int]int{}, faults: map[string]int{}, first: map[string]time.Time{}, last: map[string]time.Time{}}
 }
 
-func (st *stats) add(endpoint string, status int, location string) {
+// add counts a request and logs it; it returns its index in the log (-1 past maxRequestLog).
+func (st *stats) add(endpoint string, status int, location string) int {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now := time.Now()
+	at := -1
 	if len(st.log) < maxRequestLog {
+		at = len(st.log)
 		st.log = append(st.log, Request{Endpoint: endpoint, Status: status, Location: location, At: now})
 	} else {
-		st.dropped++
+		st.overflow++
 	}
 	if _, ok := st.first[endpoint]; !ok {
 		st.first[endpoint] = now
@@ -669,6 +682,21 @@ func (st *stats) add(endpoint string, status int, location string) {
 		st.requests[endpoint] = m
 	}
 	m[status]++
+	return at
+}
+
+// dropped turns the request logged at index at, answered with status, into a dropped one
+// (status 0): its connection was cut after the header.
+func (st *stats) dropped(endpoint string, at, status int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.requests[endpoint][status]--; st.requests[endpoint][status] == 0 {
+		delete(st.requests[endpoint], status)
+	}
+	st.requests[endpoint][0]++
+	if at >= 0 {
+		st.log[at].Status = 0
+	}
 }
 
 func (st *stats) fault(kind string) {
@@ -719,7 +747,7 @@ func (s *Server) handleStats(w http.ResponseWriter, _ *http.Request) { writeJSON
 func (s *Server) Requests() (log []Request, dropped int) {
 	s.stats.mu.Lock()
 	defer s.stats.mu.Unlock()
-	return slices.Clone(s.stats.log), s.stats.dropped
+	return slices.Clone(s.stats.log), s.stats.overflow
 }
 
 // handleRequests serves GET /_sim/requests: {"requests": [...], "dropped": n}.

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +21,7 @@ import (
 	"github.com/marketsync/marketsync/apisim"
 	"github.com/marketsync/marketsync/internal/simcheck"
 	"github.com/marketsync/marketsync/load"
+	"github.com/marketsync/marketsync/schemas"
 )
 
 // syncReport runs syncer sync with --summary-json and returns its exit code, the parsed
@@ -393,5 +398,108 @@ func checkSyncRuns(t *testing.T, warehouse string, rep runReport) {
 		if g := stored[s.Stream+"/"+s.Partition]; g != w {
 			t.Errorf("_sync_runs of %s/%s: %+v\nthe summary: %+v", s.Stream, s.Partition, g, w)
 		}
+	}
+}
+
+// A cancelled first load reports what it committed, where its cursor is and what it sent: per
+// stream, inserted equals the rows in the warehouse, the cursor named is the stored one, and
+// requests, retries and 429s equal the simulator's log.
+func TestReport_CancelledRunReportsWhatItCommitted(t *testing.T) {
+	setSecrets(t)
+	sim := startSim(t, apisim.Config{Seed: 5, Scale: 1500, Profile: "realistic", Speed: 4})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, sim, func(c string) string {
+		return strings.ReplaceAll(c, "    base_url:", "    page_size: 25\n    base_url:")
+	})
+	wh := filepath.Join(dir, "w.duckdb")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { // cancel once the first stream has had a few pages
+		for ctx.Err() == nil {
+			log, _ := sim.Requests()
+			pages := 0
+			for _, r := range log {
+				if r.Status == 200 && strings.HasPrefix(r.Endpoint, "appdirect.") && r.Endpoint != "appdirect.token" {
+					pages++
+				}
+			}
+			if pages >= 6 {
+				cancel()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	p := filepath.Join(dir, "summary.json")
+	var out, errb bytes.Buffer
+	code := run(ctx, []string{"sync", "--config", cfg, "--concurrency", "1", "--parquet-dir", "-", "--progress", "never", "--summary-json", p}, &out, &errb)
+	if code == exitOK {
+		t.Fatalf("a cancelled run exited 0:\n%s", errb.String())
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("no summary after cancelling: %v\n%s", err, errb.String())
+	}
+	var rep runReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != "cancelled" {
+		t.Fatalf("status %s, want cancelled", rep.Status)
+	}
+	time.Sleep(200 * time.Millisecond) // requests the server was still answering are logged when answered
+	log, _ := sim.Requests()
+	checkCountersAgainstLog(t, rep, log)
+	checkSyncRuns(t, wh, rep)
+	checkWarehouse(t, wh)
+
+	db, err := load.OpenReadOnly(t.Context(), wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var committed, cancelled int
+	for _, s := range rep.Streams {
+		tb, err := schemas.Lookup(s.Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, qargs := "SELECT count(*) FROM "+load.Quote(tb.Name), []any{}
+		if tb.Partition != "" {
+			q += " WHERE " + load.Quote(tb.Partition) + " = ?"
+			qargs = append(qargs, s.Partition)
+		}
+		var n int64
+		if err := db.QueryRowContext(t.Context(), q, qargs...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if s.Inserted != n || s.Updated+s.Unchanged+s.Deleted != 0 {
+			t.Errorf("%s/%s: the summary says %d inserted (%d updated, %d unchanged, %d deleted), the warehouse holds %d rows", s.Stream, s.Partition,
+				s.Inserted, s.Updated, s.Unchanged, s.Deleted, n)
+		}
+		committed += int(n)
+		if s.Status != "cancelled" {
+			continue
+		}
+		cancelled++
+		var cur sql.NullInt64
+		err = db.QueryRowContext(t.Context(), `SELECT CAST(json_extract(cursor, '$.value_us') AS BIGINT) FROM _sync_state WHERE stream = ? AND partition = ?`,
+			s.Stream, s.Partition).Scan(&cur)
+		switch {
+		case errors.Is(err, sql.ErrNoRows) || (err == nil && (!cur.Valid || cur.Int64 == 0)):
+			if !strings.Contains(s.Error, "the cursor did not move") && !strings.Contains(s.Error, "without a position") {
+				t.Errorf("%s: no cursor stored, but the summary says %q", s.Stream, s.Error)
+			}
+		case err != nil:
+			t.Fatal(err)
+		default:
+			at := time.UnixMicro(cur.Int64).UTC().Format(time.RFC3339)
+			if !strings.Contains(s.Error, "the cursor moved to "+at) {
+				t.Errorf("%s: the stored cursor is %s, the summary says %q", s.Stream, at, s.Error)
+			}
+		}
+	}
+	if committed == 0 || cancelled == 0 {
+		t.Fatalf("%d rows committed, %d streams cancelled: the cancel came too early or too late to test anything", committed, cancelled)
 	}
 }

@@ -33,6 +33,11 @@ type tokenSource struct {
 	fetch *fetcher
 	reuse oauth2.TokenSource
 	last  *oauth2.Token // the token handed out last; guarded by sem
+	// failed is the error of the last fetch, which ended at failedAt (guarded by sem): callers
+	// that were already waiting get it instead of repeating a fetch that was just retried to
+	// its end (an unreachable token endpoint cost each stream its own round of retries).
+	failed   error
+	failedAt time.Time
 }
 
 func newTokenSource(get func(ctx context.Context) (*oauth2.Token, error)) *tokenSource {
@@ -42,12 +47,16 @@ func newTokenSource(get func(ctx context.Context) (*oauth2.Token, error)) *token
 
 // Token implements Authorizer.
 func (s *tokenSource) Token(ctx context.Context, refused *oauth2.Token) (*oauth2.Token, error) {
+	asked := time.Now()
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	defer func() { <-s.sem }()
+	if s.failed != nil && s.failedAt.After(asked) {
+		return nil, s.failed
+	}
 	if refused != nil && refused == s.last {
 		// oauth2 has no way to drop a cached token: start an empty cache over the same fetch.
 		s.reuse, s.last = oauth2.ReuseTokenSourceWithExpiry(nil, s.fetch, tokenExpiryDelta), nil
@@ -56,8 +65,12 @@ func (s *tokenSource) Token(ctx context.Context, refused *oauth2.Token) (*oauth2
 	tok, err := s.reuse.Token()
 	s.fetch.ctx = nil // keep no finished request's context
 	if err != nil {
+		if ctx.Err() == nil { // not this caller's cancellation: the endpoint's answer
+			s.failed, s.failedAt = err, time.Now()
+		}
 		return nil, err
 	}
+	s.failed = nil
 	s.last = tok
 	return tok, nil
 }

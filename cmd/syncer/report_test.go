@@ -94,7 +94,8 @@ func TestReport_UnreachableSourceCountsEveryAttemptAndRetry(t *testing.T) {
 			dir := t.TempDir()
 			addr, accepted := tc.listen(t)
 			cfg := writeConfig(t, dir, sim, func(c string) string { return strings.ReplaceAll(c, sim.URL(), "http://"+addr) })
-			code, rep, errOut := syncReport(t, "--config", cfg, "--streams", "users,charges")
+			start := time.Now()
+			code, rep, errOut := syncReport(t, "--config", cfg, "--streams", "users,companies,charges")
 			if code == exitOK || rep.Status != "failed" {
 				t.Fatalf("exit %d, status %s: want a failed run\n%s", code, rep.Status, errOut)
 			}
@@ -102,11 +103,20 @@ func TestReport_UnreachableSourceCountsEveryAttemptAndRetry(t *testing.T) {
 			for _, s := range rep.Streams {
 				requests += s.Requests
 			}
-			// One logical request each (the token request), sent 8 times (the default policy).
-			for _, s := range []streamReport{streamOf(t, rep, "users", ""), streamOf(t, rep, "locations", "")} {
-				if s.Status != "failed" || s.Requests != 8 || s.Retries != 7 || s.Throttled != 0 {
-					t.Errorf("%s: status %s, %d requests, %d retries, %d 429s: want failed, 8, 7, 0 (%s)", s.Stream, s.Status, s.Requests, s.Retries, s.Throttled, s.Error)
-				}
+			// One logical request per credential (the token request), sent 8 times (the default
+			// policy); users and companies share one credential: the stream that waited on the
+			// other's fetch gets its error instead of a second round of retries.
+			users, companies, locations := streamOf(t, rep, "users", ""), streamOf(t, rep, "companies", ""), streamOf(t, rep, "locations", "")
+			if locations.Status != "failed" || locations.Requests != 8 || locations.Retries != 7 || locations.Throttled != 0 {
+				t.Errorf("locations: status %s, %d requests, %d retries, %d 429s: want failed, 8, 7, 0 (%s)", locations.Status, locations.Requests, locations.Retries, locations.Throttled, locations.Error)
+			}
+			if users.Status != "failed" || companies.Status != "failed" || users.Requests+companies.Requests != 8 || users.Retries+companies.Retries != 7 ||
+				min(users.Requests, companies.Requests) != 0 {
+				t.Errorf("users and companies: %d+%d requests, %d+%d retries: want 8 and 7 in all, sent by one of them (%s; %s)",
+					users.Requests, companies.Requests, users.Retries, companies.Retries, users.Error, companies.Error)
+			}
+			if el := time.Since(start); el > 30*time.Second {
+				t.Errorf("an unreachable source took %s to report", el)
 			}
 			if accepted != nil && accepted.Load() != requests {
 				t.Errorf("the listener accepted %d connections, the summary counts %d requests", accepted.Load(), requests)

@@ -104,11 +104,12 @@ func printQuery(ctx context.Context, db *sql.DB, q, format string, w io.Writer) 
 			}
 		}
 		if len(casts) > 0 && !duplicates(cols) {
-			rows.Close()
-			wrapped := fmt.Sprintf("SELECT * REPLACE (%s) FROM (%s)", strings.Join(casts, ", "), strings.TrimRight(strings.TrimSpace(q), "; \n\t"))
-			if rows, err = db.QueryContext(ctx, wrapped); err != nil {
-				return queryError(err)
-			}
+			// q on lines of its own: a trailing -- comment ends before the closing parenthesis.
+			wrapped := fmt.Sprintf("SELECT * REPLACE (%s) FROM (\n%s\n)", strings.Join(casts, ", "), strings.TrimRight(strings.TrimSpace(q), "; \n\t"))
+			if wr, err := db.QueryContext(ctx, wrapped); err == nil {
+				rows.Close()
+				rows = wr
+			} // else (a statement that is not a subquery, e.g. SHOW): Go's values, as read
 		}
 	}
 	bw := bufio.NewWriter(w)

@@ -241,6 +241,11 @@ func TestQuery_RoundTripsEveryTypeInEveryFormat(t *testing.T) {
 	if want := `{"vl": ["x","y"], "id": 1, "st": {"b":"x","a":2}}`; strings.TrimSpace(out) != want {
 		t.Errorf("jsonl: %s, want %s (%s)", out, want, errOut)
 	}
+	// A trailing comment does not break the rendering of exact types.
+	_, out, errOut = syncer(t, "query", "SELECT dec FROM t WHERE id = 1 -- the decimal", "--warehouse", wh, "--format", "csv")
+	if out != "dec\r\n12345678901234.5678\r\n" {
+		t.Errorf("csv with a trailing comment: %q (%s)", out, errOut)
+	}
 	if !utf8.ValidString(out) {
 		t.Error("output is not UTF-8")
 	}

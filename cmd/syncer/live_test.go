@@ -12,11 +12,14 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/creack/pty"
 
 	"github.com/marketsync/marketsync/load"
+	"github.com/marketsync/marketsync/pipeline"
+	"github.com/marketsync/marketsync/state"
 )
 
 var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
@@ -137,5 +140,44 @@ func TestFitWidthAndWrap(t *testing.T) {
 	}
 	if got := wrap("users failed: a b ccccccccccccc dd", 10); got != "users\nfailed: a\nb\nccccccccccccc\ndd" {
 		t.Errorf("wrap: %q", got)
+	}
+}
+
+// The summary is one table on a wide terminal, two that fit 80 columns on a narrower one, and
+// wrapped blocks below that; every line fits (paths aside).
+func TestPrintSummary_AdaptsToTheWidth(t *testing.T) {
+	now := time.Now()
+	sum := pipeline.Summary{RunID: "20260101T000000Z-abcdef", Started: now.Add(-time.Minute), Ended: now}
+	for _, s := range []state.StreamRun{
+		{Stream: "charges", Partition: "RQfz5QVNvoooK8YvyHAk", Status: "succeeded", Inserted: 1234567, Unchanged: 12, Requests: 5000, Retries: 3, Throttled: 2, Rounded: 4},
+		{Stream: "charges", Partition: "l5wOdkcAPjTtfWSEfWC8", Status: "failed", Error: strings.Repeat("a long error message ", 10)},
+		{Stream: "opportunities", Status: "succeeded", FullScan: true, Updated: 99, Deleted: 1, Rejected: 7, Pages: 120, Requests: 121, Waited: 1500 * time.Millisecond},
+	} {
+		sum.Streams = append(sum.Streams, s)
+	}
+	for _, tc := range []struct {
+		width int
+		want  string // a line only this layout has
+	}{
+		{200, "requests  retries  429s"},
+		{80, "budget wait"},
+		{50, "charges (2 parts): failed, incremental"},
+		{30, "  inserted 1234567"},
+	} {
+		var b bytes.Buffer
+		printSummary(&b, sum, tc.width)
+		if !strings.Contains(b.String(), tc.want) {
+			t.Errorf("width %d: no %q in\n%s", tc.width, tc.want, b.String())
+		}
+		for _, l := range strings.Split(b.String(), "\n") {
+			if n := utf8.RuneCountInString(l); n > tc.width {
+				t.Errorf("width %d: a line of %d: %q", tc.width, n, l)
+			}
+		}
+		for _, v := range []string{"1234567", "5000", "99", "121"} {
+			if !strings.Contains(b.String(), v) {
+				t.Errorf("width %d: the summary lost %s:\n%s", tc.width, v, b.String())
+			}
+		}
 	}
 }

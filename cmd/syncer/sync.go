@@ -329,7 +329,7 @@ func (p *progressReporter) run(ctx context.Context) (stop func()) {
 }
 
 // printSummary prints the run's table: one wide table when it fits width columns, else two
-// narrower ones (rows, then requests) that fit 80.
+// narrower ones (rows, then requests) that fit 80, else a block of wrapped lines per stream.
 func printSummary(w io.Writer, sum pipeline.Summary, width int) {
 	type agg struct {
 		state.StreamRun
@@ -367,7 +367,7 @@ func printSummary(w io.Writer, sum pipeline.Summary, width int) {
 		}
 	}
 	sort.Strings(order)
-	fmt.Fprintf(w, "\nrun %s finished in %s\n\n", sum.RunID, sum.Ended.Sub(sum.Started).Round(time.Millisecond))
+	fmt.Fprintf(w, "\n%s\n\n", wrap(fmt.Sprintf("run %s finished in %s", sum.RunID, sum.Ended.Sub(sum.Started).Round(time.Millisecond)), width))
 	// rounded and stale are rare: their columns appear only when a stream has some.
 	var valueNotes bool
 	for _, a := range byStream {
@@ -406,18 +406,30 @@ func printSummary(w io.Writer, sum pipeline.Summary, width int) {
 		}
 		return r + fmt.Sprintf("%d\t%d\t%d\t", a.Requests, a.Retries, a.Throttled)
 	})
-	narrow := false
-	if widest(wide) <= width {
+	rowsTable := table("stream\tstatus\tinserted\tupdated\tunchanged\tdeleted\trejected\t", func(a *agg) string {
+		return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%d\t", name(a), a.Status, a.Inserted, a.Updated, a.Unchanged, a.Deleted, a.Rejected)
+	})
+	requestsTable := table("stream\tmode\tpages\trequests\tretries\t429s\tbudget wait\t", func(a *agg) string {
+		return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%s\t", name(a), mode(a), a.Pages, a.Requests, a.Retries, a.Throttled, a.Waited.Round(100*time.Millisecond))
+	})
+	narrow := widest(wide) > width
+	switch {
+	case !narrow:
 		fmt.Fprint(w, wide)
-	} else {
-		narrow = true
-		fmt.Fprint(w, table("stream\tstatus\tinserted\tupdated\tunchanged\tdeleted\trejected\t", func(a *agg) string {
-			return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%d\t", name(a), a.Status, a.Inserted, a.Updated, a.Unchanged, a.Deleted, a.Rejected)
-		}))
-		fmt.Fprintln(w)
-		fmt.Fprint(w, table("stream\tmode\tpages\trequests\tretries\t429s\tbudget wait\t", func(a *agg) string {
-			return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%s\t", name(a), mode(a), a.Pages, a.Requests, a.Retries, a.Throttled, a.Waited.Round(100*time.Millisecond))
-		}))
+	case max(widest(rowsTable), widest(requestsTable)) <= width:
+		fmt.Fprint(w, rowsTable+"\n"+requestsTable)
+	default: // narrower still: a block per stream, its lines wrapped
+		for i, n := range order {
+			a := byStream[n]
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintln(w, wrap(fmt.Sprintf("%s: %s, %s", name(a), a.Status, mode(a)), width))
+			fmt.Fprintln(w, fields(width, fmt.Sprintf("inserted %d", a.Inserted), fmt.Sprintf("updated %d", a.Updated), fmt.Sprintf("unchanged %d", a.Unchanged),
+				fmt.Sprintf("deleted %d", a.Deleted), fmt.Sprintf("rejected %d", a.Rejected)))
+			fmt.Fprintln(w, fields(width, fmt.Sprintf("pages %d", a.Pages), fmt.Sprintf("requests %d", a.Requests), fmt.Sprintf("retries %d", a.Retries),
+				fmt.Sprintf("429s %d", a.Throttled), "budget wait "+a.Waited.Round(100*time.Millisecond).String()))
+		}
 	}
 	for _, r := range sum.Streams {
 		if r.Note != "" {
@@ -430,7 +442,7 @@ func printSummary(w io.Writer, sum pipeline.Summary, width int) {
 	}
 	for _, n := range order {
 		if a := byStream[n]; narrow && a.Rounded > 0 {
-			fmt.Fprintf(w, "\n%s: %d values were rounded to fit their column\n", a.Stream, a.Rounded)
+			fmt.Fprintf(w, "\n%s\n", wrap(fmt.Sprintf("%s: %d values were rounded to fit their column", a.Stream, a.Rounded), width))
 		}
 	}
 	for _, n := range order {
@@ -462,6 +474,24 @@ func wrap(s string, width int) string {
 		}
 		b.WriteString(word)
 		n += l
+	}
+	return b.String()
+}
+
+// fields lays out "name value" items indented by two spaces, two spaces apart, starting a new
+// line before an item that would pass width.
+func fields(width int, items ...string) string {
+	var b strings.Builder
+	n := 0
+	for _, it := range items {
+		l := utf8.RuneCountInString(it)
+		if n > 0 && n+2+l > width {
+			b.WriteString("\n")
+			n = 0
+		}
+		b.WriteString("  ")
+		b.WriteString(it)
+		n += 2 + l
 	}
 	return b.String()
 }

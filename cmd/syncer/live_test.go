@@ -50,6 +50,9 @@ func TestLive_TerminalViewKeepsLogLinesWholeAndFitsTheWidth(t *testing.T) {
 	if m := live.FindAllString(raw, -1); len(m) < 3 {
 		t.Fatalf("%d live lines; want the view drawn several times:\n%q", len(m), raw)
 	}
+	if !regexp.MustCompile(` pages  ETA \d+(m\d+)?s`).MatchString(raw) {
+		t.Errorf("no live line shows an ETA, though AppDirect listings give their total")
+	}
 	for _, l := range regexp.MustCompile(`[^\r\n]* rows +\d+/s +\d+ pages[^\r\n]*`).FindAllString(raw, -1) {
 		if n := utf8.RuneCountInString(ansi.ReplaceAllString(l, "")); n > 80 {
 			t.Errorf("a live line is %d columns wide, the terminal 80: %q", n, l)

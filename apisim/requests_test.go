@@ -44,7 +44,7 @@ func TestRequests_LogsEveryRequestInOrder(t *testing.T) {
 	defer res.Body.Close()
 	var body struct {
 		Requests []apisim.Request `json:"requests"`
-		Dropped  int              `json:"dropped"`
+		Dropped  int              `json:"not_logged"`
 	}
 	if err := json.NewDecoder(res.Body).Decode(&body); err != nil || len(body.Requests) != 2 ||
 		body.Requests[1].Endpoint != log[1].Endpoint || body.Requests[1].Location != log[1].Location || !body.Requests[1].At.Equal(log[1].At) {

@@ -751,13 +751,14 @@ func (s *Server) Requests() (log []Request, dropped int) {
 	return slices.Clone(s.stats.log), s.stats.overflow
 }
 
-// handleRequests serves GET /_sim/requests: {"requests": [...], "dropped": n}.
+// handleRequests serves GET /_sim/requests: {"requests": [...], "not_logged": n} (requests past
+// maxRequestLog).
 func (s *Server) handleRequests(w http.ResponseWriter, _ *http.Request) {
 	log, dropped := s.Requests()
 	if log == nil {
 		log = []Request{}
 	}
-	writeJSON(w, 200, map[string]any{"requests": log, "dropped": dropped})
+	writeJSON(w, 200, map[string]any{"requests": log, "not_logged": dropped})
 }
 
 // locationOf names the HighLevel location a request is for, for the request log: the location

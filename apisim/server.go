@@ -3,7 +3,8 @@
 // docs/source-apis.md, plus a simulated clock that inserts, updates and deletes rows,
 // injectable faults, and /_sim endpoints that tell tests the exact source truth: /_sim/truth
 // (ids, versions and a content digest per stream) and /_sim/rows (every live row with its exact
-// bytes and canonical values, see Rows). Config.Values "varied" serves every value form the
+// bytes and canonical values, see Rows) and /_sim/requests (every API request answered, in order,
+// with its status, see Requests). Config.Values "varied" serves every value form the
 // documents allow, and adversarial ones where they are silent. The "hostile" profile adds, on top
 // of chaos's faults, what the documents leave open and a client must not assume away (page caps
 // below the size asked, bare-array and total-less charges, changes while a listing is paged,
@@ -24,6 +25,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -416,6 +418,7 @@ func (s *Server) Handler() http.Handler {
 	api("GET /marketplace/billing/charges", "highlevel.charges", s.hlAuth("hl-location", s.charges))
 	mux.HandleFunc("POST /_sim/advance", s.handleAdvance)
 	mux.HandleFunc("GET /_sim/stats", s.handleStats)
+	mux.HandleFunc("GET /_sim/requests", s.handleRequests)
 	mux.HandleFunc("GET /_sim/truth", s.handleTruth)
 	mux.HandleFunc("GET /_sim/rows", s.handleRows)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -424,15 +427,18 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// statusRecorder remembers the status for the stats.
+// statusRecorder remembers the status for the stats, and calls decided with it before the
+// header can reach the client: a client that has its answer finds it in the stats.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status  int
+	decided func(code int)
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
+		r.decided(code)
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
@@ -440,20 +446,28 @@ func (r *statusRecorder) WriteHeader(code int) {
 func (r *statusRecorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = 200
+		r.decided(200)
 	}
 	return r.ResponseWriter.Write(b)
 }
 
 func (s *Server) instrument(name string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w}
+		loc := s.locationOf(r)
+		at := -1 // the request's entry in the log
+		rec := &statusRecorder{ResponseWriter: w, decided: func(code int) { at = s.stats.add(name, code, loc) }}
 		defer func() {
-			st := rec.status
 			if v := recover(); v != nil {
-				s.stats.add(name, 0)
+				if rec.status == 0 {
+					s.stats.add(name, 0, loc)
+				} else {
+					s.stats.dropped(name, at, rec.status) // the header went, the body was cut
+				}
 				panic(v) // http.ErrAbortHandler: the connection is dropped on purpose
 			}
-			s.stats.add(name, st)
+			if rec.status == 0 { // nothing written: net/http answers 200 with an empty body
+				s.stats.add(name, 200, loc)
+			}
 		}()
 		n := s.apiCalls.Add(1)
 		if ra := s.faults().RevokeAfter; ra > 0 && n%int64(ra) == 0 {
@@ -638,16 +652,41 @@ type stats struct {
 	requests  map[string]map[int]int
 	faults    map[string]int
 	throttled atomic.Int64
+	log       []Request
+	overflow  int // requests past maxRequestLog, not in log
+}
+
+// maxRequestLog bounds the request log (a long benchmark must not grow it without end; the
+// tests that read it send a few thousand requests).
+const maxRequestLog = 1 << 18 // 64 bytes an entry: at most 16 MB
+
+// Request is one entry of the request log: an API request as the simulator answered it, in
+// the order answered.
+type Request struct {
+	Endpoint string `json:"endpoint"` // e.g. appdirect.users, highlevel.charges
+	Status   int    `json:"status"`   // 0: the connection was dropped without an answer
+	// Location is the HighLevel location the request was for: the location of the token a
+	// charges request carries, the locationId a location token is asked for; "" otherwise.
+	Location string    `json:"location,omitempty"`
+	At       time.Time `json:"at"`
 }
 
 func newStats() stats {
 	return stats{requests: map[string]map[int]int{}, faults: map[string]int{}, first: map[string]time.Time{}, last: map[string]time.Time{}}
 }
 
-func (st *stats) add(endpoint string, status int) {
+// add counts a request and logs it; it returns its index in the log (-1 past maxRequestLog).
+func (st *stats) add(endpoint string, status int, location string) int {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now := time.Now()
+	at := -1
+	if len(st.log) < maxRequestLog {
+		at = len(st.log)
+		st.log = append(st.log, Request{Endpoint: endpoint, Status: status, Location: location, At: now})
+	} else {
+		st.overflow++
+	}
 	if _, ok := st.first[endpoint]; !ok {
 		st.first[endpoint] = now
 	}
@@ -658,6 +697,21 @@ func (st *stats) add(endpoint string, status int) {
 		st.requests[endpoint] = m
 	}
 	m[status]++
+	return at
+}
+
+// dropped turns the request logged at index at, answered with status, into a dropped one
+// (status 0): its connection was cut after the header.
+func (st *stats) dropped(endpoint string, at, status int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.requests[endpoint][status]--; st.requests[endpoint][status] == 0 {
+		delete(st.requests[endpoint], status)
+	}
+	st.requests[endpoint][0]++
+	if at >= 0 {
+		st.log[at].Status = 0
+	}
 }
 
 func (st *stats) fault(kind string) {
@@ -702,6 +756,38 @@ func (s *Server) Snapshot() Stats {
 }
 
 func (s *Server) handleStats(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, s.Snapshot()) }
+
+// Requests returns the request log: every API request answered so far (or dropped), in order.
+// It is exact up to maxRequestLog requests; dropped says how many later ones it lacks.
+func (s *Server) Requests() (log []Request, dropped int) {
+	s.stats.mu.Lock()
+	defer s.stats.mu.Unlock()
+	return slices.Clone(s.stats.log), s.stats.overflow
+}
+
+// handleRequests serves GET /_sim/requests: {"requests": [...], "not_logged": n} (requests past
+// maxRequestLog).
+func (s *Server) handleRequests(w http.ResponseWriter, _ *http.Request) {
+	log, dropped := s.Requests()
+	if log == nil {
+		log = []Request{}
+	}
+	writeJSON(w, 200, map[string]any{"requests": log, "not_logged": dropped})
+}
+
+// locationOf names the HighLevel location a request is for, for the request log: the location
+// of a location token, or the locationId a location token is asked for.
+func (s *Server) locationOf(r *http.Request) string {
+	if r.URL.Path == "/oauth/locationToken" {
+		return r.PostFormValue("locationId") // parsed once; the handler reads the same values
+	}
+	if t, why := s.lookup(r); why == "" && t.kind == "hl-location" {
+		if t.location >= 0 && t.location < len(s.locations) {
+			return s.locations[t.location].id
+		}
+	}
+	return ""
+}
 
 func (s *Server) handleAdvance(w http.ResponseWriter, r *http.Request) {
 	sec, err := strconv.ParseFloat(r.URL.Query().Get("seconds"), 64)

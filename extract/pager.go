@@ -21,6 +21,9 @@ type Page struct {
 	Partition string
 	Number    int // position of the page in the listing, from 0, in emit order
 	Records   [][]byte
+	// Listed is how many rows the listing has counted so far, this page's included; Total how
+	// many the server says it has (0: it does not say). For progress displays.
+	Listed, Total int
 }
 
 // Emit receives pages in order. It is called from one goroutine at a time.
@@ -203,7 +206,7 @@ func (l *listing) deliver(ctx context.Context, recs [][]byte, uncounted int) err
 		l.hashes = append(l.hashes, h)
 		l.out.Rows++
 	}
-	if err := l.emit(ctx, Page{Stream: l.stream, Partition: l.partition, Number: l.out.Pages, Records: recs}); err != nil {
+	if err := l.emit(ctx, Page{Stream: l.stream, Partition: l.partition, Number: l.out.Pages, Records: recs, Listed: l.out.Rows, Total: max(l.out.Total, 0)}); err != nil {
 		return err
 	}
 	l.out.Pages++

@@ -34,6 +34,11 @@ type tokenSource struct {
 	fetch *fetcher
 	reuse oauth2.TokenSource
 	last  *oauth2.Token // the token handed out last; guarded by sem
+	// failed is the error of the last fetch, which ended at failedAt (guarded by sem): callers
+	// that were already waiting get it instead of repeating a fetch that was just retried to
+	// its end (an unreachable token endpoint cost each stream its own round of retries).
+	failed   error
+	failedAt time.Time
 }
 
 func newTokenSource(get func(ctx context.Context) (*oauth2.Token, error)) *tokenSource {
@@ -43,12 +48,16 @@ func newTokenSource(get func(ctx context.Context) (*oauth2.Token, error)) *token
 
 // Token implements Authorizer.
 func (s *tokenSource) Token(ctx context.Context, refused *oauth2.Token) (*oauth2.Token, error) {
+	asked := time.Now()
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	defer func() { <-s.sem }()
+	if s.failed != nil && s.failedAt.After(asked) {
+		return nil, s.failed
+	}
 	if refused != nil && refused == s.last {
 		// oauth2 has no way to drop a cached token: start an empty cache over the same fetch.
 		s.reuse, s.last = oauth2.ReuseTokenSourceWithExpiry(nil, s.fetch, tokenExpiryDelta), nil
@@ -57,8 +66,12 @@ func (s *tokenSource) Token(ctx context.Context, refused *oauth2.Token) (*oauth2
 	tok, err := s.reuse.Token()
 	s.fetch.ctx = nil // keep no finished request's context
 	if err != nil {
+		if ctx.Err() == nil { // not this caller's cancellation: the endpoint's answer
+			s.failed, s.failedAt = err, time.Now()
+		}
 		return nil, err
 	}
+	s.failed = nil
 	s.last = tok
 	return tok, nil
 }
@@ -87,9 +100,20 @@ func (f *fetcher) Token() (*oauth2.Token, error) {
 }
 
 // tokenContext is ctx for a token request of the given stream: sent by c's HTTP stack (oauth2
-// looks it up under oauth2.HTTPClient) and counted in stats.
+// looks it up under oauth2.HTTPClient) and counted like tokenStats says.
 func (c *Client) tokenContext(ctx context.Context, stream string, stats *Counters) context.Context {
-	return withCall(context.WithValue(ctx, oauth2.HTTPClient, c.http), &call{stream: stream, stats: stats})
+	return withCall(context.WithValue(ctx, oauth2.HTTPClient, c.http), &call{stream: stream, stats: tokenStats(ctx, stats)})
+}
+
+// tokenStats is where a token request made under ctx is counted: in the counters of the
+// request waiting on the token (a fetch runs under the waiting caller's context), so that a
+// stream whose source cannot even hand out a token reports the attempts and retries it cost;
+// fallback (the credential's own counters) only when no counted request waits.
+func tokenStats(ctx context.Context, fallback *Counters) *Counters {
+	if c, ok := ctx.Value(callKey{}).(*call); ok && c.stats != nil {
+		return c.stats
+	}
+	return fallback
 }
 
 // tokenError names the endpoint and the status of a failed token request, never a secret: an
@@ -238,7 +262,7 @@ func (h *highLevelAuth) locationToken(ctx context.Context, id string) (*oauth2.T
 	var tr tokenResponse
 	err := h.c.Do(ctx, Request{Stream: "highlevel auth", Method: http.MethodPost, URL: h.cfg.BaseURL + "/oauth/locationToken",
 		Header: http.Header{"Version": {hlVersion}}, Form: url.Values{"companyId": {h.cfg.CompanyID}, "locationId": {id}},
-		Auth: h.agency, Stats: h.stats, Parse: tr.parse})
+		Auth: h.agency, Stats: tokenStats(ctx, h.stats), Parse: tr.parse})
 	if err != nil {
 		return nil, fmt.Errorf("getting a HighLevel location token for %s: %w", id, err)
 	}

@@ -11,14 +11,16 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
 const userAgent = "marketsync-syncer"
 
 // capsTransport is the layer next to the wire. Every attempt that reaches it is one request the
-// server sees: it is counted, bounded in time (including reading the body), and its body is read
+// server sees: it is counted (net/http's own resends on a fresh connection included), bounded in time (including reading the body), and its body is read
 // whole under a size cap. A 2xx body must be JSON: XML or HTML fails loudly with ErrContentType
 // instead of reaching a parser as a puzzling syntax error.
 type capsTransport struct {
@@ -37,17 +39,35 @@ func (t *capsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		setDefault(req.Header, "Accept", "application/json")
 	}
 	ctx := req.Context()
+	caller := ctx // the run's context, before this attempt's timeout
 	if t.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t.timeout)
 		defer cancel() // after the body is read: the timeout covers it
 		req = req.WithContext(ctx)
 	}
+	var wrote atomic.Bool
 	if c.stats != nil {
 		c.stats.Requests.Add(1)
+		// net/http itself sends a request again on a new connection when a reused one was
+		// closed before answering: each connection past the first is one more attempt the
+		// server saw, and a retry.
+		var conns atomic.Int32
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(httptrace.GotConnInfo) {
+				if conns.Add(1) > 1 {
+					c.stats.Requests.Add(1)
+					c.stats.Retries.Add(1)
+				}
+			},
+			WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
+		}))
 	}
 	start := time.Now()
 	res, err := t.next.RoundTrip(req)
+	if err != nil && c.stats != nil && caller.Err() != nil && !wrote.Load() {
+		c.stats.Requests.Add(-1) // the run was cancelled before the request was sent: no attempt
+	}
 	if err != nil {
 		if certificateError(err) {
 			return nil, permanent(fmt.Errorf("TLS: %w", err))

@@ -148,8 +148,12 @@ func (c *Config) identities() map[string]string {
 type Event struct {
 	Stream, Partition string
 	Rows, Pages       int64
-	Done              bool
-	Err               error
+	// Listed and Total are the current listing's rows so far and the server's total for it
+	// (0: not given), for an ETA; Waited is the time spent waiting on rate budgets so far.
+	Listed, Total int64
+	Waited        time.Duration
+	Done          bool
+	Err           error
 }
 
 // Summary is what a run did.
@@ -430,7 +434,7 @@ func (r *run) finish(t *task, err error) {
 		log.Warn("guarantee not given this run", "note", sr.Note)
 	}
 	if r.cfg.Progress != nil {
-		r.cfg.Progress(Event{Stream: sr.Stream, Partition: sr.Partition, Rows: sr.Inserted + sr.Updated, Pages: sr.Pages, Done: true, Err: err})
+		r.cfg.Progress(Event{Stream: sr.Stream, Partition: sr.Partition, Rows: sr.Inserted + sr.Updated, Pages: sr.Pages, Waited: sr.Waited, Done: true, Err: err})
 	}
 	r.mu.Lock()
 	r.results = append(r.results, sr)

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -62,7 +63,8 @@ func (s *scan) emit(ctx context.Context, p extract.Page) error {
 	}
 	s.pages++
 	if s.r.cfg.Progress != nil {
-		s.r.cfg.Progress(Event{Stream: s.table.Name, Partition: s.partition, Rows: s.rows, Pages: s.pages})
+		s.r.cfg.Progress(Event{Stream: s.table.Name, Partition: s.partition, Rows: s.rows, Pages: s.pages,
+			Listed: int64(p.Listed), Total: int64(p.Total), Waited: time.Duration(s.t.stats.Waited.Load())})
 	}
 	if s.b.Len() >= s.r.cfg.BatchRows {
 		return s.send()

@@ -356,19 +356,6 @@ func TestQuery_RendersJSONListsAndColumnOrder(t *testing.T) {
 	}
 }
 
-// A log line written while the live status line is shown clears it first and redraws it after.
-func TestStatusWriter_LogLinesNeverGlueOntoTheStatusLine(t *testing.T) {
-	var b bytes.Buffer
-	sw := &statusWriter{w: &b}
-	sw.status("users 10 | 10 rows")
-	fmt.Fprint(sw, "level=INFO msg=\"stream done\"\n")
-	sw.finish("users 20 | 20 rows")
-	want := "\r\033[Kusers 10 | 10 rows" + "\r\033[Klevel=INFO msg=\"stream done\"\nusers 10 | 10 rows" + "\r\033[Kusers 20 | 20 rows\n"
-	if b.String() != want {
-		t.Fatalf("got %q\nwant %q", b.String(), want)
-	}
-}
-
 // The demo sync never writes where a production config writes by default, and the read
 // commands find the demo warehouse when it is the only one.
 func TestSync_DemoWarehouseIsSeparateFromTheProductionDefault(t *testing.T) {

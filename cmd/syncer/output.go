@@ -1,173 +1,415 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"math/big"
+	"regexp"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
-// printQuery runs q and prints its rows as an aligned table, CSV or JSON (an array of objects).
+// queryFormats are the --format values of query and status.
+const queryFormats = "table, csv, json or jsonl"
+
+// tableBlock is how many rows the table format aligns together: it prints each block as soon as
+// it is full, so a large result streams instead of being held whole.
+const tableBlock = 500
+
+// colKind is how a column's values are rendered, decided from its type.
+type colKind int
+
+const (
+	kindPlain       colKind = iota // Go's value as is (booleans, integers, strings)
+	kindFloat                      // shortest text that reads back as the same double
+	kindNumber                     // exact decimal text (DECIMAL, HUGEINT), a JSON number
+	kindText                       // DuckDB's own text of the value (UUID, INTERVAL, BLOB, …), a JSON string
+	kindJSON                       // JSON text (JSON, LIST, STRUCT, MAP, …), JSON as is
+	kindDate                       // 2006-01-02
+	kindTime                       // 15:04:05.999999
+	kindTimestamp                  // 2006-01-02T15:04:05.999999 (no zone)
+	kindTimestampTZ                // ISO-8601 in UTC: 2006-01-02T15:04:05.999999Z
+)
+
+var nestedType = regexp.MustCompile(`^(STRUCT|MAP|UNION)\(|\[\d*\]$`)
+
+// kindOf classifies a column by its database type name (DuckDB's, or PostgreSQL's through a
+// running syncer serve).
+func kindOf(typ string) colKind {
+	t := strings.ToUpper(strings.TrimSpace(typ))
+	switch {
+	case t == "JSON" || nestedType.MatchString(t):
+		return kindJSON
+	case strings.HasPrefix(t, "DECIMAL") || strings.HasPrefix(t, "NUMERIC") || t == "HUGEINT" || t == "UHUGEINT" || t == "BIGNUM" || t == "VARINT":
+		return kindNumber
+	case t == "DOUBLE" || t == "FLOAT" || t == "REAL" || t == "FLOAT4" || t == "FLOAT8":
+		return kindFloat
+	case t == "DATE":
+		return kindDate
+	case t == "TIME":
+		return kindTime
+	case t == "TIMESTAMPTZ" || t == "TIMESTAMP WITH TIME ZONE":
+		return kindTimestampTZ
+	case strings.HasPrefix(t, "TIMESTAMP"):
+		return kindTimestamp
+	case t == "UUID" || t == "INTERVAL" || t == "BLOB" || t == "BYTEA" || t == "BIT" || t == "TIMETZ" || t == "TIME WITH TIME ZONE":
+		return kindText
+	}
+	return kindPlain
+}
+
+// printQuery runs q and prints its rows in the query's column order, as they arrive: an
+// aligned table (in blocks of tableBlock rows), CSV, a JSON array of objects, or JSON lines.
+// Every type prints natively: JSON, lists, structs and maps as JSON; DECIMAL and HUGEINT
+// exact; DATE as a date; TIMESTAMPTZ as ISO-8601 in UTC.
 func printQuery(ctx context.Context, db *sql.DB, q, format string, w io.Writer) error {
-	if format != "table" && format != "csv" && format != "json" {
-		return usagef("--format %q: want table, csv or json", format)
+	if format != "table" && format != "csv" && format != "json" && format != "jsonl" {
+		return usagef("--format %q: want %s", format, queryFormats)
 	}
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
-		if strings.Contains(err.Error(), "Parser Error") || strings.Contains(err.Error(), "Catalog Error") || strings.Contains(err.Error(), "Binder Error") {
-			return usagef("the query is not valid here: %v", err)
-		}
-		return fmt.Errorf("running query: %w", err)
+		return queryError(err)
 	}
 	defer func() { rows.Close() }()
 	cols, err := rows.Columns()
 	if err != nil {
 		return err
 	}
-	// The driver decodes JSON values into Go maps, which loses their key order: read such
-	// columns as their text instead.
-	jsonCol := make([]bool, len(cols))
-	if types, err := rows.ColumnTypes(); err == nil {
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return err
+	}
+	kinds := make([]colKind, len(cols))
+	for i, ct := range types {
+		kinds[i] = kindOf(ct.DatabaseTypeName())
+	}
+	// DuckDB renders what Go's values cannot carry exactly (key order of structs and JSON,
+	// decimals, UUIDs, intervals): such columns are read as its own text.
+	if strings.Contains(fmt.Sprintf("%T", db.Driver()), "duckdb") {
 		var casts []string
-		for i, ct := range types {
-			if strings.EqualFold(ct.DatabaseTypeName(), "JSON") {
-				jsonCol[i] = true
+		for i, k := range kinds {
+			switch k {
+			case kindJSON:
+				casts = append(casts, fmt.Sprintf(`CAST(to_json(%[1]s) AS VARCHAR) AS %[1]s`, quoteIdent(cols[i])))
+			case kindNumber, kindText:
 				casts = append(casts, fmt.Sprintf(`CAST(%[1]s AS VARCHAR) AS %[1]s`, quoteIdent(cols[i])))
 			}
 		}
-		if len(casts) > 0 {
-			rows.Close()
-			wrapped := fmt.Sprintf("SELECT * REPLACE (%s) FROM (%s)", strings.Join(casts, ", "), strings.TrimRight(strings.TrimSpace(q), ";"))
-			if rows, err = db.QueryContext(ctx, wrapped); err != nil {
-				return fmt.Errorf("running query: %w", err)
-			}
+		if len(casts) > 0 && !duplicates(cols) {
+			// q on lines of its own: a trailing -- comment ends before the closing parenthesis.
+			wrapped := fmt.Sprintf("SELECT * REPLACE (%s) FROM (\n%s\n)", strings.Join(casts, ", "), strings.TrimRight(strings.TrimSpace(q), "; \n\t"))
+			if wr, err := db.QueryContext(ctx, wrapped); err == nil {
+				rows.Close()
+				rows = wr
+			} // else (a statement that is not a subquery, e.g. SHOW): Go's values, as read
 		}
 	}
-	var out [][]any
+	bw := bufio.NewWriter(w)
+	out := newRowWriter(format, cols, kinds, bw)
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	n := 0
 	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
 		if err := rows.Scan(ptrs...); err != nil {
 			return fmt.Errorf("reading results: %w", err)
 		}
-		out = append(out, vals)
+		if err := out.row(vals); err != nil {
+			return err
+		}
+		if n++; n%tableBlock == 0 {
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("reading results: %w", err)
 	}
-	switch format {
-	case "json":
-		// Objects keep the query's column order, and JSON values their own text.
-		var b strings.Builder
-		b.WriteString("[")
-		for ri, r := range out {
-			if ri > 0 {
-				b.WriteString(",")
-			}
-			b.WriteString("\n  {")
-			for i, c := range cols {
-				if i > 0 {
-					b.WriteString(", ")
-				}
-				k, _ := json.Marshal(c)
-				b.Write(k)
-				b.WriteString(": ")
-				if s, ok := r[i].(string); ok && jsonCol[i] && json.Valid([]byte(s)) {
-					b.WriteString(s)
-					continue
-				}
-				v, err := json.Marshal(jsonValue(r[i]))
-				if err != nil {
-					v, _ = json.Marshal(text(r[i]))
-				}
-				b.Write(v)
-			}
-			b.WriteString("}")
-		}
-		if len(out) > 0 {
-			b.WriteString("\n")
-		}
-		b.WriteString("]\n")
-		_, err := io.WriteString(w, b.String())
+	if err := out.end(n); err != nil {
 		return err
-	case "csv":
-		cw := csv.NewWriter(w)
-		_ = cw.Write(cols)
-		for _, r := range out {
-			rec := make([]string, len(r))
-			for i, v := range r {
-				rec[i] = text(v)
-			}
-			_ = cw.Write(rec)
-		}
-		cw.Flush()
-		return cw.Error()
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(cols, "\t"))
-	for _, r := range out {
-		rec := make([]string, len(r))
-		for i, v := range r {
-			rec[i] = text(v)
+	return bw.Flush()
+}
+
+func queryError(err error) error {
+	if s := err.Error(); strings.Contains(s, "Parser Error") || strings.Contains(s, "Catalog Error") || strings.Contains(s, "Binder Error") {
+		return usagef("the query is not valid here: %v", err)
+	}
+	return fmt.Errorf("running query: %w", err)
+}
+
+func duplicates(cols []string) bool {
+	seen := map[string]bool{}
+	for _, c := range cols {
+		if seen[strings.ToLower(c)] {
+			return true
 		}
+		seen[strings.ToLower(c)] = true
+	}
+	return false
+}
+
+// rowWriter writes one format row by row.
+type rowWriter struct {
+	format string
+	cols   []string
+	kinds  []colKind
+	w      *bufio.Writer
+	block  [][]string // table: rows not yet printed
+}
+
+func newRowWriter(format string, cols []string, kinds []colKind, w *bufio.Writer) *rowWriter {
+	r := &rowWriter{format: format, cols: cols, kinds: kinds, w: w}
+	switch format {
+	case "csv":
+		r.csvLine(cols, nil)
+	case "json":
+		w.WriteString("[")
+	}
+	return r
+}
+
+func (r *rowWriter) row(vals []any) error {
+	switch r.format {
+	case "csv":
+		rec := make([]string, len(vals))
+		null := make([]bool, len(vals))
+		for i, v := range vals {
+			rec[i], null[i] = textOf(v, r.kinds[i]), v == nil
+		}
+		r.csvLine(rec, null)
+	case "json", "jsonl":
+		if r.format == "json" {
+			if r.block == nil {
+				r.block = [][]string{} // marks "a row was written"
+				r.w.WriteString("\n  ")
+			} else {
+				r.w.WriteString(",\n  ")
+			}
+		}
+		r.w.WriteString("{")
+		for i, c := range r.cols {
+			if i > 0 {
+				r.w.WriteString(", ")
+			}
+			k, _ := json.Marshal(c)
+			r.w.Write(k)
+			r.w.WriteString(": ")
+			r.w.WriteString(jsonOf(vals[i], r.kinds[i]))
+		}
+		r.w.WriteString("}")
+		if r.format == "jsonl" {
+			r.w.WriteString("\n")
+		}
+	default:
+		rec := make([]string, len(vals))
+		for i, v := range vals {
+			if v == nil {
+				rec[i] = "NULL"
+				continue
+			}
+			rec[i] = tableCell(textOf(v, r.kinds[i]))
+		}
+		r.block = append(r.block, rec)
+		if len(r.block) == tableBlock {
+			return r.flushTable()
+		}
+	}
+	return nil
+}
+
+func (r *rowWriter) end(n int) error {
+	switch r.format {
+	case "json":
+		if n > 0 {
+			r.w.WriteString("\n")
+		}
+		r.w.WriteString("]\n")
+	case "table":
+		if err := r.flushTable(); err != nil {
+			return err
+		}
+		fmt.Fprintf(r.w, "(%d rows)\n", n)
+	}
+	return nil
+}
+
+// flushTable prints the pending rows aligned under the header (each block repeats it).
+func (r *rowWriter) flushTable() error {
+	if len(r.block) == 0 && r.block != nil {
+		return nil
+	}
+	tw := tabwriter.NewWriter(r.w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(r.cols, "\t"))
+	for _, rec := range r.block {
 		fmt.Fprintln(tw, strings.Join(rec, "\t"))
 	}
-	fmt.Fprintf(tw, "(%d rows)\n", len(out))
+	r.block = r.block[:0]
 	return tw.Flush()
 }
 
-func text(v any) string {
+// csvLine writes one RFC 4180 record. A NULL is an empty field, an empty string a quoted one
+// (""), so the two stay apart.
+func (r *rowWriter) csvLine(rec []string, null []bool) {
+	for i, f := range rec {
+		if i > 0 {
+			r.w.WriteByte(',')
+		}
+		if (f == "" && (null == nil || !null[i])) || strings.ContainsAny(f, ",\"\r\n") || strings.HasPrefix(f, " ") || strings.HasSuffix(f, " ") {
+			if f == "" && null == nil {
+				continue // an empty header name
+			}
+			r.w.WriteByte('"')
+			r.w.WriteString(strings.ReplaceAll(f, `"`, `""`))
+			r.w.WriteByte('"')
+			continue
+		}
+		r.w.WriteString(f)
+	}
+	r.w.WriteString("\r\n")
+}
+
+// tableCell shows control characters (a newline would break the table's rows) as escapes.
+func tableCell(s string) string {
+	if !strings.ContainsAny(s, "\t\n\r\x00\x1b") {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
+}
+
+// textOf is a value's text for CSV and the table (NULL: "").
+func textOf(v any, k colKind) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
 	case time.Time:
-		return x.UTC().Format(time.RFC3339)
+		return timeText(x, k)
+	case float64:
+		return floatText(x, 64)
+	case float32:
+		return floatText(float64(x), 32)
 	case []byte:
 		return string(x)
+	case *big.Int:
+		return x.String()
 	case fmt.Stringer:
 		return x.String()
 	case []any, map[string]any, map[any]any:
-		if b, err := json.Marshal(jsonValue(x)); err == nil { // lists and structs print as JSON, not Go syntax
-			return string(b)
-		}
+		return jsonOf(x, kindJSON)
 	}
 	return fmt.Sprint(v)
 }
 
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+func timeText(t time.Time, k colKind) string {
+	switch k {
+	case kindDate:
+		return t.Format("2006-01-02")
+	case kindTime:
+		return t.Format("15:04:05.999999999")
+	case kindTimestamp:
+		return t.Format("2006-01-02T15:04:05.999999999")
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
 
-func jsonValue(v any) any {
+func floatText(f float64, bits int) string {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	}
+	return strconv.FormatFloat(f, 'g', -1, bits)
+}
+
+// jsonOf is a value as JSON text.
+func jsonOf(v any, k colKind) string {
+	if v == nil {
+		return "null"
+	}
+	if s, ok := v.(string); ok {
+		switch k {
+		case kindJSON:
+			if json.Valid([]byte(s)) {
+				return s // DuckDB's JSON text: key order kept
+			}
+		case kindNumber:
+			if json.Valid([]byte(s)) {
+				return s // exact decimal digits
+			}
+		}
+	}
 	switch x := v.(type) {
-	case nil, bool, int64, int32, int16, int8, uint64, uint32, float64, float32, string:
-		return x
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano)
+	case bool, int64, int32, int16, int8, int, uint64, uint32, uint16, uint8:
+		b, _ := json.Marshal(x)
+		return string(b)
+	case float64, float32:
+		f := textOf(x, k)
+		if _, err := strconv.ParseFloat(f, 64); err != nil || strings.Contains(f, "Inf") {
+			b, _ := json.Marshal(f) // NaN and infinities are not JSON numbers
+			return string(b)
+		}
+		return f
+	case *big.Int:
+		return x.String()
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = jsonOf(e, kindPlain)
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	case map[string]any, map[any]any:
+		b, err := json.Marshal(goJSON(x))
+		if err == nil {
+			return string(b)
+		}
+	}
+	b, err := json.Marshal(textOf(v, k))
+	if err != nil || !utf8.Valid(b) {
+		b, _ = json.Marshal(strings.ToValidUTF8(textOf(v, k), "\uFFFD"))
+	}
+	return string(b)
+}
+
+// goJSON turns a decoded nested value into one encoding/json can write (map keys as text).
+func goJSON(v any) any {
+	switch x := v.(type) {
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = jsonValue(e)
+			out[i] = goJSON(e)
 		}
 		return out
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[k] = jsonValue(e)
+			out[k] = goJSON(e)
 		}
 		return out
-	case map[any]any: // DuckDB MAP
+	case map[any]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[fmt.Sprint(k)] = jsonValue(e)
+			out[fmt.Sprint(k)] = goJSON(e)
 		}
 		return out
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
 	}
-	return text(v)
+	return v
 }
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -11,10 +11,10 @@ import (
 )
 
 func runQuery(ctx context.Context, args []string, stdout, _ io.Writer) error {
-	fs := newFlags("query", `query NAME|"SQL" [--format table|csv|json] [--warehouse PATH]`, stdout)
+	fs := newFlags("query", `query NAME|"SQL" [--format table|csv|json|jsonl] [--warehouse PATH]`, stdout)
 	cfgPath := fs.String("config", "", "YAML config `file` (for its warehouse path)")
 	warehouse := fs.String("warehouse", "", "DuckDB warehouse `path`")
-	format := fs.String("format", "table", "output format: table, csv or json")
+	format := fs.String("format", "table", "output format: "+queryFormats)
 	// Allow flags after the positional argument: syncer query NAME --format csv.
 	var pos []string
 	for len(args) > 0 {

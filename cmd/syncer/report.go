@@ -122,10 +122,25 @@ func writeFileAtomic(path string, b []byte) error {
 	return nil
 }
 
-// logRunFinished emits the closing event a log pipeline alerts on.
-func logRunFinished(log *slog.Logger, rep runReport) {
-	log.Info("run finished", "run_id", rep.RunID, "status", rep.Status, "duration_seconds", rep.Seconds,
-		"warehouse", rep.Warehouse, "error", rep.Error, "streams", rep.Streams)
+// logRunFinished emits the closing event a log pipeline alerts on. In JSON it carries every
+// stream's report; in text, one line of totals (the per-stream lines are above it).
+func logRunFinished(log *slog.Logger, rep runReport, format string) {
+	args := []any{"run_id", rep.RunID, "status", rep.Status, "duration_seconds", rep.Seconds, "warehouse", rep.Warehouse, "error", rep.Error}
+	if format == "json" {
+		log.Info("run finished", append(args, "streams", rep.Streams)...)
+		return
+	}
+	var t streamReport
+	failed := 0
+	for _, s := range rep.Streams {
+		t.Inserted, t.Updated, t.Unchanged, t.Deleted, t.Rejected = t.Inserted+s.Inserted, t.Updated+s.Updated, t.Unchanged+s.Unchanged, t.Deleted+s.Deleted, t.Rejected+s.Rejected
+		t.Requests, t.Retries, t.Throttled = t.Requests+s.Requests, t.Retries+s.Retries, t.Throttled+s.Throttled
+		if s.Status != "succeeded" && s.Status != "skipped" {
+			failed++
+		}
+	}
+	log.Info("run finished", append(args, "stream_runs", len(rep.Streams), "not_succeeded", failed, "inserted", t.Inserted, "updated", t.Updated,
+		"unchanged", t.Unchanged, "deleted", t.Deleted, "rejected", t.Rejected, "requests", t.Requests, "retries", t.Retries, "throttled", t.Throttled)...)
 }
 
 // writeMetricsFile writes the run's metrics in the Prometheus text format, for node_exporter's

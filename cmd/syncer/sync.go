@@ -14,6 +14,7 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -69,10 +70,10 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if set["streams"] && strings.TrimSpace(*streams) == "" {
 		return usagef("--streams is empty: name at least one stream (%s), or leave the flag out to sync all", strings.Join(schemas.Streams, ","))
 	}
-	// Logs and the live status line share stderr: each log line clears the status line first
-	// and redraws it after, so they never glue together.
-	sw := &statusWriter{w: stderr}
-	log, err := newLogger(sw, *logFormat, *logLevel)
+	// Logs and the live view share stderr: while the view is shown, log lines go through it,
+	// which prints them above the stream lines, never into one.
+	sink := &logSink{w: stderr}
+	log, err := newLogger(sink, *logFormat, *logLevel)
 	if err != nil {
 		return err
 	}
@@ -156,11 +157,19 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		defer pprof.StopCPUProfile()
 	}
-	pr := newProgressReporter(sw, log, live)
+	pr := newProgressReporter(log, !live)
 	pc.Progress = pr.event
+	var view *liveView
+	if live {
+		view = newLiveView(stderr, terminalWidth(stderr), sink, !isTerminal(stderr))
+		pc.Progress = func(e pipeline.Event) { pr.event(e); view.event(e) }
+	}
 	stopProgress := pr.run(ctx)
 	sum, err := pipeline.Run(ctx, pc)
 	stopProgress()
+	if view != nil {
+		view.stop()
+	}
 	if sum.Ended.IsZero() {
 		sum.Ended = time.Now().UTC()
 	}
@@ -180,7 +189,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fix.Command = load.ResetCommand(fix.Streams, where...)
 	}
 	rep := newRunReport(sum, pc.Warehouse, err, ctx.Err() != nil)
-	logRunFinished(log, rep)
+	logRunFinished(log, rep, *logFormat)
 	if *summaryJSON != "" {
 		if werr := writeSummaryJSON(*summaryJSON, rep, stdout); werr != nil {
 			return werr
@@ -192,12 +201,12 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	if table && len(sum.Streams) > 0 {
-		printSummary(stdout, sum)
-		fmt.Fprintf(stdout, "\nwarehouse: %s", pc.Warehouse)
+		printSummary(stdout, sum, terminalWidth(stdout))
+		// Paths are printed whole (to be copied), each on its line.
+		fmt.Fprintf(stdout, "\nwarehouse: %s\n", pc.Warehouse)
 		if pc.ParquetDir != "" {
-			fmt.Fprintf(stdout, "   parquet: %s", pc.ParquetDir)
+			fmt.Fprintf(stdout, "parquet:   %s\n", pc.ParquetDir)
 		}
-		fmt.Fprintln(stdout)
 	}
 	if ctx.Err() != nil && err != nil {
 		return fmt.Errorf("interrupted: committed batches are kept; the next run resumes from the saved cursors: %w", err)
@@ -211,6 +220,16 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// terminalWidth is w's width in columns if it is a terminal, else 80.
+func terminalWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+			return cols
+		}
+	}
+	return 80
 }
 
 // demoConfig points both sources at the embedded simulator with its demo credentials.
@@ -254,11 +273,10 @@ func applyFile(pc *pipeline.Config, f *config.File) {
 	}
 }
 
-// progressReporter shows live progress: a status line on a terminal, periodic log lines off one.
+// progressReporter logs progress every 10 s when no live view shows it.
 type progressReporter struct {
-	w     *statusWriter
 	log   *slog.Logger
-	live  bool
+	logs  bool
 	mu    sync.Mutex
 	rows  map[string]int64
 	pages map[string]int64
@@ -266,8 +284,8 @@ type progressReporter struct {
 	start time.Time
 }
 
-func newProgressReporter(w *statusWriter, log *slog.Logger, live bool) *progressReporter {
-	return &progressReporter{w: w, log: log, live: live, rows: map[string]int64{}, pages: map[string]int64{}, done: map[string]bool{}, start: time.Now()}
+func newProgressReporter(log *slog.Logger, logs bool) *progressReporter {
+	return &progressReporter{log: log, logs: logs, rows: map[string]int64{}, pages: map[string]int64{}, done: map[string]bool{}, start: time.Now()}
 }
 
 func (p *progressReporter) event(e pipeline.Event) {
@@ -307,10 +325,10 @@ func (p *progressReporter) line() string {
 }
 
 func (p *progressReporter) run(ctx context.Context) (stop func()) {
-	interval := 10 * time.Second
-	if p.live {
-		interval = 200 * time.Millisecond
+	if !p.logs {
+		return func() {}
 	}
+	interval := 10 * time.Second
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -321,9 +339,6 @@ func (p *progressReporter) run(ctx context.Context) (stop func()) {
 		for {
 			select {
 			case <-done:
-				if p.live {
-					p.w.finish(p.line())
-				}
 				return
 			case <-ctx.Done():
 				// keep reporting until the run returns: the writer is still committing
@@ -333,18 +348,16 @@ func (p *progressReporter) run(ctx context.Context) (stop func()) {
 				case <-t.C:
 				}
 			case <-t.C:
-				if p.live {
-					p.w.status(p.line())
-				} else {
-					p.log.Info("progress", "status", p.line())
-				}
+				p.log.Info("progress", "status", p.line())
 			}
 		}
 	}()
 	return func() { close(done); wg.Wait() }
 }
 
-func printSummary(w io.Writer, sum pipeline.Summary) {
+// printSummary prints the run's table: one wide table when it fits width columns, else two
+// narrower ones (rows, then requests) that fit 80, else a block of wrapped lines per stream.
+func printSummary(w io.Writer, sum pipeline.Summary, width int) {
 	type agg struct {
 		state.StreamRun
 		parts, failed int
@@ -370,6 +383,7 @@ func printSummary(w io.Writer, sum pipeline.Summary) {
 		a.Requests += r.Requests
 		a.Retries += r.Retries
 		a.Throttled += r.Throttled
+		a.Waited += r.Waited
 		a.FullScan = a.FullScan || r.FullScan
 		if r.Status != "succeeded" {
 			a.failed++
@@ -380,54 +394,142 @@ func printSummary(w io.Writer, sum pipeline.Summary) {
 		}
 	}
 	sort.Strings(order)
-	fmt.Fprintf(w, "\nrun %s finished in %s\n\n", sum.RunID, sum.Ended.Sub(sum.Started).Round(time.Millisecond))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "\n%s\n\n", wrap(fmt.Sprintf("run %s finished in %s", sum.RunID, sum.Ended.Sub(sum.Started).Round(time.Millisecond)), width))
 	// rounded and stale are rare: their columns appear only when a stream has some.
 	var valueNotes bool
 	for _, a := range byStream {
 		valueNotes = valueNotes || a.Rounded > 0 || a.Stale > 0
 	}
+	name := func(a *agg) string {
+		if a.parts > 1 {
+			return fmt.Sprintf("%s (%d parts)", a.Stream, a.parts)
+		}
+		return a.Stream
+	}
+	mode := func(a *agg) string {
+		if a.FullScan {
+			return "full"
+		}
+		return "incremental"
+	}
+	table := func(head string, row func(a *agg) string) string {
+		var b strings.Builder
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, head)
+		for _, n := range order {
+			fmt.Fprintln(tw, row(byStream[n]))
+		}
+		tw.Flush()
+		return b.String()
+	}
 	head := "stream\tstatus\tmode\tinserted\tupdated\tunchanged\tdeleted\trejected\t"
 	if valueNotes {
 		head += "rounded\tstale\t"
 	}
-	fmt.Fprintln(tw, head+"requests\tretries\t429s\t")
-	for _, n := range order {
-		a := byStream[n]
-		mode := "incremental"
-		if a.FullScan {
-			mode = "full"
-		}
-		name := a.Stream
-		if a.parts > 1 {
-			name = fmt.Sprintf("%s (%d parts)", a.Stream, a.parts)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t", name, a.Status, mode, a.Inserted, a.Updated, a.Unchanged, a.Deleted, a.Rejected)
+	wide := table(head+"requests\tretries\t429s\t", func(a *agg) string {
+		r := fmt.Sprintf("%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t", name(a), a.Status, mode(a), a.Inserted, a.Updated, a.Unchanged, a.Deleted, a.Rejected)
 		if valueNotes {
-			fmt.Fprintf(tw, "%d\t%d\t", a.Rounded, a.Stale)
+			r += fmt.Sprintf("%d\t%d\t", a.Rounded, a.Stale)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%d\t\n", a.Requests, a.Retries, a.Throttled)
+		return r + fmt.Sprintf("%d\t%d\t%d\t", a.Requests, a.Retries, a.Throttled)
+	})
+	rowsTable := table("stream\tstatus\tinserted\tupdated\tunchanged\tdeleted\trejected\t", func(a *agg) string {
+		return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%d\t", name(a), a.Status, a.Inserted, a.Updated, a.Unchanged, a.Deleted, a.Rejected)
+	})
+	requestsTable := table("stream\tmode\tpages\trequests\tretries\t429s\tbudget wait\t", func(a *agg) string {
+		return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%s\t", name(a), mode(a), a.Pages, a.Requests, a.Retries, a.Throttled, a.Waited.Round(100*time.Millisecond))
+	})
+	narrow := widest(wide) > width
+	switch {
+	case !narrow:
+		fmt.Fprint(w, wide)
+	case max(widest(rowsTable), widest(requestsTable)) <= width:
+		fmt.Fprint(w, rowsTable+"\n"+requestsTable)
+	default: // narrower still: a block per stream, its lines wrapped
+		for i, n := range order {
+			a := byStream[n]
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintln(w, wrap(fmt.Sprintf("%s: %s, %s", name(a), a.Status, mode(a)), width))
+			fmt.Fprintln(w, fields(width, fmt.Sprintf("inserted %d", a.Inserted), fmt.Sprintf("updated %d", a.Updated), fmt.Sprintf("unchanged %d", a.Unchanged),
+				fmt.Sprintf("deleted %d", a.Deleted), fmt.Sprintf("rejected %d", a.Rejected)))
+			fmt.Fprintln(w, fields(width, fmt.Sprintf("pages %d", a.Pages), fmt.Sprintf("requests %d", a.Requests), fmt.Sprintf("retries %d", a.Retries),
+				fmt.Sprintf("429s %d", a.Throttled), "budget wait "+a.Waited.Round(100*time.Millisecond).String()))
+		}
 	}
-	tw.Flush()
 	for _, r := range sum.Streams {
 		if r.Note != "" {
 			name := r.Stream
 			if r.Partition != "" {
 				name += " " + r.Partition
 			}
-			fmt.Fprintf(w, "\n%s: %s\n", name, r.Note)
+			fmt.Fprintf(w, "\n%s\n", wrap(name+": "+r.Note, width))
+		}
+	}
+	for _, n := range order {
+		if a := byStream[n]; narrow && a.Rounded > 0 {
+			fmt.Fprintf(w, "\n%s\n", wrap(fmt.Sprintf("%s: %d values were rounded to fit their column", a.Stream, a.Rounded), width))
 		}
 	}
 	for _, n := range order {
 		if a := byStream[n]; a.Stale > 0 {
-			fmt.Fprintf(w, "\n%s: %d rows kept their previous version because the new one was quarantined (see _rejected; the rows have _stale_since set)\n", a.Stream, a.Stale)
+			fmt.Fprintf(w, "\n%s\n", wrap(fmt.Sprintf("%s: %d rows kept their previous version because the new one was quarantined (see _rejected; the rows have _stale_since set)", a.Stream, a.Stale), width))
 		}
 	}
 	for _, n := range order {
 		if a := byStream[n]; a.Error != "" {
-			fmt.Fprintf(w, "\n%s failed: %s\n", a.Stream, a.Error)
+			fmt.Fprintf(w, "\n%s\n", wrap(a.Stream+" failed: "+a.Error, width))
 		}
 	}
+}
+
+// wrap breaks s into lines of at most width runes at spaces (a longer word gets its own line).
+func wrap(s string, width int) string {
+	var b strings.Builder
+	n := 0
+	for i, word := range strings.Fields(s) {
+		l := utf8.RuneCountInString(word)
+		switch {
+		case i == 0:
+		case n+1+l > width:
+			b.WriteString("\n")
+			n = 0
+		default:
+			b.WriteString(" ")
+			n++
+		}
+		b.WriteString(word)
+		n += l
+	}
+	return b.String()
+}
+
+// fields lays out "name value" items indented by two spaces, two spaces apart, starting a new
+// line before an item that would pass width.
+func fields(width int, items ...string) string {
+	var b strings.Builder
+	n := 0
+	for _, it := range items {
+		l := utf8.RuneCountInString(it)
+		if n > 0 && n+2+l > width {
+			b.WriteString("\n")
+			n = 0
+		}
+		b.WriteString("  ")
+		b.WriteString(it)
+		n += 2 + l
+	}
+	return b.String()
+}
+
+// widest is the width of s's longest line, in runes.
+func widest(s string) int {
+	n := 0
+	for _, l := range strings.Split(s, "\n") {
+		n = max(n, utf8.RuneCountInString(l))
+	}
+	return n
 }
 
 // parseSimStart reads a simulator clock start: "now" is today's start (UTC) on the wall clock,
@@ -442,41 +544,4 @@ func parseSimStart(v string) (time.Time, error) {
 		return time.Time{}, usagef("--sim-start %q: want now or an RFC 3339 time such as 2026-06-01T00:00:00Z", v)
 	}
 	return t.UTC(), nil
-}
-
-// statusWriter serializes log lines and the live status line on one terminal.
-type statusWriter struct {
-	mu   sync.Mutex
-	w    io.Writer
-	line string // the status line on screen, "" if none
-}
-
-// Write writes log output above the status line.
-func (s *statusWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.line != "" {
-		fmt.Fprint(s.w, "\r\033[K")
-	}
-	n, err := s.w.Write(b)
-	if s.line != "" {
-		fmt.Fprint(s.w, s.line)
-	}
-	return n, err
-}
-
-// status replaces the status line.
-func (s *statusWriter) status(line string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	fmt.Fprintf(s.w, "\r\033[K%s", line)
-	s.line = line
-}
-
-// finish leaves the last status line on screen and ends it.
-func (s *statusWriter) finish(line string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	fmt.Fprintf(s.w, "\r\033[K%s\n", line)
-	s.line = ""
 }

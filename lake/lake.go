@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -229,6 +230,11 @@ func openSQL(uri string, props iceberg.Properties) (catalog.Catalog, error) {
 	} else {
 		if dsn == "" {
 			return nil, errors.New("no SQLite file")
+		}
+		// A new lake's catalog file is created, with its folder (like the DuckDB warehouse's).
+		file, _, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
+		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+			return nil, fmt.Errorf("creating the folder of the SQLite catalog %s: %w", file, err)
 		}
 		sep := "?"
 		if strings.Contains(dsn, "?") {

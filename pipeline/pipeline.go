@@ -301,6 +301,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if r.cursors, err = db.Cursors(ctx); err != nil {
 		return sum, err
 	}
+	if cfg.Lake != nil {
+		if err := r.cursorsFromLake(ctx, tables); err != nil {
+			return sum, err
+		}
+	}
 	r.client = extract.NewClient(cfg.Log, cfg.Retry, cfg.HTTPTimeout)
 	defer r.client.CloseIdle()
 	if cfg.AppDirect != nil {

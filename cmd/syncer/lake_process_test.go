@@ -32,7 +32,7 @@ import (
 var lakeKillRounds = flag.Int("lake-kill-rounds", 3, "rounds of concurrent shards with random SIGKILLs in TestLakeShards_*")
 
 // lakeShardConfigs writes one config per shard: each its own DuckDB warehouse (one writer per
-// file), all the same lake (SQL catalog on SQLite, local warehouse folder).
+// file) and Parquet folder, all the same lake (SQL catalog on SQLite, local warehouse folder).
 func lakeShardConfigs(t *testing.T, dir string, s *apisim.Server, shards int) []string {
 	t.Helper()
 	lake := fmt.Sprintf("lake:\n  catalog: sql\n  uri: %[1]s/lake/catalog.db\n  warehouse: %[1]s/lake/warehouse\n", dir)
@@ -43,7 +43,6 @@ func lakeShardConfigs(t *testing.T, dir string, s *apisim.Server, shards int) []
 			t.Fatal(err)
 		}
 		cfgs[i] = writeConfig(t, d, s, func(c string) string {
-			c = strings.Replace(c, "parquet_dir: "+d+"/parquet\n", "", 1)
 			return strings.Replace(c, "lead_company_id: c-1", "lead_company_id: c-1\n    rate_per_second: 160\n    companies_rate_per_second: 200", 1) +
 				"batch_rows: 200\n" + lake
 		})

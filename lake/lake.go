@@ -139,6 +139,7 @@ type Writer struct {
 	created map[string]bool
 
 	conflicts atomic.Int64
+	commits   atomic.Int64
 	// beforeCommit, if set (tests), runs after the data files are written and before the catalog
 	// commit; an error aborts the attempt.
 	beforeCommit func(c *Commit, attempt int) error
@@ -273,6 +274,9 @@ func (w *Writer) Close() error {
 // Conflicts counts the commit attempts that lost a race with another writer and were retried.
 func (w *Writer) Conflicts() int64 { return w.conflicts.Load() }
 
+// Commits counts the snapshots Commit created.
+func (w *Writer) Commits() int64 { return w.commits.Load() }
+
 // Catalog returns the catalog, for readers (tests, maintenance).
 func (w *Writer) Catalog() catalog.Catalog { return w.cat }
 
@@ -350,6 +354,9 @@ func (w *Writer) Commit(ctx context.Context, c Commit) (Result, error) {
 		res, err := w.commitOnce(ctx, &c, rec, attempt)
 		if err == nil {
 			res.Attempts = attempt
+			if res.SnapshotID != 0 {
+				w.commits.Add(1)
+			}
 			return res, nil
 		}
 		if !isConflict(err) {

@@ -33,7 +33,7 @@ var lakeKillRounds = flag.Int("lake-kill-rounds", 3, "rounds of concurrent shard
 
 // lakeShardConfigs writes one config per shard: each its own DuckDB warehouse (one writer per
 // file) and Parquet folder, all the same lake (SQL catalog on SQLite, local warehouse folder).
-func lakeShardConfigs(t *testing.T, dir string, s *apisim.Server, shards int) []string {
+func lakeShardConfigs(t testing.TB, dir string, s *apisim.Server, shards int, edit func(string) string) []string {
 	t.Helper()
 	lake := fmt.Sprintf("lake:\n  catalog: sql\n  uri: %[1]s/lake/catalog.db\n  warehouse: %[1]s/lake/warehouse\n", dir)
 	cfgs := make([]string, shards)
@@ -43,8 +43,12 @@ func lakeShardConfigs(t *testing.T, dir string, s *apisim.Server, shards int) []
 			t.Fatal(err)
 		}
 		cfgs[i] = writeConfig(t, d, s, func(c string) string {
-			return strings.Replace(c, "lead_company_id: c-1", "lead_company_id: c-1\n    rate_per_second: 160\n    companies_rate_per_second: 200", 1) +
+			c = strings.Replace(c, "lead_company_id: c-1", "lead_company_id: c-1\n    rate_per_second: 160\n    companies_rate_per_second: 200", 1) +
 				"batch_rows: 200\n" + lake
+			if edit != nil {
+				c = edit(c)
+			}
+			return c
 		})
 	}
 	return cfgs
@@ -53,7 +57,7 @@ func lakeShardConfigs(t *testing.T, dir string, s *apisim.Server, shards int) []
 // lakeTables reads every table of the lake with iceberg-go's own scan (Scan().ToArrowTable),
 // through a catalog handle of its own (the SQL catalog keys its rows by catalog name, so the
 // same name): not the writer's code path.
-func lakeTables(t *testing.T, catalogPath, warehouse string) map[string][]arrow.RecordBatch {
+func lakeTables(t testing.TB, catalogPath, warehouse string) map[string][]arrow.RecordBatch {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sql.Open("sqlite", catalogPath)
@@ -121,7 +125,7 @@ func TestLakeShards_SIGKILLAndRerunEqualTheSourceByIndependentScan(t *testing.T)
 	setSecrets(t)
 	dir := t.TempDir()
 	const shards = 3
-	cfgs := lakeShardConfigs(t, dir, s, shards)
+	cfgs := lakeShardConfigs(t, dir, s, shards, nil)
 	start := func(i int, args ...string) (*exec.Cmd, *lockedBuffer) {
 		cmd := exec.Command(bin, append([]string{"sync", "--config", cfgs[i], "--shard", fmt.Sprintf("%d/%d", i, shards),
 			"--progress", "never", "--log-level", "warn"}, args...)...)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -102,9 +103,10 @@ func fullScans(sum Summary) map[string]bool {
 
 // A lake-configured run on a fresh machine (empty DuckDB file) resumes from the cursors
 // committed in the lake, not from scratch; the lake's rows below those cursors are copied into
-// the new DuckDB file first, so it has no gap: it equals the source row by row.
+// the new DuckDB file first, so it has no gap: it equals the source row by row, and holds the
+// rows the lake soft-deleted as soft-deleted.
 func TestRun_FreshMachineResumesFromTheLakesCursorsWithoutAGap(t *testing.T) {
-	sim := startSim(t, apisim.Config{Seed: 15, Scale: 150, Profile: "fast"})
+	sim := startSim(t, apisim.Config{Seed: 15, Scale: 150, Profile: "fast", DeleteRate: 0.02})
 	dir := t.TempDir()
 	lw, err := lake.Open(context.Background(), lake.Options{Catalog: "sql", URI: filepath.Join(dir, "catalog.db"), Warehouse: filepath.Join(dir, "lake")})
 	if err != nil {
@@ -114,10 +116,14 @@ func TestRun_FreshMachineResumesFromTheLakesCursorsWithoutAGap(t *testing.T) {
 	streams := []string{"users", "invoices", "charges"}
 	first := testConfig(sim, 1, filepath.Join(dir, "machine-1"))
 	first.ParquetDir, first.Lake, first.Streams = "", lw, streams
-	if _, err := Run(context.Background(), first); err != nil {
-		t.Fatal(err)
+	for run := range 2 { // the second run a full refresh: it marks the deletions in the lake
+		first.FullRefresh = run == 1
+		if _, err := Run(context.Background(), first); err != nil {
+			t.Fatal(err)
+		}
+		sim.Advance(2 * time.Hour)
 	}
-	sim.Advance(2 * time.Hour)
+	first.FullRefresh = false
 	fresh := first
 	fresh.Warehouse = filepath.Join(dir, "machine-2", "w.duckdb")
 	sum, err := Run(context.Background(), fresh)
@@ -148,10 +154,51 @@ func TestRun_FreshMachineResumesFromTheLakesCursorsWithoutAGap(t *testing.T) {
 			t.Errorf("%s/%s: DuckDB cursor %+v, lake %+v (found %v, %v)", stream, partition, local, inLake, ok, err)
 		}
 	}
-	diff, err := simcheck.CompareArrowRows(sim, lakeRows(t, lw), streams, simcheck.RowOptions{UndetectedDeletes: true})
+	lakeTables := lakeRows(t, lw)
+	diff, err := simcheck.CompareArrowRows(sim, lakeTables, streams, simcheck.RowOptions{UndetectedDeletes: true})
 	if err != nil || diff != "" {
 		t.Fatalf("lake differs from the source (%v):\n%s", err, diff)
 	}
+	// The soft-deleted rows came along: DuckDB has exactly the lake's deleted keys.
+	db, err = load.Open(context.Background(), fresh.Warehouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	total := 0
+	for name, recs := range lakeTables {
+		tb, _ := schemas.Lookup(name)
+		inLake := map[string]bool{}
+		for _, r := range recs {
+			pk, del := r.Column(r.Schema().FieldIndices(tb.PrimaryKey)[0]), r.Column(r.Schema().FieldIndices(schemas.ColDeletedAt)[0])
+			for i := 0; i < int(r.NumRows()); i++ {
+				if del.IsValid(i) {
+					inLake[pk.ValueStr(i)] = true
+				}
+			}
+		}
+		rows, err := db.DB().QueryContext(context.Background(), "SELECT CAST("+load.Quote(tb.PrimaryKey)+" AS VARCHAR) FROM "+load.Quote(name)+" WHERE _deleted_at IS NOT NULL")
+		if err != nil {
+			t.Fatal(err)
+		}
+		inDuck := map[string]bool{}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				t.Fatal(err)
+			}
+			inDuck[k] = true
+		}
+		rows.Close()
+		if fmt.Sprint(inDuck) != fmt.Sprint(inLake) {
+			t.Errorf("%s: soft-deleted in DuckDB %v, in the lake %v", name, inDuck, inLake)
+		}
+		total += len(inLake)
+	}
+	if total == 0 {
+		t.Fatal("no row was soft-deleted in the lake: the test checked nothing")
+	}
+	t.Logf("%d soft-deleted rows copied from the lake", total)
 }
 
 // A DuckDB file with cursors but a lake without them (a lake added to an existing warehouse):

@@ -136,3 +136,50 @@ func TestExpireSnapshotsKeepsCurrentDataAndCursors(t *testing.T) {
 		t.Fatalf("second expiry %+v %v", res, err)
 	}
 }
+
+// Compaction and expiry while another writer commits: whichever loses a race is re-planned, and
+// the table ends with every committed row and cursor.
+func TestMaintenanceWhileWriting(t *testing.T) {
+	ctx := context.Background()
+	d := newLakeDir(t)
+	w := d.open(t, EqualityDeletes)
+	maint := d.open(t, EqualityDeletes) // its own catalog connection, as `syncer lake` has
+	charges := mustTable(t, "charges")
+	want := smallCommits(t, w)
+	var batches []arrow.RecordBatch // a new row and an update of row 5000 each
+	for c := range 8 {
+		b := batch(t, charges, fmt.Sprintf("w%d", c), chargeRec(5001+c, "loc-9", c), chargeRec(5000, "loc-9", c))
+		rowsOf(t, charges, want, b)
+		batches = append(batches, b)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for c, b := range batches {
+			_, err := w.Commit(ctx, Commit{Table: charges, Batches: []arrow.RecordBatch{b}, Stream: "charges", Partition: "loc-9",
+				Cursor: &state.Cursor{Value: int64(200 + c)}})
+			b.Release()
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := range 4 {
+		if _, err := maint.Compact(ctx, charges, 0); err != nil {
+			t.Fatalf("compaction %d: %v", i, err)
+		}
+		if _, err := maint.ExpireSnapshots(ctx, charges, 0, 2); err != nil {
+			t.Fatalf("expiry %d: %v", i, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	equalRows(t, "after maintenance during writes", scanRows(t, w, charges), want)
+	cursors, err := w.Cursors(ctx, charges)
+	if err != nil || len(cursors) != 4 || cursors["loc-9"].Value != 207 {
+		t.Fatalf("cursors %v %v: want 4 partitions, loc-9 at 207", cursors, err)
+	}
+	t.Logf("conflicts: writer %d, maintenance %d", w.Conflicts(), maint.Conflicts())
+}

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -138,6 +139,7 @@ type Writer struct {
 	created map[string]bool
 
 	conflicts atomic.Int64
+	commits   atomic.Int64
 	// beforeCommit, if set (tests), runs after the data files are written and before the catalog
 	// commit; an error aborts the attempt.
 	beforeCommit func(c *Commit, attempt int) error
@@ -230,6 +232,11 @@ func openSQL(uri string, props iceberg.Properties) (catalog.Catalog, error) {
 		if dsn == "" {
 			return nil, errors.New("no SQLite file")
 		}
+		// A new lake's catalog file is created, with its folder (like the DuckDB warehouse's).
+		file, _, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
+		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+			return nil, fmt.Errorf("creating the folder of the SQLite catalog %s: %w", file, err)
+		}
 		sep := "?"
 		if strings.Contains(dsn, "?") {
 			sep = "&"
@@ -266,6 +273,9 @@ func (w *Writer) Close() error {
 
 // Conflicts counts the commit attempts that lost a race with another writer and were retried.
 func (w *Writer) Conflicts() int64 { return w.conflicts.Load() }
+
+// Commits counts the snapshots Commit created.
+func (w *Writer) Commits() int64 { return w.commits.Load() }
 
 // Catalog returns the catalog, for readers (tests, maintenance).
 func (w *Writer) Catalog() catalog.Catalog { return w.cat }
@@ -344,6 +354,9 @@ func (w *Writer) Commit(ctx context.Context, c Commit) (Result, error) {
 		res, err := w.commitOnce(ctx, &c, rec, attempt)
 		if err == nil {
 			res.Attempts = attempt
+			if res.SnapshotID != 0 {
+				w.commits.Add(1)
+			}
 			return res, nil
 		}
 		if !isConflict(err) {

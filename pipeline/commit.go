@@ -9,6 +9,8 @@ import (
 
 	"github.com/marketsync/marketsync/lake"
 	"github.com/marketsync/marketsync/load"
+	"github.com/marketsync/marketsync/schemas"
+	"github.com/marketsync/marketsync/state"
 )
 
 // commitReq is one request to the committer: apply a write, or (facts != nil) report what a
@@ -100,6 +102,10 @@ func (r *run) scanFacts(t *task, w load.Write, q factsQuery) (load.ScanFacts, er
 // Lake is the part of *lake.Writer the committer uses.
 type Lake interface {
 	Commit(ctx context.Context, c lake.Commit) (lake.Result, error)
+	// Cursors and ReadRows serve cursorsFromLake: the lake is the system of record of a
+	// lake-configured run's cursors.
+	Cursors(ctx context.Context, t *schemas.Table) (map[string]state.Cursor, error)
+	ReadRows(ctx context.Context, t *schemas.Table, partition string, fn func(arrow.RecordBatch) error) error
 }
 
 // commitLake writes w to the lake destination, if one is configured, as one snapshot with its

@@ -316,6 +316,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if r.cursors, err = db.Cursors(ctx); err != nil {
 		return sum, err
 	}
+	if cfg.Lake != nil {
+		if err := r.cursorsFromLake(ctx, tables); err != nil {
+			return sum, err
+		}
+	}
 	r.client = extract.NewClient(cfg.Log, cfg.Retry, cfg.HTTPTimeout)
 	defer r.client.CloseIdle()
 	if cfg.AppDirect != nil {
@@ -465,7 +470,17 @@ func (r *run) syncStream(ctx context.Context, t *schemas.Table) {
 		r.skip(t.Name, err.Error())
 		return
 	}
-	r.stream(ctx, parent.Name, "", list)
+	if r.owns(parent.Name) {
+		r.stream(ctx, parent.Name, "", list)
+	} else {
+		// Another shard writes the parent's rows: two writers' full scans of one lake table
+		// would each mark the rows the other just wrote as unseen. This one only needs its
+		// partitions.
+		if _, err := list(ctx, &extract.Counters{}, func(context.Context, extract.Page) error { return nil }); err != nil {
+			r.skip(t.Name, fmt.Sprintf("listing %s to find this shard's partitions: %v", parent.Name, err))
+			return
+		}
+	}
 	g := new(errgroup.Group)
 	g.SetLimit(r.cfg.Concurrency)
 	for _, id := range ids {

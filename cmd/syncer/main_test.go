@@ -29,7 +29,7 @@ func syncer(t *testing.T, args ...string) (int, string, string) {
 func startSim(t *testing.T, cfg apisim.Config) *apisim.Server { return simcheck.Start(t, cfg) }
 
 // writeConfig writes a config for the simulator; edit lets a test break one value.
-func writeConfig(t *testing.T, dir string, s *apisim.Server, edit func(string) string) string {
+func writeConfig(t testing.TB, dir string, s *apisim.Server, edit func(string) string) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`warehouse: %[1]s/w.duckdb
 parquet_dir: %[1]s/parquet

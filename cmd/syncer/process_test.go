@@ -32,7 +32,7 @@ var (
 )
 
 // binary builds syncer once per test process, for tests that need a real process to kill.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "syncer-bin")

@@ -190,6 +190,10 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	rep := newRunReport(sum, pc.Warehouse, err, ctx.Err() != nil)
 	logRunFinished(log, rep, *logFormat)
+	if lw, ok := pc.Lake.(*lake.Writer); ok {
+		// Lost optimistic-concurrency races (re-applied): how contended the lake's tables are.
+		log.Info("lake commits", "snapshots", lw.Commits(), "conflicts", lw.Conflicts())
+	}
 	if *summaryJSON != "" {
 		if werr := writeSummaryJSON(*summaryJSON, rep, stdout); werr != nil {
 			return werr

@@ -55,6 +55,13 @@ func (d Diff) String() string {
 // locations) with the simulator's canonical rows, and returns a description of the
 // differences ("" if none). Each names table, key, column, source value and warehouse value.
 func CompareRows(ctx context.Context, db *sql.DB, sim *apisim.Server, streams []string, opt RowOptions) (string, error) {
+	return compareAll(sim, streams, opt, func(t *schemas.Table) (map[string]*warehouseRow, []Diff, error) {
+		return duckRows(ctx, db, t)
+	})
+}
+
+// compareAll runs the whole-row comparison of the streams' tables over the rows read reads.
+func compareAll(sim *apisim.Server, streams []string, opt RowOptions, read func(*schemas.Table) (map[string]*warehouseRow, []Diff, error)) (string, error) {
 	if opt.MaxDiffs == 0 {
 		opt.MaxDiffs = 3
 	}
@@ -79,7 +86,11 @@ func CompareRows(ctx context.Context, db *sql.DB, sim *apisim.Server, streams []
 			src = slices.DeleteFunc(src, func(r apisim.Row) bool { return !opt.Only(name, r) })
 			opt.UndetectedDeletes = true // rows outside the filter are not judged
 		}
-		diffs, err := compareTable(ctx, db, t, src, opt)
+		wh, diffs, err := read(t)
+		if err != nil {
+			return "", err
+		}
+		diffs, err = judge(t, wh, diffs, src, opt)
 		if err != nil {
 			return "", err
 		}
@@ -132,7 +143,8 @@ type warehouseRow struct {
 	stale   bool
 }
 
-func compareTable(ctx context.Context, db *sql.DB, t *schemas.Table, src []apisim.Row, opt RowOptions) ([]Diff, error) {
+// duckRows reads a DuckDB table's rows in canonical form, noting duplicate keys.
+func duckRows(ctx context.Context, db *sql.DB, t *schemas.Table) (map[string]*warehouseRow, []Diff, error) {
 	exprs := make([]string, 0, len(t.Columns)+3)
 	exprs = append(exprs, fmt.Sprintf("CAST(%s AS VARCHAR)", load.Quote(t.PrimaryKey)))
 	for _, c := range t.Columns {
@@ -142,7 +154,7 @@ func compareTable(ctx context.Context, db *sql.DB, t *schemas.Table, src []apisi
 		fmt.Sprintf("CAST(%s AS VARCHAR)", load.Quote(schemas.ColExtra)), fmt.Sprintf("%s IS NOT NULL", load.Quote(schemas.ColDeletedAt)))
 	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s", strings.Join(exprs, ", "), load.Quote(t.Name)))
 	if err != nil {
-		return nil, fmt.Errorf("reading %s for the whole-row check: %w", t.Name, err)
+		return nil, nil, fmt.Errorf("reading %s for the whole-row check: %w", t.Name, err)
 	}
 	defer rows.Close()
 	wh := map[string]*warehouseRow{}
@@ -154,7 +166,7 @@ func compareTable(ctx context.Context, db *sql.DB, t *schemas.Table, src []apisi
 			ptrs[i] = &dest[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("reading %s: %w", t.Name, err)
+			return nil, nil, fmt.Errorf("reading %s: %w", t.Name, err)
 		}
 		key := fmt.Sprint(dest[0])
 		r := &warehouseRow{deleted: dest[len(dest)-1] == true, stale: dest[len(dest)-3] == true}
@@ -167,9 +179,11 @@ func compareTable(ctx context.Context, db *sql.DB, t *schemas.Table, src []apisi
 		}
 		wh[key] = r
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
+	return wh, diffs, rows.Err()
+}
+
+// judge compares the warehouse rows wh of t (diffs: what reading them found) with the source.
+func judge(t *schemas.Table, wh map[string]*warehouseRow, diffs []Diff, src []apisim.Row, opt RowOptions) ([]Diff, error) {
 	declared := map[string]bool{}
 	for _, c := range t.Columns {
 		declared[c.Path[0]] = true

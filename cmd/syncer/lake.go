@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/marketsync/marketsync/config"
+	"github.com/marketsync/marketsync/lake"
+	"github.com/marketsync/marketsync/schemas"
+)
+
+const lakeUsage = "lake compact|expire-snapshots --config FILE [flags]"
+
+// runLake runs the lake's table maintenance: syncer lake compact | expire-snapshots.
+func runLake(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintf(stdout, "Usage: syncer %s\n\n  compact            rewrite each partition's small files into few large ones\n  expire-snapshots   remove old snapshots and the files only they reference\n", lakeUsage)
+			return nil
+		}
+		return usagef("want a subcommand: syncer %s", lakeUsage)
+	}
+	switch args[0] {
+	case "compact":
+		return runLakeCompact(ctx, args[1:], stdout)
+	case "expire-snapshots":
+		return runLakeExpire(ctx, args[1:], stdout)
+	}
+	return usagef("unknown lake subcommand %q: want compact or expire-snapshots", args[0])
+}
+
+// openLake opens the lake of a config file, and resolves --table (empty: every table).
+func openLake(ctx context.Context, cfgPath, only string) (*lake.Writer, []*schemas.Table, error) {
+	if cfgPath == "" {
+		return nil, nil, usagef("--config is required: the lake is the config file's lake: section")
+	}
+	tables := schemas.Tables
+	if only != "" {
+		t, err := schemas.Lookup(only)
+		if err != nil {
+			return nil, nil, usagef("--table: %v", err)
+		}
+		tables = []*schemas.Table{t}
+	}
+	f, err := config.Load(cfgPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.Lake == nil {
+		return nil, nil, usagef("%s has no lake: section (see the README's lake section)", cfgPath)
+	}
+	w, err := lake.Open(ctx, lake.FromConfig(f.Lake))
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the lake: %w", err)
+	}
+	return w, tables, nil
+}
+
+func runLakeCompact(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("lake compact", "lake compact --config FILE [--table NAME] [--target-file-size BYTES]", stdout)
+	cfgPath := fs.String("config", "", "YAML config `file` with a lake: section")
+	only := fs.String("table", "", "compact only this `table` (default: every table)")
+	target := fs.Int64("target-file-size", 0, "target data file size in `bytes` (default: Iceberg's 512 MB)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *target < 0 {
+		return usagef("--target-file-size %d: want a positive number of bytes", *target)
+	}
+	w, tables, err := openLake(ctx, *cfgPath, *only)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	var errs []error
+	for _, t := range tables {
+		r, err := w.Compact(ctx, t, *target)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+			fmt.Fprintf(stdout, "%-14s failed: %v\n", t.Name, err)
+		case r.SnapshotID == 0:
+			fmt.Fprintf(stdout, "%-14s unchanged: %s\n", t.Name, r.Skipped)
+		default:
+			fmt.Fprintf(stdout, "%-14s data files %d -> %d, delete files %d -> %d, %d -> %d bytes rewritten\n",
+				t.Name, r.DataFilesBefore, r.DataFiles, r.DeleteFilesBefore, r.DeleteFiles, r.BytesBefore, r.BytesAfter)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func runLakeExpire(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("lake expire-snapshots", "lake expire-snapshots --config FILE [--table NAME] [--older-than 5d] [--retain-last 1]", stdout)
+	cfgPath := fs.String("config", "", "YAML config `file` with a lake: section")
+	only := fs.String("table", "", "expire only this `table`'s snapshots (default: every table)")
+	older := fs.String("older-than", "5d", "expire snapshots older than this `age` (Go duration or days, e.g. 36h, 7d; 0 for all but the retained)")
+	retain := fs.Int("retain-last", 1, "always keep this `many` newest snapshots (at least 1)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	age, err := parseAge(*older)
+	if err != nil {
+		return usagef("--older-than: %v", err)
+	}
+	if *retain < 1 {
+		return usagef("--retain-last %d: want at least 1 (the current snapshot is always kept)", *retain)
+	}
+	w, tables, err := openLake(ctx, *cfgPath, *only)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	var errs []error
+	for _, t := range tables {
+		r, err := w.ExpireSnapshots(ctx, t, age, *retain)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+			fmt.Fprintf(stdout, "%-14s failed: %v\n", t.Name, err)
+		case r.SnapshotsBefore == 0:
+			fmt.Fprintf(stdout, "%-14s no snapshots\n", t.Name)
+		default:
+			fmt.Fprintf(stdout, "%-14s snapshots %d -> %d (%d cursors carried into the current snapshot)\n", t.Name, r.SnapshotsBefore, r.After, r.CursorsCarried)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// parseAge reads a Go duration or a whole number of days ("7d").
+func parseAge(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%q: want a whole number of days, e.g. 7d", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q: want a duration such as 36h or 7d", s)
+	}
+	return d, nil
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/marketsync/marketsync/apisim"
+	"github.com/marketsync/marketsync/schemas"
+)
+
+// lakeShape counts each lake table's snapshots and live data files, read by iceberg-go.
+func lakeShape(t *testing.T, dir string) (snapshots, files map[string]int) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", dir+"/lake/catalog.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cat, err := sqlcat.NewCatalog("marketsync", db, sqlcat.SQLite, iceberg.Properties{"warehouse": "file://" + dir + "/lake/warehouse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapshots, files = map[string]int{}, map[string]int{}
+	for _, tb := range schemas.Tables {
+		tbl, err := cat.LoadTable(ctx, table.Identifier{"marketsync", tb.Name})
+		if err != nil {
+			t.Fatalf("%s: %v", tb.Name, err)
+		}
+		snapshots[tb.Name] = len(tbl.Metadata().Snapshots())
+		tasks, err := tbl.Scan().PlanFiles(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[tb.Name] = len(tasks)
+	}
+	return snapshots, files
+}
+
+// syncer lake compact leaves fewer files with the same rows; syncer lake expire-snapshots
+// leaves one snapshot per table with the same rows, and the next sync still resumes from every
+// cursor (none was lost with the snapshots that committed it).
+func TestLakeMaintenanceCommands(t *testing.T) {
+	s := startSim(t, apisim.Config{Seed: 23, Scale: 200, Profile: "fast"})
+	setSecrets(t)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, s, func(c string) string {
+		return c + "batch_rows: 40\nlake:\n  catalog: sql\n  uri: " + dir + "/lake/catalog.db\n  warehouse: " + dir + "/lake/warehouse\n  upsert: equality-deletes\n"
+	})
+	for run := range 2 {
+		if run > 0 {
+			s.Advance(2 * time.Hour)
+		}
+		if code, _, errOut := syncer(t, "sync", "--config", cfg, "--progress", "never"); code != exitOK {
+			t.Fatalf("sync: exit %d\n%s", code, errOut)
+		}
+	}
+	snaps0, files0 := lakeShape(t, dir)
+	t.Logf("before: snapshots %v, data files %v", snaps0, files0)
+	code, out, errOut := syncer(t, "lake", "compact", "--config", cfg)
+	if code != exitOK || !strings.Contains(out, "data files") {
+		t.Fatalf("compact: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Logf("compact:\n%s", out)
+	_, files1 := lakeShape(t, dir)
+	before, after := 0, 0
+	for name, n := range files1 {
+		before, after = before+files0[name], after+n
+		if n > files0[name] {
+			t.Errorf("%s: %d data files after compaction, %d before", name, n, files0[name])
+		}
+	}
+	if after >= before {
+		t.Errorf("%d data files after compaction, %d before", after, before)
+	}
+	assertLakeEqual(t, dir, s, true, "after compaction")
+	code, out, errOut = syncer(t, "lake", "expire-snapshots", "--config", cfg, "--older-than", "0s", "--retain-last", "1")
+	if code != exitOK {
+		t.Fatalf("expire-snapshots: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Logf("expire-snapshots:\n%s", out)
+	snaps2, _ := lakeShape(t, dir)
+	for name, n := range snaps2 {
+		if n != 1 {
+			t.Errorf("%s: %d snapshots after expiry (%d before), want 1", name, n, snaps0[name])
+		}
+	}
+	assertLakeEqual(t, dir, s, true, "after expiry")
+	// Cursors survived: the next sync resumes every cursor stream (a lost lake cursor means a
+	// full scan), and ends equal to the source.
+	s.Advance(2 * time.Hour)
+	if code, _, errOut := syncer(t, "sync", "--config", cfg, "--progress", "never", "--summary-json", dir+"/summary.json"); code != exitOK {
+		t.Fatalf("sync after maintenance: exit %d\n%s", code, errOut)
+	}
+	var rep runReport
+	if b, err := os.ReadFile(dir + "/summary.json"); err != nil || json.Unmarshal(b, &rep) != nil {
+		t.Fatalf("summary: %v", err)
+	}
+	for _, st := range rep.Streams {
+		if tb, _ := schemas.Lookup(st.Stream); tb.Cursor != "" && st.FullScan {
+			t.Errorf("%s/%s: a full scan after maintenance: its lake cursor was lost", st.Stream, st.Partition)
+		}
+	}
+	assertLakeEqual(t, dir, s, true, "after a sync following maintenance")
+}
+
+func TestLakeCommandsRefuseBadInput(t *testing.T) {
+	setSecrets(t)
+	noLake := writeConfig(t, t.TempDir(), startSim(t, apisim.Config{Seed: 1, Scale: 10, Profile: "fast"}), nil)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"lake"}, "want a subcommand"},
+		{[]string{"lake", "vacuum"}, `unknown lake subcommand "vacuum"`},
+		{[]string{"lake", "compact"}, "--config is required"},
+		{[]string{"lake", "compact", "--config", noLake}, "has no lake: section"},
+		{[]string{"lake", "compact", "--config", noLake, "--target-file-size", "-1"}, "--target-file-size -1"},
+		{[]string{"lake", "expire-snapshots", "--config", noLake, "--retain-last", "0"}, "--retain-last 0: want at least 1"},
+		{[]string{"lake", "expire-snapshots", "--config", noLake, "--older-than", "a week"}, `--older-than: "a week"`},
+		{[]string{"lake", "expire-snapshots", "--config", noLake, "--older-than", "7d", "--table", "nope"}, "--table"},
+	} {
+		code, _, errOut := syncer(t, tc.args...)
+		if code != exitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d %q, want exit 2 saying %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}

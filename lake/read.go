@@ -1,0 +1,103 @@
+package lake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/marketsync/marketsync/schemas"
+	"github.com/marketsync/marketsync/state"
+)
+
+// Cursors returns the cursor of every partition of t's stream committed to the lake (partition
+// "" for an unpartitioned stream), as of the table's current snapshot: for each, the newest
+// snapshot in the current ancestry that carries it. A table not yet created has none.
+func (w *Writer) Cursors(ctx context.Context, t *schemas.Table) (map[string]state.Cursor, error) {
+	tbl, err := w.cat.LoadTable(ctx, w.Identifier(t))
+	if errors.Is(err, catalog.ErrNoSuchTable) {
+		return map[string]state.Cursor{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lake: loading table %s: %w", t.Name, err)
+	}
+	return CursorsAt(tbl, t.Name)
+}
+
+// CursorsAt reads every partition's cursor of stream from tbl's current snapshot ancestry.
+func CursorsAt(tbl *table.Table, stream string) (map[string]state.Cursor, error) {
+	whole := CursorProperty(stream, "")
+	out := map[string]state.Cursor{}
+	for s := tbl.CurrentSnapshot(); s != nil; {
+		if s.Summary != nil {
+			for k, v := range s.Summary.Properties {
+				var part string
+				switch {
+				case k == whole:
+				case strings.HasPrefix(k, whole+"."):
+					part = k[len(whole)+1:]
+				default:
+					continue
+				}
+				if _, newer := out[part]; newer {
+					continue
+				}
+				c, err := state.DecodeCursor(v)
+				if err != nil {
+					return nil, fmt.Errorf("lake: table %s snapshot %d: cursor %s: %w", tbl.Identifier(), s.SnapshotID, k, err)
+				}
+				out[part] = c
+			}
+		}
+		if s.ParentSnapshotID == nil {
+			break
+		}
+		s = tbl.SnapshotByID(*s.ParentSnapshotID)
+	}
+	return out, nil
+}
+
+// ReadRows calls fn with the rows of t in the lake's current snapshot, soft-deleted ones
+// included, as batches of t's Arrow schema (t.Schema()); partition, if t has a Partition
+// column, limits them to that partition. fn must not keep a batch past its return.
+func (w *Writer) ReadRows(ctx context.Context, t *schemas.Table, partition string, fn func(arrow.RecordBatch) error) error {
+	tbl, err := w.cat.LoadTable(ctx, w.Identifier(t))
+	if errors.Is(err, catalog.ErrNoSuchTable) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("lake: loading table %s: %w", t.Name, err)
+	}
+	if tbl.CurrentSnapshot() == nil {
+		return nil
+	}
+	var opts []table.ScanOption
+	if t.Partition != "" {
+		opts = append(opts, table.WithRowFilter(iceberg.EqualTo(iceberg.Reference(t.Partition), partition)))
+	}
+	_, itr, err := tbl.Scan(opts...).ToArrowRecords(ctx)
+	if err != nil {
+		return fmt.Errorf("lake: reading %s: %w", t.Name, err)
+	}
+	for b, err := range itr {
+		if err != nil {
+			return fmt.Errorf("lake: reading %s: %w", t.Name, err)
+		}
+		r, err := conform(ctx, b, t.Schema())
+		b.Release()
+		if err != nil {
+			return err
+		}
+		err = fn(r)
+		r.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -111,7 +111,9 @@ func assertLakeCursorsNotAhead(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	for _, tb := range schemas.Tables {
-		if tb.Cursor == "" {
+		// A CursorFromServerClock cursor is the server's clock when a whole listing began,
+		// committed with that listing's last rows: not a maximum of the data.
+		if tb.Cursor == "" || tb.CursorFromServerClock {
 			continue
 		}
 		tbl, err := cat.LoadTable(ctx, table.Identifier{"marketsync", tb.Name})

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/marketsync/marketsync/config"
 	"github.com/marketsync/marketsync/lake"
@@ -103,9 +101,9 @@ func runLakeExpire(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	age, err := parseAge(*older)
-	if err != nil {
-		return usagef("--older-than: %v", err)
+	age, err := config.ParseDuration(*older)
+	if err != nil || age < 0 {
+		return usagef("--older-than %q: want an age such as 36h or 7d (0 for all but the retained)", *older)
 	}
 	if *retain < 1 {
 		return usagef("--retain-last %d: want at least 1 (the current snapshot is always kept)", *retain)
@@ -129,20 +127,4 @@ func runLakeExpire(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// parseAge reads a Go duration or a whole number of days ("7d").
-func parseAge(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("%q: want a whole number of days, e.g. 7d", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%q: want a duration such as 36h or 7d", s)
-	}
-	return d, nil
 }

@@ -126,7 +126,7 @@ func TestLakeCommandsRefuseBadInput(t *testing.T) {
 		{[]string{"lake", "compact", "--config", noLake}, "has no lake: section"},
 		{[]string{"lake", "compact", "--config", noLake, "--target-file-size", "-1"}, "--target-file-size -1"},
 		{[]string{"lake", "expire-snapshots", "--config", noLake, "--retain-last", "0"}, "--retain-last 0: want at least 1"},
-		{[]string{"lake", "expire-snapshots", "--config", noLake, "--older-than", "a week"}, `--older-than: "a week"`},
+		{[]string{"lake", "expire-snapshots", "--config", noLake, "--older-than", "a week"}, `--older-than "a week": want an age`},
 		{[]string{"lake", "expire-snapshots", "--config", noLake, "--older-than", "7d", "--table", "nope"}, "--table"},
 	} {
 		code, _, errOut := syncer(t, tc.args...)

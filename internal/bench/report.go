@@ -1,18 +1,55 @@
 package bench
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
-// Write renders the report as BENCHMARKS.md.
+// The generated part of BENCHMARKS.md lies between these lines; Splice keeps everything else.
+const (
+	BeginMarker = "<!-- syncer bench: generated part begins; edit outside the markers -->"
+	EndMarker   = "<!-- syncer bench: generated part ends -->"
+)
+
+// Splice returns existing with its generated part replaced by this report. An empty existing
+// is a new file. A file without the markers is refused: its hand-written sections would be lost.
+func (r *Report) Splice(existing []byte) ([]byte, error) {
+	var gen bytes.Buffer
+	gen.WriteString(BeginMarker + "\n")
+	if err := r.Write(&gen); err != nil {
+		return nil, err
+	}
+	gen.WriteString(EndMarker + "\n")
+	if len(bytes.TrimSpace(existing)) == 0 {
+		return gen.Bytes(), nil
+	}
+	b, e := bytes.Index(existing, []byte(BeginMarker)), bytes.Index(existing, []byte(EndMarker))
+	if b < 0 || e < 0 || e < b {
+		return nil, errors.New("the report file has no generated part to replace: put the lines " +
+			BeginMarker + " and " + EndMarker + " around the part syncer bench writes (or pass --out - or a new file)")
+	}
+	tail := existing[e+len(EndMarker):]
+	tail = bytes.TrimPrefix(tail, []byte("\n"))
+	out := append(append(append([]byte{}, existing[:b]...), gen.Bytes()...), tail...)
+	return out, nil
+}
+
+// Write renders the report (the generated part of BENCHMARKS.md).
 func (r *Report) Write(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# marketsync benchmarks\n\n")
 	fmt.Fprintf(&b, "Every figure below comes from one run of one command, side by side with its baseline on the same machine\n")
 	fmt.Fprintf(&b, "in the same run (these machines are noisy: the ratios are the result, absolute times drift).\n\n")
-	fmt.Fprintf(&b, "- **Command:** `%s`\n- **Date:** %s\n- **Machine:** %s\n\n", r.Command, r.Started.Format("2006-01-02 15:04 UTC"), r.Machine)
+	fmt.Fprintf(&b, "- **Command:** `%s`\n- **Date:** %s\n- **Machine:** %s\n", r.Command, r.Started.Format("2006-01-02 15:04 UTC"), r.Machine)
+	fmt.Fprintf(&b, "- **Took:** %s; **load average (1 min) during the run:** %s on %s\n", r.Took.Round(time.Second), r.Load, "the cores above (shared with other work)")
+	if len(r.Steps) > 0 {
+		fmt.Fprintf(&b, "- **Per measure:** %s\n", strings.Join(r.Steps, "; "))
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "| measure | marketsync | baseline | ratio | goal | verdict |\n|---|---|---|---|---|---|\n")
 	for _, row := range r.Rows {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", row.Measure, row.Ours, row.Baseline, row.Ratio, row.Goal, row.Verdict)

@@ -112,7 +112,7 @@ func benchParquet(ctx context.Context, o Options, rep *Report) error {
 		otherText = strings.Join(others, ", ")
 	}
 	rep.add(Row{Measure: fmt.Sprintf("Parquet: a run in which 1 table of %d changed (invoices, %d rows per stream)", len(schemas.Tables), rows),
-		Ours: fmt.Sprintf("%d partition files written (invoices %d; other tables: %s), %.2f s", written, perTable["invoices"], otherText, incT.Seconds()),
+		Ours:     fmt.Sprintf("%d partition files written (invoices %d; other tables: %s), %.2f s", written, perTable["invoices"], otherText, incT.Seconds()),
 		Baseline: fmt.Sprintf("rewriting everything: %d files, %.2f s; invoices partitions holding a changed row: %d", full, fullT.Seconds(), changedParts),
 		Ratio:    fmt.Sprintf("files %d/%d", written, full), Goal: "only that table's changed partitions rewritten", Verdict: verdict(ok),
 		Notes: fmt.Sprintf("%d files before the run; the simulator changes every stream when its clock moves, so the changed run syncs invoices alone and the export runs over all %d tables with the run's start, as a sync's does; each file is written beside its name and renamed over it",

@@ -312,8 +312,18 @@ func Unquote(v []byte, scratch *[]byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: want a string", ErrSyntax)
 	}
 	in := v[1 : len(v)-1]
+	// Plain ASCII without escapes (most API strings) is its own content: checked 8 bytes at a
+	// time, with no separate UTF-8 pass.
+	k := 0
+	for ; k+8 <= len(in) && special8(binary.LittleEndian.Uint64(in[k:])) == 0; k += 8 {
+	}
+	for ; k < len(in) && in[k] >= 0x20 && in[k] < 0x80 && in[k] != '\\'; k++ {
+	}
+	if k == len(in) {
+		return in, nil
+	}
 	esc := false
-	for _, c := range in {
+	for _, c := range in[k:] {
 		if c == '\\' || c < 0x20 {
 			esc = true
 			break

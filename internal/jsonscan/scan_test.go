@@ -303,3 +303,21 @@ func TestSkipString_AgreesWithByteByByte(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkUnquote(b *testing.B) {
+	vals := [][]byte{[]byte(`"lead123@example.org"`), []byte(`"c0000042-aaaa-bbbb-cccc-dddddddddddd"`), []byte(`"RESELLER"`),
+		[]byte(`"Acme 7 Prospect, a reseller of cloud software in Springfield"`), []byte(`"Zoë Müller"`)}
+	n := 0
+	for _, v := range vals {
+		n += len(v)
+	}
+	b.SetBytes(int64(n))
+	var scratch []byte
+	for i := 0; i < b.N; i++ {
+		for _, v := range vals {
+			if _, err := Unquote(v, &scratch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -158,8 +158,8 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 
 type upsertCounts struct{ Inserted, Updated, Unchanged int64 }
 
-// upsert merges the batch into its table by primary key. Keys are unique within a batch (the
-// Batcher guarantees it), which MERGE requires to be deterministic.
+// upsert writes the batch into its table by primary key. Keys are unique within a batch (the
+// Batcher guarantees it), so each row of the table matches at most one row of the batch.
 func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordBatch) (c upsertCounts, err error) {
 	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
 	if err != nil {
@@ -194,44 +194,45 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 	hashCol := Quote(schemas.ColContentHash)
 	names, srcs = append(names, hashCol), append(srcs, "s._h")
 	sets = append(sets, Quote(schemas.ColStaleSince)+" = NULL", hashCol+" = s._h") // a good version is current again
-	pk, run, synced := Quote(t.PrimaryKey), Quote(schemas.ColRunID), Quote(schemas.ColSyncedAt)
-	// Every row of a batch carries its run's _synced_at (microseconds).
-	syncedAt := int64(rec.Column(rec.Schema().FieldIndices(schemas.ColSyncedAt)[0]).(*array.Timestamp).Value(0))
-	// A row whose content did not change is not rewritten: only _run_id moves (the scan saw it);
-	// _synced_at stays when its content was last written. One seen earlier in this run is left
-	// alone. RETURNING tells the branches apart: only a content write sets _synced_at to s's.
-	q := fmt.Sprintf(`MERGE INTO %[1]s AS t USING (SELECT *, (hash(%[2]s) >> 1)::BIGINT AS _h FROM %[3]s AS s) AS s ON t.%[4]s = s.%[4]s
-		WHEN MATCHED AND (t.%[5]s IS DISTINCT FROM s._h OR t.%[6]s IS NOT NULL OR t.%[7]s IS NOT NULL) THEN UPDATE SET %[8]s
-		WHEN MATCHED AND t.%[9]s = s.%[9]s THEN DO NOTHING
-		WHEN MATCHED THEN UPDATE SET %[9]s = s.%[9]s
-		WHEN NOT MATCHED THEN INSERT (%[10]s) VALUES (%[11]s)
-		RETURNING merge_action, epoch_us(t.%[12]s) = %[13]d`,
-		Quote(t.Name), strings.Join(content, ", "), Quote(view), pk, hashCol, Quote(schemas.ColDeletedAt), Quote(schemas.ColStaleSince),
-		strings.Join(sets, ", "), run, strings.Join(names, ", "), strings.Join(srcs, ", "), synced, syncedAt)
-	rows, err := d.conn.QueryContext(ctx, q)
-	if err != nil {
-		return c, fmt.Errorf("upserting %d rows into %s: %w", rec.NumRows(), t.Name, err)
+	pk, run := Quote(t.PrimaryKey), Quote(schemas.ColRunID)
+	// The batch is staged in a temp table with its content hash, then applied in three
+	// statements instead of one MERGE: a MERGE whose matched rows are spread over a large table
+	// measured 3x slower than these joins, and grew with the table (BENCHMARKS.md, issue 16).
+	// Each statement's RowsAffected is one of the counts.
+	stage := Quote("_stage_" + t.Name)
+	steps := []struct {
+		what string
+		q    string
+		n    *int64
+	}{
+		{"staging", fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE %s AS SELECT *, (hash(%s) >> 1)::BIGINT AS _h FROM %s AS s`,
+			stage, strings.Join(content, ", "), Quote(view)), nil},
+		// A changed row, or one deleted or marked stale before, is rewritten (a good version
+		// is current again).
+		{"updating changed rows", fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s FROM %[3]s AS s WHERE t.%[4]s = s.%[4]s
+			AND (t.%[5]s IS DISTINCT FROM s._h OR t.%[6]s IS NOT NULL OR t.%[7]s IS NOT NULL)`,
+			Quote(t.Name), strings.Join(sets, ", "), stage, pk, hashCol, Quote(schemas.ColDeletedAt), Quote(schemas.ColStaleSince)), &c.Updated},
+		// A row whose content did not change is not rewritten: only _run_id moves (the scan saw
+		// it); _synced_at stays when its content was last written. One seen earlier in this run
+		// (or just rewritten above) is left alone.
+		{"marking unchanged rows seen", fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s = s.%[2]s FROM %[3]s AS s WHERE t.%[4]s = s.%[4]s AND t.%[2]s IS DISTINCT FROM s.%[2]s`,
+			Quote(t.Name), run, stage, pk), nil},
+		{"inserting new rows", fmt.Sprintf(`INSERT INTO %[1]s (%[2]s) SELECT %[3]s FROM %[4]s AS s WHERE NOT EXISTS (SELECT 1 FROM %[1]s AS t WHERE t.%[5]s = s.%[5]s)`,
+			Quote(t.Name), strings.Join(names, ", "), strings.Join(srcs, ", "), stage, pk), &c.Inserted},
+		{"dropping the stage", "DROP TABLE " + stage, nil},
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var action string
-		var written bool
-		if err := rows.Scan(&action, &written); err != nil {
-			return c, fmt.Errorf("upserting into %s: %w", t.Name, err)
+	for _, st := range steps {
+		r, err := d.conn.ExecContext(ctx, st.q)
+		if err != nil {
+			return c, fmt.Errorf("upserting %d rows into %s (%s): %w", rec.NumRows(), t.Name, st.what, err)
 		}
-		switch {
-		case action == "INSERT":
-			c.Inserted++
-		case written:
-			c.Updated++
-		default:
-			c.Unchanged++
+		if st.n != nil {
+			if *st.n, err = r.RowsAffected(); err != nil {
+				return c, fmt.Errorf("upserting into %s (%s): %w", t.Name, st.what, err)
+			}
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return c, fmt.Errorf("upserting %d rows into %s: %w", rec.NumRows(), t.Name, err)
-	}
-	c.Unchanged += rec.NumRows() - c.Inserted - c.Updated - c.Unchanged // seen earlier in this run, unchanged
+	c.Unchanged = rec.NumRows() - c.Inserted - c.Updated // listed again with the same content
 	return c, nil
 }
 

@@ -158,8 +158,8 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 
 type upsertCounts struct{ Inserted, Updated, Unchanged int64 }
 
-// upsert merges the batch into its table by primary key. Keys are unique within a batch (the
-// Batcher guarantees it), which MERGE requires to be deterministic.
+// upsert writes the batch into its table by primary key. Keys are unique within a batch (the
+// Batcher guarantees it), so each row of the table matches at most one row of the batch.
 func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordBatch) (c upsertCounts, err error) {
 	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
 	if err != nil {
@@ -194,44 +194,63 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 	hashCol := Quote(schemas.ColContentHash)
 	names, srcs = append(names, hashCol), append(srcs, "s._h")
 	sets = append(sets, Quote(schemas.ColStaleSince)+" = NULL", hashCol+" = s._h") // a good version is current again
-	pk, run, synced := Quote(t.PrimaryKey), Quote(schemas.ColRunID), Quote(schemas.ColSyncedAt)
-	// Every row of a batch carries its run's _synced_at (microseconds).
-	syncedAt := int64(rec.Column(rec.Schema().FieldIndices(schemas.ColSyncedAt)[0]).(*array.Timestamp).Value(0))
-	// A row whose content did not change is not rewritten: only _run_id moves (the scan saw it);
-	// _synced_at stays when its content was last written. One seen earlier in this run is left
-	// alone. RETURNING tells the branches apart: only a content write sets _synced_at to s's.
-	q := fmt.Sprintf(`MERGE INTO %[1]s AS t USING (SELECT *, (hash(%[2]s) >> 1)::BIGINT AS _h FROM %[3]s AS s) AS s ON t.%[4]s = s.%[4]s
-		WHEN MATCHED AND (t.%[5]s IS DISTINCT FROM s._h OR t.%[6]s IS NOT NULL OR t.%[7]s IS NOT NULL) THEN UPDATE SET %[8]s
-		WHEN MATCHED AND t.%[9]s = s.%[9]s THEN DO NOTHING
-		WHEN MATCHED THEN UPDATE SET %[9]s = s.%[9]s
-		WHEN NOT MATCHED THEN INSERT (%[10]s) VALUES (%[11]s)
-		RETURNING merge_action, epoch_us(t.%[12]s) = %[13]d`,
-		Quote(t.Name), strings.Join(content, ", "), Quote(view), pk, hashCol, Quote(schemas.ColDeletedAt), Quote(schemas.ColStaleSince),
-		strings.Join(sets, ", "), run, strings.Join(names, ", "), strings.Join(srcs, ", "), synced, syncedAt)
-	rows, err := d.conn.QueryContext(ctx, q)
-	if err != nil {
-		return c, fmt.Errorf("upserting %d rows into %s: %w", rec.NumRows(), t.Name, err)
+	pk, run := Quote(t.PrimaryKey), Quote(schemas.ColRunID)
+	// The batch is staged in a temp table with its content hash and what the table holds for
+	// each key (one join that reads the table's keys once), then applied by statements that
+	// each touch only their rows: a MERGE whose matched rows are spread over a large table
+	// measured 3-5x slower and grew with the table (BENCHMARKS.md, issue 16). New keys are a
+	// plain INSERT; an UPDATE runs only if the stage says it has rows.
+	stage := Quote("_stage_" + t.Name)
+	del, stale := Quote(schemas.ColDeletedAt), Quote(schemas.ColStaleSince)
+	if _, err := d.conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE %[1]s AS
+		SELECT s.*, (hash(%[2]s) >> 1)::BIGINT AS _h, t.%[4]s IS NOT NULL AS _exists,
+			t.%[4]s IS NOT NULL AND (t.%[5]s IS DISTINCT FROM (hash(%[2]s) >> 1)::BIGINT OR t.%[6]s IS NOT NULL OR t.%[7]s IS NOT NULL) AS _changed,
+			t.%[8]s IS DISTINCT FROM s.%[8]s AS _new_run
+		FROM %[3]s AS s LEFT JOIN %[9]s AS t ON t.%[4]s = s.%[4]s`,
+		stage, strings.Join(content, ", "), Quote(view), pk, hashCol, del, stale, run, Quote(t.Name))); err != nil {
+		return c, fmt.Errorf("upserting %d rows into %s (staging): %w", rec.NumRows(), t.Name, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var action string
-		var written bool
-		if err := rows.Scan(&action, &written); err != nil {
-			return c, fmt.Errorf("upserting into %s: %w", t.Name, err)
+	defer func() {
+		if _, dropErr := d.conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+stage); dropErr != nil && err == nil {
+			err = fmt.Errorf("upserting into %s (dropping the stage): %w", t.Name, dropErr)
 		}
-		switch {
-		case action == "INSERT":
-			c.Inserted++
-		case written:
-			c.Updated++
-		default:
-			c.Unchanged++
+	}()
+	var changed, seen int64
+	if err := d.conn.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FILTER (WHERE NOT _exists), count(*) FILTER (WHERE _changed),
+		count(*) FILTER (WHERE _exists AND NOT _changed AND _new_run) FROM %s`, stage)).Scan(&c.Inserted, &changed, &seen); err != nil {
+		return c, fmt.Errorf("upserting into %s (counting the stage): %w", t.Name, err)
+	}
+	steps := []struct {
+		what string
+		rows int64
+		q    string
+	}{
+		// A changed row, or one deleted or marked stale before, is rewritten (a good version
+		// is current again).
+		{"updating changed rows", changed, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s FROM %[3]s AS s WHERE s._changed AND t.%[4]s = s.%[4]s`,
+			Quote(t.Name), strings.Join(sets, ", "), stage, pk)},
+		// A row whose content did not change is not rewritten: only _run_id moves (the scan saw
+		// it); _synced_at stays when its content was last written. One seen earlier in this run
+		// is left alone.
+		{"marking unchanged rows seen", seen, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s = s.%[2]s FROM %[3]s AS s WHERE s._exists AND NOT s._changed AND s._new_run AND t.%[4]s = s.%[4]s`,
+			Quote(t.Name), run, stage, pk)},
+		{"inserting new rows", c.Inserted, fmt.Sprintf(`INSERT INTO %[1]s (%[2]s) SELECT %[3]s FROM %[4]s AS s WHERE NOT s._exists`,
+			Quote(t.Name), strings.Join(names, ", "), strings.Join(srcs, ", "), stage)},
+	}
+	for _, st := range steps {
+		if st.rows == 0 {
+			continue
+		}
+		r, err := d.conn.ExecContext(ctx, st.q)
+		if err != nil {
+			return c, fmt.Errorf("upserting %d rows into %s (%s): %w", rec.NumRows(), t.Name, st.what, err)
+		}
+		if n, err := r.RowsAffected(); err != nil || n != st.rows {
+			return c, fmt.Errorf("upserting into %s (%s): %d rows written, %d staged (%v)", t.Name, st.what, n, st.rows, err)
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return c, fmt.Errorf("upserting %d rows into %s: %w", rec.NumRows(), t.Name, err)
-	}
-	c.Unchanged += rec.NumRows() - c.Inserted - c.Updated - c.Unchanged // seen earlier in this run, unchanged
+	c.Updated = changed
+	c.Unchanged = rec.NumRows() - c.Inserted - c.Updated // listed again with the same content
 	return c, nil
 }
 

@@ -29,6 +29,9 @@ type Options struct {
 	Log        *slog.Logger
 	CPUProfile bool
 	Only       []string // measure names to run (empty: all)
+	// Quick shrinks the measures that do not scale with Rows (calibration samples, repeats) so
+	// the whole run takes seconds: the CI smoke test and `syncer bench --quick`.
+	Quick bool
 }
 
 // Row is one line of the report.
@@ -39,8 +42,11 @@ type Row struct {
 // Report is everything measured in one run.
 type Report struct {
 	Started  time.Time
+	Took     time.Duration
 	Machine  string
 	Command  string
+	Load     string // the machine's 1-minute load average over the run
+	Steps    []string
 	Rows     []Row
 	Profiles []string // pprof top entries, per measure
 	Details  []string
@@ -78,6 +84,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	rep := &Report{Started: time.Now().UTC(), Machine: machine(), Command: o.Command}
+	sampler := startLoadSampler()
+	defer func() {
+		rep.Took = time.Since(rep.Started)
+		rep.Load = sampler.stop().String()
+	}()
 	steps := []struct {
 		name string
 		fn   func(context.Context, Options, *Report) error
@@ -87,6 +98,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		{"end to end", benchEndToEnd},
 		{"rate budget", benchRateBudget},
 		{"incremental", benchIncremental},
+		{"parquet", benchParquet},
 		{"memory", benchMemory},
 		{"simulator", benchSimulator},
 	}
@@ -96,10 +108,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		o.Log.Info("bench: measuring", "measure", s.name)
 		start := time.Now()
+		mark := sampler.mark()
 		if err := s.fn(ctx, o, rep); err != nil {
 			return rep, fmt.Errorf("bench %s: %w", s.name, err)
 		}
-		o.Log.Info("bench: done", "measure", s.name, "took", time.Since(start).Round(time.Millisecond))
+		took := time.Since(start).Round(time.Millisecond)
+		rep.Steps = append(rep.Steps, fmt.Sprintf("%s: %s, load average %s", s.name, took.Round(100*time.Millisecond), sampler.since(mark)))
+		o.Log.Info("bench: done", "measure", s.name, "took", took)
 	}
 	return rep, nil
 }

@@ -18,7 +18,7 @@ func TestSmoke(t *testing.T) {
 		// take minutes: .ci/run runs it without -race.
 		t.Skip("smoke bench runs without -race (see .ci/run)")
 	}
-	rep, err := Run(context.Background(), Options{Rows: 5000, BigRows: 5000, Dir: t.TempDir(), Command: "smoke"})
+	rep, err := Run(context.Background(), Options{Rows: 5000, BigRows: 12_000, Dir: t.TempDir(), Command: "smoke", Quick: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,13 +26,41 @@ func TestSmoke(t *testing.T) {
 	if err := rep.Write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Transform", "Loader: upsert", "End to end", "read_json", "Rate budget", "Incremental cost"} {
+	for _, want := range []string{"Transform: lead pages", "Loader: first load", "Loader: one 25k-row upsert", "CloudQuery", "End to end", "read_json",
+		"Rate budget", "Incremental cost", "Parquet: a run in which 1 table", "load average"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
-	if n := strings.Count(buf.String(), "\n| "); n < 8 {
+	if n := strings.Count(buf.String(), "\n| "); n < 10 {
 		t.Errorf("report has %d rows", n)
+	}
+	for _, r := range rep.Rows {
+		if strings.HasPrefix(r.Measure, "Parquet: a run") && r.Verdict != "met" {
+			t.Errorf("one changed table: %s / %s (%s)", r.Ours, r.Baseline, r.Verdict)
+		}
+	}
+}
+
+// The generated part of BENCHMARKS.md is replaced; what lies outside the markers stays.
+func TestSpliceKeepsHandWrittenSections(t *testing.T) {
+	rep := &Report{Command: "syncer bench", Rows: []Row{{Measure: "new figure"}}}
+	old := "intro kept\n" + BeginMarker + "\n# old\n| old figure |\n" + EndMarker + "\n\n## Lake: Iceberg commits\nhand-written\n"
+	got, err := rep.Splice([]byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(got)
+	if !strings.HasPrefix(s, "intro kept\n"+BeginMarker+"\n# marketsync benchmarks") || !strings.HasSuffix(s, EndMarker+"\n\n## Lake: Iceberg commits\nhand-written\n") ||
+		strings.Contains(s, "old figure") || !strings.Contains(s, "| new figure |") {
+		t.Fatalf("spliced file:\n%s", s)
+	}
+	if _, err := rep.Splice([]byte("# hand-written only\n")); err == nil || !strings.Contains(err.Error(), BeginMarker) {
+		t.Fatalf("a file without markers: %v", err)
+	}
+	fresh, err := rep.Splice(nil)
+	if err != nil || !strings.HasPrefix(string(fresh), BeginMarker) || !strings.HasSuffix(string(fresh), EndMarker+"\n") {
+		t.Fatalf("a new file: %v\n%s", err, fresh)
 	}
 }
 

@@ -98,7 +98,7 @@ func benchTransform(_ context.Context, o Options, rep *Report) error {
 	var prof strings.Builder
 	if o.CPUProfile {
 		stop := profile(&prof)
-		_, _ = measure(size, records)
+		_, _ = measure(size, withSplit)
 		stop()
 	}
 	mbps := func(f func() error) float64 {
@@ -109,12 +109,12 @@ func benchTransform(_ context.Context, o Options, rep *Report) error {
 		return v
 	}
 	ours, split, base := mbps(records), mbps(withSplit), mbps(stdlib)
-	rep.add(Row{Measure: "Transform: lead JSON -> Arrow, one goroutine", Ours: fmt.Sprintf("%.0f MB/s", ours),
-		Baseline: fmt.Sprintf("encoding/json into structs: %.0f MB/s", base), Ratio: ratio(ours, base),
-		Goal: ">= 300 MB/s (3x encoding/json)", Verdict: verdict(ours >= 300),
-		Notes: fmt.Sprintf("records already split by the extractor; page -> Arrow including the split: %.0f MB/s (%s x)", split, ratio(split, base))})
+	rep.add(Row{Measure: "Transform: lead pages -> Arrow, page split included, one goroutine", Ours: fmt.Sprintf("%.0f MB/s", split),
+		Baseline: fmt.Sprintf("encoding/json into structs: %.0f MB/s", base), Ratio: ratio(split, base),
+		Goal: ">= 300 MB/s per core", Verdict: verdict(split >= 300),
+		Notes: fmt.Sprintf("the headline includes splitting each page into records (as the extractor does); records already split -> Arrow: %.0f MB/s (%s x encoding/json)", ours, ratio(ours, base))})
 	if prof.Len() > 0 {
-		rep.Profiles = append(rep.Profiles, "Transform (records -> Arrow):\n"+prof.String())
+		rep.Profiles = append(rep.Profiles, "Transform (pages -> Arrow, split included):\n"+prof.String())
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math/bits"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -257,6 +258,65 @@ func TestSpecial8_LowestMarkIsTheFirstSpecialByte(t *testing.T) {
 				if got != first {
 					t.Fatalf("%q: lowest mark at %d, first special byte at %d", w, got, first)
 				}
+			}
+		}
+	}
+}
+
+// skipString (8 bytes at a time, then byte by byte, then quote to quote) ends every string
+// where a byte-by-byte walk does, at every length and position of quotes and backslashes.
+func TestSkipString_AgreesWithByteByByte(t *testing.T) {
+	ref := func(b []byte, i int) int {
+		for j := i + 1; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				return j + 1
+			case '\\':
+				j++
+			}
+		}
+		return -1
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte(`ab"\\\\x é`)
+	for n := 0; n < 20000; n++ {
+		size := 1 + rng.IntN(200)
+		b := make([]byte, size)
+		b[0] = '"'
+		for k := 1; k < size; k++ {
+			if rng.IntN(8) == 0 {
+				b[k] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				b[k] = 'a' + byte(rng.IntN(26))
+			}
+		}
+		want := ref(b, 0)
+		got, err := skipString(b, 0)
+		if want < 0 {
+			if err == nil {
+				t.Fatalf("%q: ended at %d, want unterminated", b, got)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Fatalf("%q: got %d, %v; want %d", b, got, err, want)
+		}
+	}
+}
+
+func BenchmarkUnquote(b *testing.B) {
+	vals := [][]byte{[]byte(`"lead123@example.org"`), []byte(`"c0000042-aaaa-bbbb-cccc-dddddddddddd"`), []byte(`"RESELLER"`),
+		[]byte(`"Acme 7 Prospect, a reseller of cloud software in Springfield"`), []byte(`"Zoë Müller"`)}
+	n := 0
+	for _, v := range vals {
+		n += len(v)
+	}
+	b.SetBytes(int64(n))
+	var scratch []byte
+	for i := 0; i < b.N; i++ {
+		for _, v := range vals {
+			if _, err := Unquote(v, &scratch); err != nil {
+				b.Fatal(err)
 			}
 		}
 	}

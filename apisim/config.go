@@ -145,6 +145,11 @@ type Config struct {
 	// before it. Zero keeps the fixed 2026-01-01T00:00:00Z, so tests stay deterministic; a CLI
 	// serving demo data sets the wall clock. Data is a function of (Seed, Scale, Start).
 	Start time.Time
+	// LinkBase is the base of the links the rows carry (company hrefs, openId, product links);
+	// "" uses the simulator's own URL. A real marketplace links to its public address, which
+	// does not change between runs: the embedded demo sets one so that a new port per run does
+	// not change every linking row's content.
+	LinkBase string
 	// Hostile turns on server behaviours the documents leave open (see Hostile); the hostile
 	// profile sets HostileDefaults when it is zero.
 	Hostile Hostile
@@ -160,6 +165,9 @@ var ValueForms = []string{"plain", "varied"}
 
 // DefaultStart is the simulated clock's start when Config.Start is zero.
 var DefaultStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// DemoLinkBase is the LinkBase of the demo data (the embedded simulator of `syncer sync`/`serve`).
+const DemoLinkBase = "https://marketplace.demo.invalid"
 
 // Profiles lists the accepted profile names.
 var Profiles = []string{"realistic", "fast", "chaos", "hostile"}

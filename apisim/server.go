@@ -166,6 +166,9 @@ func (s *Server) Start(addr string) error {
 	s.ln = ln
 	s.baseURL = "http://" + ln.Addr().String()
 	s.gen.baseURL = s.baseURL
+	if s.cfg.LinkBase != "" {
+		s.gen.baseURL = strings.TrimRight(s.cfg.LinkBase, "/")
+	}
 	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel

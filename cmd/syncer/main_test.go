@@ -68,7 +68,7 @@ func TestSync_NoConfigSyncsTheEmbeddedSimulator(t *testing.T) {
 	dir := t.TempDir()
 	// A twin of the embedded simulator: the same seed, scale, start and address serve the same
 	// data (links carry the address), so the warehouse can be compared with it row by row.
-	twin := startSim(t, apisim.Config{Seed: 42, Scale: 300, Start: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)})
+	twin := startSim(t, apisim.Config{Seed: 42, Scale: 300, Start: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), LinkBase: apisim.DemoLinkBase})
 	addr := strings.TrimPrefix(twin.URL(), "http://")
 	twin.Close()
 	code, out, errOut := syncer(t, "sync", "--warehouse", dir+"/w.duckdb", "--parquet-dir", dir+"/pq", "--progress", "never",
@@ -107,6 +107,21 @@ func TestSync_NoConfigSyncsTheEmbeddedSimulator(t *testing.T) {
 	wh.Close()
 	if err != nil || diff != "" {
 		t.Fatalf("the demo warehouse differs from the simulator's rows (%v):\n%s", err, diff)
+	}
+	// A second demo run (a new embedded simulator, possibly on another port) re-reads rows
+	// whose content did not change: none may count as updated (links must not carry the port).
+	if code, _, errOut := syncer(t, "sync", "--warehouse", dir+"/w.duckdb", "--parquet-dir", dir+"/pq", "--progress", "never",
+		"--sim-scale", "300", "--sim-start", "2026-06-01T00:00:00Z", "--summary-json", dir+"/summary2.json"); code != exitOK {
+		t.Fatalf("second run: exit %d: %s", code, errOut)
+	}
+	var rep2 runReport
+	if b, err := os.ReadFile(dir + "/summary2.json"); err != nil || json.Unmarshal(b, &rep2) != nil {
+		t.Fatalf("summary json: %v %s", err, b)
+	}
+	for _, s := range rep2.Streams {
+		if s.Updated != 0 || s.Inserted != 0 {
+			t.Errorf("second demo run: %s/%s inserted %d updated %d; want 0 (nothing changed at the source)", s.Stream, s.Partition, s.Inserted, s.Updated)
+		}
 	}
 	for _, s := range []string{"companies", "users", "invoices", "leads", "opportunities", "charges (3 parts)", "locations"} {
 		if !strings.Contains(out, s) {

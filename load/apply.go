@@ -250,7 +250,9 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 		}
 	}
 	c.Updated = changed
-	c.Unchanged = rec.NumRows() - c.Inserted - c.Updated // listed again with the same content
+	// Listed again with the same content, and not already counted earlier in this run (a full
+	// scan that repeats itself, or a sweep re-reading rows of the window, counts a row once).
+	c.Unchanged = seen
 	return c, nil
 }
 

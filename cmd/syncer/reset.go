@@ -98,7 +98,7 @@ func runReset(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		if pqDir == "" {
 			break
 		}
-		if err := os.RemoveAll(filepath.Join(pqDir, t.Name)); err != nil {
+		if err := removeParquet(filepath.Join(pqDir, t.Name)); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -107,6 +107,31 @@ func runReset(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "\nthe next `syncer sync` loads %s from the source again (a full scan)\n", strings.Join(selected, ", "))
 	return nil
+}
+
+// removeParquet deletes the Parquet files under dir and the folders they leave empty, and
+// nothing else: a mistyped --parquet-dir must never cost a user's other files.
+func removeParquet(dir string) error {
+	var dirs []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil
+		case err != nil:
+			return err
+		case d.IsDir():
+			dirs = append(dirs, p)
+		case strings.HasSuffix(d.Name(), ".parquet") && d.Type().IsRegular():
+			return os.Remove(p)
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- { // deepest first; a folder still holding files stays
+		if entries, rerr := os.ReadDir(dirs[i]); rerr == nil && len(entries) == 0 {
+			_ = os.Remove(dirs[i])
+		}
+	}
+	return err
 }
 
 // resetParquetDir is the Parquet output of the warehouse at path, when it is known: the flag,

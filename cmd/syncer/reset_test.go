@@ -182,3 +182,39 @@ func TestReset_RefusesMistakes(t *testing.T) {
 		t.Errorf("reset of a missing warehouse: exit %d %q", code, errOut)
 	}
 }
+
+// A reset removes the Parquet files of the streams it clears and nothing else in their folders:
+// a --parquet-dir that names the wrong folder must never cost a user's other files.
+func TestReset_RemovesOnlyParquetFiles(t *testing.T) {
+	dir := t.TempDir()
+	pq := filepath.Join(dir, "pq", "users")
+	if err := os.MkdirAll(filepath.Join(pq, "year=2026"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"year=2026/part-0.parquet": "x", "notes.txt": "keep", "year=2026/keep.csv": "keep"} {
+		if err := os.WriteFile(filepath.Join(pq, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	empty := filepath.Join(dir, "pq", "users", "year=2025")
+	if err := os.MkdirAll(empty, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeParquet(pq); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(pq, "year=2026", "part-0.parquet")); !os.IsNotExist(err) {
+		t.Errorf("the Parquet file is still there (%v)", err)
+	}
+	for _, keep := range []string{"notes.txt", "year=2026/keep.csv"} {
+		if _, err := os.Stat(filepath.Join(pq, keep)); err != nil {
+			t.Errorf("%s was removed: %v", keep, err)
+		}
+	}
+	if _, err := os.Stat(empty); !os.IsNotExist(err) {
+		t.Errorf("an emptied partition folder stays (%v)", err)
+	}
+	if err := removeParquet(filepath.Join(dir, "missing")); err != nil {
+		t.Errorf("a missing folder: %v", err)
+	}
+}

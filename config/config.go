@@ -418,6 +418,18 @@ func expandString(s string, lookup func(string) (string, bool)) (string, error) 
 	if !strings.Contains(s, "${") {
 		return s, nil
 	}
+	// os.Expand would take an unclosed "${NAME" for the text "NAME": say so instead. The value
+	// is not quoted: it may be a secret written in the file.
+	for rest := s; ; {
+		i := strings.Index(rest, "${")
+		if i < 0 {
+			break
+		}
+		if !strings.Contains(rest[i:], "}") {
+			return "", fmt.Errorf("a ${ is not closed by }: write ${NAME} for a variable")
+		}
+		rest = rest[i+2:]
+	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		b.WriteByte(s[i])
@@ -659,6 +671,10 @@ func (f *File) Validate() error {
 		}
 		if ad.PageSize < 0 || ad.PageSize > 250 {
 			return &Error{Key: "sources.appdirect.page_size", Msg: "want 1 to 250 (the documented maximum)"}
+		}
+		// Lead v2 always sends companyId: without it every leads request is a 400.
+		if ad.LeadUsername != "" && ad.LeadCompanyID == "" && (len(f.Streams) == 0 || slices.Contains(f.Streams, "leads")) {
+			return &Error{Key: "sources.appdirect.lead_company_id", Msg: "is required to sync leads: lead v2 lists the leads of one company (companyId: your company's id in the marketplace)"}
 		}
 		if err := ad.validateFamily(); err != nil {
 			return err

@@ -58,6 +58,8 @@ func TestParse_ErrorsNameTheKey(t *testing.T) {
 		{"missing secret", strings.Replace(good, "client_secret: ${AD_SECRET}", "", 1), all, "sources.appdirect.client_secret", "required"},
 		{"no sources", "warehouse: x\n", all, "sources", "at least one"},
 		{"page size over the documented max", strings.Replace(good, "client_id: abc", "client_id: abc\n    page_size: 1000", 1), all, "sources.appdirect.page_size", "250"},
+		{"lead user without a company", strings.Replace(strings.Replace(good, "[users, charges]", "[users, leads]", 1), "client_id: abc", "client_id: abc\n    lead_username: u@example.com\n    lead_password: pw", 1), all, "sources.appdirect.lead_company_id", "required to sync leads"},
+		{"unclosed variable", strings.Replace(good, "client_secret: ${AD_SECRET}", `client_secret: "${AD_SECRET"`, 1), all, "sources.appdirect.client_secret", "not closed"},
 		{"env var set but empty", good, env(map[string]string{"AD_SECRET": "", "HL_SECRET": "y"}), "sources.appdirect.client_secret", "AD_SECRET is set but empty"},
 		{"bad duration unit", "full_scan_every: 7x\n" + good, all, "full_scan_every", `"7x" is not a duration`},
 		{"duration without a unit", "full_scan_every: 7\n" + good, all, "full_scan_every", "7d"},

@@ -105,10 +105,25 @@ func (d *DuckDB) ScanFacts(ctx context.Context, t *schemas.Table, stream, runID,
 // ErrSourceMismatch means the warehouse holds a source's data from another account or server.
 var ErrSourceMismatch = errors.New("the warehouse holds data of another source")
 
+// sourceBacked reports whether any row or cursor of the source's streams is in the warehouse.
+func (d *DuckDB) sourceBacked(ctx context.Context, source string) (bool, error) {
+	for _, stream := range StreamsOf(source) {
+		var n int64
+		q := fmt.Sprintf(`SELECT (SELECT count(*) FROM (SELECT 1 FROM %s LIMIT 1)) + (SELECT count(*) FROM _sync_state WHERE stream = ?)`, Quote(stream))
+		if err := d.conn.QueryRowContext(ctx, q, stream).Scan(&n); err != nil {
+			return false, fmt.Errorf("reading what the %s source holds in %s: %w", source, d.path, err)
+		}
+		if n > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // ClaimSources records which account or server each source's data comes from (source ->
 // identity), or, if the warehouse already holds a source's data from another one, refuses,
 // naming every mismatched source at once: a full scan would mix the two or soft-delete
-// whatever the other lists. Nothing is recorded when it refuses.
+// whatever the other lists. Nothing is recorded when it refuses (a claim no row or cursor backs is released, though).
 func (d *DuckDB) ClaimSources(ctx context.Context, identities map[string]string) error {
 	sources := make([]string, 0, len(identities))
 	for s := range identities {
@@ -124,6 +139,18 @@ func (d *DuckDB) ClaimSources(ctx context.Context, identities map[string]string)
 		case err != nil:
 			return fmt.Errorf("reading the %s source of %s: %w", source, d.path, err)
 		case have != identities[source]:
+			// A claim no row and no cursor backs (a first run that reached nothing, e.g. a
+			// mistyped base_url) protects nothing: the corrected source takes it over.
+			backed, err := d.sourceBacked(ctx, source)
+			if err != nil {
+				return err
+			}
+			if !backed {
+				if _, err := d.conn.ExecContext(ctx, `DELETE FROM _sources WHERE source = ?`, source); err != nil {
+					return fmt.Errorf("releasing the unused %s claim of %s: %w", source, d.path, err)
+				}
+				continue
+			}
 			held = append(held, fmt.Sprintf("%s data from %s (this run reads %s)", source, have, identities[source]))
 			streams = append(streams, StreamsOf(source)...)
 		}

@@ -140,3 +140,29 @@ func TestRun_UsersWithoutTimestampsMoveTheCursorByTheServerClock(t *testing.T) {
 		assertRows(t, cfg, sim, cfg.Streams, true)
 	}
 }
+
+// A first run that reached nothing (a mistyped base_url) leaves no data, so its source claim
+// protects nothing: the corrected config syncs, instead of being refused as another source.
+func TestRun_AClaimNoDataBacksDoesNotRefuseTheCorrectedSource(t *testing.T) {
+	sim := startSim(t, apisim.Config{Seed: 8, Scale: 100, Profile: "fast"})
+	cfg := testConfig(sim, 0, t.TempDir())
+	cfg.Streams = []string{"users"}
+	cfg.Retry.MaxAttempts = 1
+	good := *cfg.AppDirect
+	bad := good
+	bad.BaseURL = "http://127.0.0.1:1" // nothing listens
+	cfg.AppDirect = &bad
+	if _, err := Run(context.Background(), cfg); err == nil {
+		t.Fatal("a run against a closed port succeeded")
+	}
+	cfg.AppDirect = &good
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatalf("the corrected source: %v, want it to take over the claim nothing backs", err)
+	}
+	assertRows(t, cfg, sim, cfg.Streams, false)
+	// Once data is in, another source is refused as before.
+	cfg.AppDirect = &bad
+	if _, err := Run(context.Background(), cfg); !errors.Is(err, load.ErrSourceMismatch) {
+		t.Fatalf("another source over data: %v, want ErrSourceMismatch", err)
+	}
+}

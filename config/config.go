@@ -704,6 +704,11 @@ func (f *File) validateHighLevelAuth(hl *HighLevel) error {
 		}
 	case HLAuthPrivateToken:
 		required = append([]string{"private_token"}, required...)
+		for k, v := range map[string]string{"client_id": hl.ClientID, "client_secret": hl.ClientSecret} {
+			if v != "" {
+				return &Error{Key: sec + k, Msg: "is set but auth is private_token, which sends only the token: remove it, or choose auth: client_credentials or refresh_token"}
+			}
+		}
 	default:
 		return &Error{Key: sec + "auth", Msg: fmt.Sprintf("%q: want client_credentials (the default), refresh_token or private_token", hl.Auth)}
 	}

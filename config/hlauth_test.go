@@ -43,6 +43,7 @@ func TestParse_HighLevelAuthModes(t *testing.T) {
 		{"refresh_token needs the client secret", "    auth: refresh_token\n    client_id: i", "sources.highlevel.client_secret", "auth: refresh_token"},
 		{"private_token needs the token", "    auth: private_token", "sources.highlevel.private_token", "${ENV_VAR}"},
 		{"a private token that would be ignored", "    client_id: i\n    client_secret: s\n    private_token: p", "sources.highlevel.private_token", "auth: private_token"},
+		{"client credentials that would be ignored", "    auth: private_token\n    private_token: p\n    client_secret: s", "sources.highlevel.client_secret", "auth is private_token"},
 		{"a token file that would be ignored", "    auth: private_token\n    private_token: p\n    token_file: t.json", "sources.highlevel.token_file", "only with auth: refresh_token"},
 		{"a bad redirect_uri", "    auth: refresh_token\n    client_id: i\n    client_secret: s\n    redirect_uri: localhost/cb", "sources.highlevel.redirect_uri", "registered"},
 		{"authorize_url over plain http", "    auth: refresh_token\n    client_id: i\n    client_secret: s\n    authorize_url: http://marketplace.example.com/x", "sources.highlevel.authorize_url", "https"},

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -22,7 +23,31 @@ type Counters struct {
 	Retries   atomic.Int64 // attempts sent again after a 429, a 5xx, a network error or a bad body
 	Throttled atomic.Int64 // 429 answers
 	Bytes     atomic.Int64 // response body bytes
-	Waited    atomic.Int64 // nanoseconds spent waiting on the request budget (limiter and pauses)
+	Waited    atomic.Int64 // nanoseconds during which a request waited on its budget (limiter and pauses)
+
+	waitMu    sync.Mutex
+	waiting   int       // requests waiting on a budget now
+	waitSince time.Time // when the first of them began
+}
+
+// beginWait and endWait bracket one request's wait on its budget. Waited grows by the wall time
+// during which at least one request waited: concurrent waits overlap, they do not add up, so a
+// stream's wait never exceeds its duration.
+func (c *Counters) beginWait() {
+	c.waitMu.Lock()
+	if c.waiting == 0 {
+		c.waitSince = time.Now()
+	}
+	c.waiting++
+	c.waitMu.Unlock()
+}
+
+func (c *Counters) endWait() {
+	c.waitMu.Lock()
+	if c.waiting--; c.waiting == 0 {
+		c.Waited.Add(int64(time.Since(c.waitSince)))
+	}
+	c.waitMu.Unlock()
 }
 
 // Client is the one HTTP stack every request goes through.

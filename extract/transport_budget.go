@@ -20,10 +20,12 @@ func (t *budgetTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if b == nil {
 		return t.next.RoundTrip(req)
 	}
-	start := time.Now()
+	if c.stats != nil {
+		c.stats.beginWait()
+	}
 	err := b.Wait(req.Context())
 	if c.stats != nil {
-		c.stats.Waited.Add(int64(time.Since(start)))
+		c.stats.endWait()
 	}
 	if err != nil {
 		return nil, permanent(err)

@@ -41,6 +41,26 @@ func TestBudget_WaitsCountsObservesAndPauses(t *testing.T) {
 			t.Fatalf("6 requests at 50/s in %s, %s counted as waiting: want >= 100 ms of both", el, waited)
 		}
 	})
+	t.Run("concurrent waits overlap: the wait counted never exceeds the wall time", func(t *testing.T) {
+		b := NewBudget("test", 50, 1, 0) // one now, then one per 20 ms
+		var st Counters
+		start := time.Now()
+		errs := make(chan error, 8)
+		for range 8 {
+			go func() {
+				_, err := send(t, rt, &call{stats: &st, budget: b}, "GET", srv.URL, "")
+				errs <- err
+			}()
+		}
+		for range 8 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if el, waited := time.Since(start), time.Duration(st.Waited.Load()); waited > el || waited < 100*time.Millisecond {
+			t.Fatalf("8 concurrent requests at 50/s in %s, %s counted as waiting: want between 100 ms and the wall time", el, waited)
+		}
+	})
 	t.Run("no budget: no wait, nothing counted", func(t *testing.T) {
 		var st Counters
 		if _, err := send(t, rt, &call{stats: &st}, "GET", srv.URL, ""); err != nil || st.Waited.Load() != 0 {

@@ -70,26 +70,17 @@ func runLakeCompact(ctx context.Context, args []string, stdout io.Writer) error 
 	if *target < 0 {
 		return usagef("--target-file-size %d: want a positive number of bytes", *target)
 	}
-	w, tables, err := openLake(ctx, *cfgPath, *only)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	var errs []error
-	for _, t := range tables {
+	return eachLakeTable(ctx, *cfgPath, *only, stdout, func(w *lake.Writer, t *schemas.Table) (string, error) {
 		r, err := w.Compact(ctx, t, *target)
 		switch {
 		case err != nil:
-			errs = append(errs, err)
-			fmt.Fprintf(stdout, "%-14s failed: %v\n", t.Name, err)
+			return "", err
 		case r.SnapshotID == 0:
-			fmt.Fprintf(stdout, "%-14s unchanged: %s\n", t.Name, r.Skipped)
-		default:
-			fmt.Fprintf(stdout, "%-14s data files %d -> %d, delete files %d -> %d, %d -> %d bytes rewritten\n",
-				t.Name, r.DataFilesBefore, r.DataFiles, r.DeleteFilesBefore, r.DeleteFiles, r.BytesBefore, r.BytesAfter)
+			return "unchanged: " + r.Skipped, nil
 		}
-	}
-	return errors.Join(errs...)
+		return fmt.Sprintf("data files %d -> %d, delete files %d -> %d, %d -> %d bytes rewritten",
+			r.DataFilesBefore, r.DataFiles, r.DeleteFilesBefore, r.DeleteFiles, r.BytesBefore, r.BytesAfter), nil
+	})
 }
 
 func runLakeExpire(ctx context.Context, args []string, stdout io.Writer) error {
@@ -108,23 +99,34 @@ func runLakeExpire(ctx context.Context, args []string, stdout io.Writer) error {
 	if *retain < 1 {
 		return usagef("--retain-last %d: want at least 1 (the current snapshot is always kept)", *retain)
 	}
-	w, tables, err := openLake(ctx, *cfgPath, *only)
+	return eachLakeTable(ctx, *cfgPath, *only, stdout, func(w *lake.Writer, t *schemas.Table) (string, error) {
+		r, err := w.ExpireSnapshots(ctx, t, age, *retain)
+		switch {
+		case err != nil:
+			return "", err
+		case r.SnapshotsBefore == 0:
+			return "no snapshots", nil
+		}
+		return fmt.Sprintf("snapshots %d -> %d (%d cursors carried into the current snapshot)", r.SnapshotsBefore, r.After, r.CursorsCarried), nil
+	})
+}
+
+// eachLakeTable opens the lake of the config and runs do on each selected table, printing one
+// line per table; a table that fails does not stop the others, and every failure is returned.
+func eachLakeTable(ctx context.Context, cfgPath, only string, stdout io.Writer, do func(*lake.Writer, *schemas.Table) (string, error)) error {
+	w, tables, err := openLake(ctx, cfgPath, only)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
 	var errs []error
 	for _, t := range tables {
-		r, err := w.ExpireSnapshots(ctx, t, age, *retain)
-		switch {
-		case err != nil:
+		msg, err := do(w, t)
+		if err != nil {
 			errs = append(errs, err)
-			fmt.Fprintf(stdout, "%-14s failed: %v\n", t.Name, err)
-		case r.SnapshotsBefore == 0:
-			fmt.Fprintf(stdout, "%-14s no snapshots\n", t.Name)
-		default:
-			fmt.Fprintf(stdout, "%-14s snapshots %d -> %d (%d cursors carried into the current snapshot)\n", t.Name, r.SnapshotsBefore, r.After, r.CursorsCarried)
+			msg = fmt.Sprintf("failed: %v", err)
 		}
+		fmt.Fprintf(stdout, "%-14s %s\n", t.Name, msg)
 	}
 	return errors.Join(errs...)
 }

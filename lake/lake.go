@@ -181,21 +181,29 @@ func Open(ctx context.Context, o Options) (*Writer, error) {
 	case "sql":
 		cat, err = openSQL(o.URI, props)
 	case "rest":
+		// The credential and token go to the auth options only: additional properties are
+		// merged into every table's configuration.
+		cred, tok := props["credential"], props["token"]
+		delete(props, "credential")
+		delete(props, "token")
 		opts := []rest.Option{rest.WithAdditionalProps(props)}
 		if wh != "" {
 			opts = append(opts, rest.WithWarehouseLocation(wh))
 		}
-		if c := props["credential"]; c != "" {
-			opts = append(opts, rest.WithCredential(c))
+		if cred != "" {
+			opts = append(opts, rest.WithCredential(cred))
 		}
-		if t := props["token"]; t != "" {
-			opts = append(opts, rest.WithOAuthToken(t))
+		if tok != "" {
+			opts = append(opts, rest.WithOAuthToken(tok))
 		}
 		cat, err = rest.NewCatalog(ctx, "marketsync", o.URI, opts...)
 	default:
 		return nil, fmt.Errorf("lake: catalog %q: want sql or rest", o.Catalog)
 	}
 	if err != nil {
+		if o.Catalog == "rest" && (errors.Is(err, rest.ErrUnauthorized) || errors.Is(err, rest.ErrForbidden) || errors.Is(err, rest.ErrOAuthError)) {
+			return nil, fmt.Errorf("lake: opening the rest catalog %s: authentication failed (check lake.credential or lake.token): %w", o.URI, err)
+		}
 		return nil, fmt.Errorf("lake: opening the %s catalog: %w", o.Catalog, err)
 	}
 	w := &Writer{cat: cat, ns: table.Identifier{o.Namespace}, upsert: o.Upsert, maxAttempts: o.MaxAttempts,

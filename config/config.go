@@ -494,7 +494,9 @@ func (f *File) ResolvePaths(dir string) {
 		}
 	}
 	walk(reflect.ValueOf(f).Elem())
-	if l := f.Lake; l != nil { // local catalog file and folder (a DSN or URL contains "://")
+	// A SQL catalog's local file and folder (a DSN or URL contains "://"); a REST catalog's
+	// warehouse is the catalog's name for it, not a path.
+	if l := f.Lake; l != nil && (l.Catalog == "" || l.Catalog == DefaultLakeCatalog) {
 		resolve(&l.URI)
 		resolve(&l.Warehouse)
 	}

@@ -56,6 +56,10 @@ func runCheck(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if hl := f.Sources.HighLevel; hl != nil {
 		fmt.Fprintf(stdout, "highlevel: %s auth=%s %s company_id=%s app_id=%s\n", hl.BaseURL, hl.Auth, highLevelCredentials(hl), hl.CompanyID, hl.AppID)
 	}
+	var lakeErr error
+	if f.Lake != nil {
+		lakeErr = checkLake(ctx, f.Lake, stdout)
+	}
 	client := extract.NewClient(slog.New(slog.DiscardHandler), extract.RetryPolicy{MaxAttempts: 3}, 0)
 	defer client.CloseIdle()
 	var probes []extract.Probe
@@ -81,6 +85,9 @@ func runCheck(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	if failed > 0 {
 		return errors.New(fmt.Sprintf("%d of %d endpoints failed", failed, len(probes)-skipped))
+	}
+	if lakeErr != nil {
+		return errors.New("the lake catalog failed")
 	}
 	return nil
 }

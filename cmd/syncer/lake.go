@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"os"
 	"strings"
 
 	"github.com/marketsync/marketsync/config"
@@ -129,4 +131,48 @@ func eachLakeTable(ctx context.Context, cfgPath, only string, stdout io.Writer, 
 		fmt.Fprintf(stdout, "%-14s %s\n", t.Name, msg)
 	}
 	return errors.Join(errs...)
+}
+
+// checkLake prints the lake section as syncer check sees it, never a secret nor its length,
+// and probes a REST or Postgres catalog (a SQLite catalog file is only said to exist or not:
+// opening it would create it). It returns the probe's error.
+func checkLake(ctx context.Context, l *config.Lake, stdout io.Writer) error {
+	uri := l.URI
+	if u, err := url.Parse(uri); err == nil && u.User != nil {
+		uri = u.Redacted() // a Postgres DSN's password
+	}
+	line := fmt.Sprintf("lake: catalog %s %s warehouse %s namespace %s upsert %s", l.Catalog, uri, l.Warehouse, l.Namespace, l.Upsert)
+	switch {
+	case l.Credential != "":
+		line += " credential " + config.Mask(l.Credential)
+	case l.Token != "":
+		line += " token " + config.Mask(l.Token)
+	}
+	if l.S3Endpoint != "" {
+		line += " s3_endpoint " + l.S3Endpoint
+	}
+	if l.S3AccessKeyID != "" {
+		line += " s3_access_key_id " + l.S3AccessKeyID + " s3_secret_access_key " + config.Mask(l.S3SecretAccessKey)
+	}
+	fmt.Fprintln(stdout, line)
+	if l.Catalog == "sql" && !strings.HasPrefix(l.URI, "postgres") {
+		file, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(l.URI, "sqlite:"), "file:"), "?")
+		if _, err := os.Stat(file); err != nil {
+			fmt.Fprintf(stdout, "skip lake catalog: %s does not exist yet (the first sync creates it)\n", file)
+		} else {
+			fmt.Fprintf(stdout, "skip lake catalog: SQLite file %s exists (not opened)\n", file)
+		}
+		return nil
+	}
+	ok, err := lake.Probe(ctx, lake.FromConfig(l))
+	switch {
+	case err != nil:
+		fmt.Fprintf(stdout, "FAIL lake catalog: %v\n", err)
+		return err
+	case ok:
+		fmt.Fprintf(stdout, "ok   lake catalog (namespace %s exists)\n", l.Namespace)
+	default:
+		fmt.Fprintf(stdout, "ok   lake catalog (namespace %s not created yet: the first sync creates it)\n", l.Namespace)
+	}
+	return nil
 }

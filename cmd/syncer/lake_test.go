@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/marketsync/marketsync/apisim"
+	"github.com/marketsync/marketsync/config"
 	"github.com/marketsync/marketsync/schemas"
 )
 
@@ -132,6 +134,33 @@ func TestLakeCommandsRefuseBadInput(t *testing.T) {
 		code, _, errOut := syncer(t, tc.args...)
 		if code != exitUsage || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d %q, want exit 2 saying %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+// syncer check shows the lake section without its secrets (a Postgres DSN's password, a REST
+// token, S3 keys), and a catalog it cannot reach fails the check with the reason.
+func TestLakeCheckMasksSecrets(t *testing.T) {
+	const pw, tok, s3secret = "pg-pass-never-shown", "tok-never-shown", "s3-never-shown"
+	var out strings.Builder
+	err := checkLake(context.Background(), &config.Lake{Catalog: "sql", URI: "postgres://lake:" + pw + "@127.0.0.1:1/lake?sslmode=disable",
+		Warehouse: "s3://b/p", Namespace: "marketsync", Upsert: "copy-on-write", S3Endpoint: "http://127.0.0.1:1",
+		S3AccessKeyID: "AKID", S3SecretAccessKey: s3secret}, &out)
+	if err == nil || !strings.Contains(out.String(), "FAIL lake catalog") || !strings.Contains(out.String(), "postgres://lake:xxxxx@127.0.0.1:1/lake") ||
+		!strings.Contains(out.String(), "s3_secret_access_key ****** (set)") {
+		t.Fatalf("postgres: %v\n%s", err, out.String())
+	}
+	t.Log(out.String())
+	out.Reset()
+	err = checkLake(context.Background(), &config.Lake{Catalog: "rest", URI: "http://127.0.0.1:1", Warehouse: "analytics", Namespace: "marketsync",
+		Upsert: "copy-on-write", Token: tok}, &out)
+	if err == nil || !strings.Contains(out.String(), "token ****** (set)") || !strings.Contains(out.String(), "FAIL lake catalog") {
+		t.Fatalf("rest: %v\n%s", err, out.String())
+	}
+	t.Log(out.String())
+	for _, secret := range []string{pw, tok, s3secret} {
+		if strings.Contains(out.String()+fmt.Sprint(err), secret) {
+			t.Fatalf("check shows a secret: %s", out.String())
 		}
 	}
 }

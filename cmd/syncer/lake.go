@@ -8,19 +8,20 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/marketsync/marketsync/config"
 	"github.com/marketsync/marketsync/lake"
 	"github.com/marketsync/marketsync/schemas"
 )
 
-const lakeUsage = "lake compact|expire-snapshots --config FILE [flags]"
+const lakeUsage = "lake compact|expire-snapshots|remove-orphans --config FILE [flags]"
 
 // runLake runs the lake's table maintenance: syncer lake compact | expire-snapshots.
 func runLake(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintf(stdout, "Usage: syncer %s\n\n  compact            rewrite each partition's small files into few large ones\n  expire-snapshots   remove old snapshots and the files only they reference\n", lakeUsage)
+			fmt.Fprintf(stdout, "Usage: syncer %s\n\n  compact            rewrite each partition's small files into few large ones\n  expire-snapshots   remove old snapshots and the files only they reference\n  remove-orphans     remove old files no snapshot or metadata references (failed or killed writers')\n", lakeUsage)
 			return nil
 		}
 		return usagef("want a subcommand: syncer %s", lakeUsage)
@@ -30,8 +31,10 @@ func runLake(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return runLakeCompact(ctx, args[1:], stdout)
 	case "expire-snapshots":
 		return runLakeExpire(ctx, args[1:], stdout)
+	case "remove-orphans":
+		return runLakeRemoveOrphans(ctx, args[1:], stdout)
 	}
-	return usagef("unknown lake subcommand %q: want compact or expire-snapshots", args[0])
+	return usagef("unknown lake subcommand %q: want compact, expire-snapshots or remove-orphans", args[0])
 }
 
 // openLake opens the lake of a config file, and resolves --table (empty: every table).
@@ -110,6 +113,50 @@ func runLakeExpire(ctx context.Context, args []string, stdout io.Writer) error {
 			return "no snapshots", nil
 		}
 		return fmt.Sprintf("snapshots %d -> %d (%d cursors carried into the current snapshot)", r.SnapshotsBefore, r.After, r.CursorsCarried), nil
+	})
+}
+
+// minOrphanAge is the youngest --older-than accepted without --no-writer-running: a writer's
+// files are on storage before its commit references them (like Spark's 24-hour guard).
+const minOrphanAge = 24 * time.Hour
+
+func runLakeRemoveOrphans(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("lake remove-orphans", "lake remove-orphans --config FILE [--table NAME] [--older-than 3d] [--dry-run] [--no-writer-running]", stdout)
+	cfgPath := fs.String("config", "", "YAML config `file` with a lake: section")
+	only := fs.String("table", "", "clean only this `table`'s location (default: every table)")
+	older := fs.String("older-than", "3d", "remove unreferenced files older than this `age` (Go duration or days); younger ones may belong to a commit in flight")
+	dry := fs.Bool("dry-run", false, "list the files that would be removed, and remove nothing")
+	noWriter := fs.Bool("no-writer-running", false, "allow --older-than under 24h: you know no sync or maintenance is writing to the lake")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	age, err := config.ParseDuration(*older)
+	if err != nil || age < 0 {
+		return usagef("--older-than %q: want an age such as 3d or 72h", *older)
+	}
+	if age < minOrphanAge && !*noWriter {
+		return usagef("--older-than %s is under 24h: a sync's files are written before its commit references them, so a younger file may be a commit in flight; stop every writer and add --no-writer-running, or use at least 24h", *older)
+	}
+	return eachLakeTable(ctx, *cfgPath, *only, stdout, func(w *lake.Writer, t *schemas.Table) (string, error) {
+		r, err := w.RemoveOrphans(ctx, t, age, *dry)
+		switch {
+		case err != nil:
+			return "", err
+		case r.Skipped != "":
+			return r.Skipped, nil
+		case len(r.Orphans) == 0:
+			return fmt.Sprintf("no unreferenced file older than %s", *older), nil
+		}
+		var b strings.Builder
+		if *dry {
+			fmt.Fprintf(&b, "would remove %d unreferenced files older than %s, %d bytes (dry run):", len(r.Orphans), *older, r.Bytes)
+		} else {
+			fmt.Fprintf(&b, "removed %d unreferenced files older than %s, %d bytes:", r.Removed, *older, r.Bytes)
+		}
+		for _, o := range r.Orphans {
+			fmt.Fprintf(&b, "\n  %s", o.Path)
+		}
+		return b.String(), nil
 	})
 }
 

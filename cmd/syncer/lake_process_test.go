@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -296,4 +298,17 @@ func TestLakeShards_SIGKILLAndRerunEqualTheSourceByIndependentScan(t *testing.T)
 		assertLakeEqual(t, dir, s, pass == 0, fmt.Sprintf("after %d SIGKILLs and a rerun %v", killed, args))
 	}
 	t.Logf("%d shard processes killed, %d finished on their own, over %d rounds", killed, finished, *lakeKillRounds)
+	// The killed shards' and the lost attempts' files are unreferenced: remove-orphans (no writer
+	// running now) takes them, and every table still equals the source.
+	code, out, errOut := syncer(t, "lake", "remove-orphans", "--config", cfgs[0], "--older-than", "0s", "--no-writer-running")
+	if code != exitOK {
+		t.Fatalf("remove-orphans: exit %d\n%s%s", code, out, errOut)
+	}
+	removed := 0
+	for _, m := range regexp.MustCompile(`removed (\d+) unreferenced files`).FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.Atoi(m[1])
+		removed += n
+	}
+	t.Logf("remove-orphans removed %d files left by killed shards and lost commit attempts", removed)
+	assertLakeEqual(t, dir, s, false, "after remove-orphans")
 }

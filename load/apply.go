@@ -204,7 +204,7 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 	del, stale := Quote(schemas.ColDeletedAt), Quote(schemas.ColStaleSince)
 	if _, err := d.conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE %[1]s AS
 		SELECT s.*, (hash(%[2]s) >> 1)::BIGINT AS _h, t.%[4]s IS NOT NULL AS _exists,
-			t.%[4]s IS NOT NULL AND (t.%[5]s IS DISTINCT FROM (hash(%[2]s) >> 1)::BIGINT OR t.%[6]s IS NOT NULL OR t.%[7]s IS NOT NULL) AS _changed,
+			t.%[4]s IS NOT NULL AND (t.%[5]s IS DISTINCT FROM (hash(%[2]s) >> 1)::BIGINT OR t.%[6]s IS DISTINCT FROM s.%[6]s OR t.%[7]s IS NOT NULL) AS _changed,
 			t.%[8]s IS DISTINCT FROM s.%[8]s AS _new_run
 		FROM %[3]s AS s LEFT JOIN %[9]s AS t ON t.%[4]s = s.%[4]s`,
 		stage, strings.Join(content, ", "), Quote(view), pk, hashCol, del, stale, run, Quote(t.Name))); err != nil {
@@ -226,7 +226,9 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 		q    string
 	}{
 		// A changed row, or one deleted or marked stale before, is rewritten (a good version
-		// is current again).
+		// is current again). So is one whose _deleted_at differs from the batch's: a sync's
+		// batch is live (NULL), and a batch copied from the lake carries the lake's soft
+		// delete, which the DuckDB file then takes even when the content is the same.
 		{"updating changed rows", changed, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s FROM %[3]s AS s WHERE s._changed AND t.%[4]s = s.%[4]s`,
 			Quote(t.Name), strings.Join(sets, ", "), stage, pk)},
 		// A row whose content did not change is not rewritten: only _run_id moves (the scan saw

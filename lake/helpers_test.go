@@ -226,3 +226,12 @@ func currentTable(t testing.TB, w *Writer, tb *schemas.Table) *table.Table {
 }
 
 func localPath(uri string) string { return strings.TrimPrefix(uri, "file://") }
+
+// skipUnderRace skips a test that takes over 20 s under the race detector; .ci/run runs it
+// without.
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("long test: .ci/run runs it without -race")
+	}
+}

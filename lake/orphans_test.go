@@ -75,6 +75,7 @@ func orphanPaths(r OrphanResult, strip string) []string {
 // referenced file stays, and the table (read by iceberg-go's scan and by DuckDB over its
 // files) and its cursors are unchanged. A threshold of 0 then takes the newer ones too.
 func TestRemoveOrphansRemovesOnlyUnreferencedOldFiles(t *testing.T) {
+	skipUnderRace(t)
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			ctx := context.Background()
@@ -147,6 +148,7 @@ func TestRemoveOrphansRemovesOnlyUnreferencedOldFiles(t *testing.T) {
 // On S3 storage the listing is the bucket's: a failed commit's objects are listed and removed,
 // the others stay, and the table is unchanged.
 func TestRemoveOrphansOnS3(t *testing.T) {
+	skipUnderRace(t)
 	ctx := context.Background()
 	s3 := fakes3.Start(t, "lake")
 	w, err := Open(ctx, s3Options(t, s3, CopyOnWrite))

@@ -16,6 +16,7 @@ import (
 // round-trip (read back through another connection by iceberg-go's scan), and four writers
 // with their own connections commit concurrently, conflicts retried, every row once.
 func TestPostgresCatalog(t *testing.T) {
+	skipUnderRace(t)
 	pg := pgserver.Start(t)
 	for _, tc := range concurrentCases {
 		t.Run(concurrentName(tc.mode, tc.same), func(t *testing.T) {

@@ -187,6 +187,7 @@ func TestRESTCatalogRequirementConflictIs409(t *testing.T) {
 // server answered, every commit is one accepted by the server, and the table read from the
 // catalog's store holds every row once with its latest values and every cursor.
 func TestRESTCatalogConcurrentWriters(t *testing.T) {
+	skipUnderRace(t)
 	for _, tc := range concurrentCases {
 		t.Run(concurrentName(tc.mode, tc.same), func(t *testing.T) {
 			s := restLake(t)

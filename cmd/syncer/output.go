@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -70,9 +71,9 @@ func kindOf(typ string) colKind {
 // aligned table (in blocks of tableBlock rows), CSV, a JSON array of objects, or JSON lines.
 // Every type prints natively: JSON, lists, structs and maps as JSON; DECIMAL and HUGEINT
 // exact; DATE as a date; TIMESTAMPTZ as ISO-8601 in UTC.
-func printQuery(ctx context.Context, db *sql.DB, q, format string, w io.Writer) error {
-	if format != "table" && format != "csv" && format != "json" && format != "jsonl" {
-		return usagef("--format %q: want %s", format, queryFormats)
+func printQuery(ctx context.Context, db queryer, q, format string, w io.Writer) error {
+	if err := checkFormat(format); err != nil {
+		return err
 	}
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
@@ -93,7 +94,7 @@ func printQuery(ctx context.Context, db *sql.DB, q, format string, w io.Writer) 
 	}
 	// DuckDB renders what Go's values cannot carry exactly (key order of structs and JSON,
 	// decimals, UUIDs, intervals): such columns are read as its own text.
-	if strings.Contains(fmt.Sprintf("%T", db.Driver()), "duckdb") {
+	if isDuckDB(db) {
 		var casts []string
 		for i, k := range kinds {
 			switch k {
@@ -140,6 +141,27 @@ func printQuery(ctx context.Context, db *sql.DB, q, format string, w io.Writer) 
 		return err
 	}
 	return bw.Flush()
+}
+
+// queryer runs queries: a *sql.DB, or a connection or transaction of one.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// isDuckDB tells DuckDB from PostgreSQL (a running syncer serve, through its protocol). A bare
+// connection is the warehouse holder's own, DuckDB.
+func isDuckDB(db queryer) bool {
+	if d, ok := db.(interface{ Driver() driver.Driver }); ok {
+		return strings.Contains(fmt.Sprintf("%T", d.Driver()), "duckdb")
+	}
+	return true
+}
+
+func checkFormat(format string) error {
+	if format != "table" && format != "csv" && format != "json" && format != "jsonl" {
+		return usagef("--format %q: want %s", format, queryFormats)
+	}
+	return nil
 }
 
 func queryError(err error) error {

@@ -201,6 +201,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sched := &serve.Scheduler{Schedule: serve.Schedule{Every: sv.Every.Std(), Cron: sv.Cron}, Log: log, Metrics: serve.NewSyncMetrics(reg),
 		Run: func(ctx context.Context) (pipeline.Summary, error) { return pipeline.Run(ctx, pc) }}
 
+	// Other processes' status, runs, query and export are answered on the control socket.
+	hold, err := startHolder(ctx, wh.Path, "serve", log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer hold.close()
+	if hold != nil {
+		hold.restricted, hold.allowedDir = true, wh.ParquetDir
+		hold.syncState = func() (bool, time.Time) { st := sched.Status(); return st.Running, st.LastStarted }
+	}
+
 	var httpSrv *http.Server
 	httpErr := make(chan error, 1)
 	if sv.HTTP != "off" {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -279,10 +280,13 @@ func viaHolder(ctx context.Context, path string, lockErr error, req control.Requ
 	case errors.Is(err, control.ErrForbidden):
 		return fmt.Errorf("%w; its control socket %s belongs to another user, so this read cannot be answered by it: "+
 			"run the command as the user running the sync (or serve), or wait for it to finish", lockErr, sock)
+	case errors.Is(err, control.ErrNoHolder) && errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("%w; it answers no reads: the control socket %s was left by a syncer that was killed, and the "+
+			"process holding the file now is not a syncer sync or serve (a duckdb shell, a BI tool?). Close it, or wait for it", lockErr, sock)
 	case errors.Is(err, control.ErrNoHolder):
-		return fmt.Errorf("%w; and it answers no reads (no control socket at %s): it is a syncer older than this one, or "+
-			"not syncer. Wait for it to finish, or stop it and run it with this version, which answers status, runs, query "+
-			"and export while it syncs", lockErr, sock)
+		return fmt.Errorf("%w; it answers no reads (no control socket at %s): it is a syncer older than this one, or "+
+			"not syncer (a duckdb shell, a BI tool?). Wait for it to finish, or stop it and run it with this version, which "+
+			"answers status, runs, query and export while it syncs", lockErr, sock)
 	}
 	return err
 }

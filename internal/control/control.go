@@ -235,8 +235,11 @@ func (s *Server) serve(c *net.UnixConn) {
 		return
 	}
 	s.log.Debug("control socket: request", "cmd", req.Cmd)
+	start := time.Now()
 	out := &frameWriter{w: w}
-	if err := s.handler(ctx, req, out); err != nil {
+	err = s.handler(ctx, req, out)
+	s.log.Debug("control socket: request ended", "cmd", req.Cmd, "seconds", time.Since(start).Seconds(), "error", err)
+	if err != nil {
 		if out.err != nil || ctx.Err() != nil {
 			return // the client is gone
 		}
@@ -327,7 +330,11 @@ func Do(ctx context.Context, warehouse string, req Request, onInfo func(Info), o
 		case ctx.Err() != nil:
 			return ctx.Err()
 		}
-		return fmt.Errorf("%w (%s: %v)", ErrNoHolder, path, errors.Unwrap(errors.Unwrap(err)))
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			return fmt.Errorf("%w (%s): %w", ErrNoHolder, path, errno)
+		}
+		return fmt.Errorf("%w (%s): %v", ErrNoHolder, path, err)
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })

@@ -206,3 +206,86 @@ func TestHolder_ReadsAnswerDuringASync(t *testing.T) {
 	}
 	t.Logf("%d reads during the third sync, last counts %v", readsDuring, last)
 }
+
+// Through a running syncer serve, status, runs, query and export go through its control
+// socket, not the PostgreSQL protocol: their output is byte-identical to what they print from
+// the file after serve stopped, export works (staged in serve's Parquet directory, the only one
+// its DuckDB may write to, when the target is elsewhere), and status says no sync is running.
+func TestHolder_ServeAnswersReadsLikeTheFile(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	wh := filepath.Join(dir, "data", "warehouse.duckdb")
+	cmd := exec.Command(bin, "serve", "--warehouse", wh, "--parquet-dir", filepath.Join(dir, "data", "parquet"),
+		"--listen", "127.0.0.1:0", "--http", "off", "--every", "1h", "--sim-scale", "200")
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// The first (scheduled at start) sync has finished when status says none is running.
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		code, _, errOut := syncer(t, "status", "--warehouse", wh, "--format", "csv")
+		if code == 0 && strings.Contains(errOut, "note: syncer serve (pid "+strconv.Itoa(cmd.Process.Pid)+")") && strings.Contains(errOut, "no sync is running now") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve's first sync did not finish: exit %d %s\n%s", code, errOut, stderr.String())
+		}
+	}
+	reads := [][]string{{"status"}, {"status", "--format", "json"}, {"runs", "--format", "csv"}, {"runs"},
+		{"query", "lead_funnel", "--format", "json"}, {"query", "SELECT * FROM invoices ORDER BY 1", "--format", "jsonl"},
+		{"query", "SELECT * FROM users ORDER BY 1", "--format", "csv"}, {"query", "SELECT * FROM leads ORDER BY 1"}}
+	during := make([]string, len(reads))
+	for i, r := range reads {
+		code, out, errOut := syncer(t, append(r, "--warehouse", wh)...)
+		if code != 0 {
+			t.Fatalf("%v through serve: exit %d %s", r, code, errOut)
+		}
+		during[i] = out
+	}
+	for _, to := range []string{filepath.Join(dir, "export"), filepath.Join(dir, "data", "parquet")} {
+		if code, out, errOut := syncer(t, "export", "--warehouse", wh, "--parquet-dir", to); code != 0 || !strings.Contains(out, "exported 8 tables") {
+			t.Fatalf("export to %s through serve: exit %d %s %s", to, code, out, errOut)
+		}
+	}
+	if code, _, errOut := syncer(t, "query", "DELETE FROM invoices", "--warehouse", wh); code != exitUsage || !strings.Contains(errOut, "only a read") {
+		t.Fatalf("a write through serve's socket: exit %d %s", code, errOut)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve after SIGTERM: %v\n%s", err, stderr.String())
+	}
+	if _, err := os.Stat(wh + ".sock"); err == nil {
+		t.Fatal("serve left its control socket")
+	}
+	for i, r := range reads {
+		code, out, errOut := syncer(t, append(r, "--warehouse", wh)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d %s", r, code, errOut)
+		}
+		if out != during[i] && r[0] != "status" { // status: minutes since success may have turned
+			t.Errorf("%v through serve differs from the file read after it stopped:\n%s\nafter:\n%s", r, during[i], out)
+		}
+	}
+	ldb, err := load.OpenReadOnly(t.Context(), wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ldb.Close()
+	for _, to := range []string{filepath.Join(dir, "export"), filepath.Join(dir, "data", "parquet")} {
+		for _, tb := range schemas.Tables {
+			var inDB, inPQ int64
+			_ = ldb.QueryRow("SELECT count(*) FROM " + tb.Name).Scan(&inDB)
+			q := fmt.Sprintf("SELECT count(*) FROM read_parquet('%s/%s/*/*.parquet', hive_partitioning=true)", to, tb.Name)
+			if err := ldb.QueryRow(q).Scan(&inPQ); err != nil || inPQ != inDB || inDB == 0 {
+				t.Errorf("%s/%s: parquet %d rows (%v), duckdb %d", to, tb.Name, inPQ, err, inDB)
+			}
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "data", "parquet")); len(entries) != len(schemas.Tables) {
+		t.Errorf("serve's Parquet directory holds %d entries (staging left behind?), want %d tables", len(entries), len(schemas.Tables))
+	}
+}

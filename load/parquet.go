@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/marketsync/marketsync/schemas"
@@ -22,8 +21,11 @@ import (
 // a reader always finds the directory and every file whole, old or new. Soft-deleted rows are
 // kept (filter on _deleted_at IS NULL).
 func (d *DuckDB) ExportParquet(ctx context.Context, dir string, tables []*schemas.Table, changedSince *time.Time) error {
-	parquetMu.Lock()
-	defer parquetMu.Unlock()
+	unlock, err := LockParquet(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating parquet directory: %w", err)
 	}
@@ -48,19 +50,29 @@ func (d *DuckDB) ExportParquet(ctx context.Context, dir string, tables []*schema
 	return nil
 }
 
-// parquetMu serializes the Parquet writes of this process: a sync's (or a serve's scheduled
+// parquetSem serializes the Parquet writes of this process: a sync's (or a serve's scheduled
 // sync's) own export and an ExportSnapshot asked for by `syncer export` through the control
 // socket may target the same directory, whose temporary files and dropped partitions they
 // would otherwise race on.
-var parquetMu sync.Mutex
+var parquetSem = make(chan struct{}, 1)
+
+// LockParquet waits (until ctx ends) for this process's other Parquet writes and returns the
+// unlock. An ExportSnapshot caller takes it before beginning its snapshot, so a sync's newer
+// Parquet is never overwritten by an older snapshot that waited for it.
+func LockParquet(ctx context.Context) (unlock func(), err error) {
+	select {
+	case parquetSem <- struct{}{}:
+		return func() { <-parquetSem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
 
 // ExportSnapshot writes every table like a full ExportParquet, from conn's open transaction (a
 // READ ONLY one the caller began: one snapshot for every table, committed data only) while
 // another connection of the same database may be writing. It does not checkpoint (a reader may
-// not); it waits for this process's other Parquet writes. It returns the partitions written.
+// not). The caller holds LockParquet. It returns the partitions written.
 func ExportSnapshot(ctx context.Context, conn *sql.Conn, dir string, tables []*schemas.Table) (int, error) {
-	parquetMu.Lock()
-	defer parquetMu.Unlock()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return 0, fmt.Errorf("creating parquet directory: %w", err)
 	}

@@ -46,10 +46,11 @@ type holder struct {
 // process holds the file it returns (nil, nil): the sync then reports the lock as it always
 // did. A socket that cannot be created is logged; the process works on without it.
 func startHolder(ctx context.Context, path, kind string, log *slog.Logger) (*holder, error) {
-	if path != ":memory:" && path != "" {
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("creating warehouse directory: %w", err)
-		}
+	if path == ":memory:" || path == "" {
+		return nil, nil // nobody else can open it
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("creating warehouse directory: %w", err)
 	}
 	connector, err := duckdb.NewConnector(path, nil)
 	if err != nil {
@@ -65,6 +66,12 @@ func startHolder(ctx context.Context, path, kind string, log *slog.Logger) (*hol
 			return nil, nil
 		}
 		return nil, fmt.Errorf("opening warehouse %s: %w", path, err)
+	}
+	// As load.Open sets it (a global setting): COPY ... TO parquet streams instead of buffering,
+	// and exports may run before the sync's own open has set it.
+	if _, err := db.ExecContext(ctx, "SET preserve_insertion_order = false"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("configuring %s: %w", path, err)
 	}
 	now := time.Now().UTC()
 	h := &holder{db: db, info: control.Info{PID: os.Getpid(), Kind: kind, Since: now}}
@@ -123,6 +130,15 @@ func (h *holder) close() {
 func (e *usageError) IsUsage() bool { return true }
 
 func (h *holder) handle(ctx context.Context, req control.Request, out io.Writer) error {
+	if req.Cmd == "export" {
+		// Before the snapshot begins: an export that waited for the sync's own Parquet writes
+		// must not then write an older snapshot over them.
+		unlock, err := load.LockParquet(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	conn, err := h.db.Conn(ctx)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -14,6 +15,9 @@ import (
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/marketsync/marketsync/load"
+	"github.com/marketsync/marketsync/schemas"
 )
 
 // runBin runs the syncer binary (another process: the warehouse lock is per process).
@@ -149,5 +153,53 @@ func TestHolder_ReaderInterruptStopsTheQueryInTheHolder(t *testing.T) {
 	}
 	if l := logs.String(); !strings.Contains(l, "request ended") || !strings.Contains(l, "interrupt") && !strings.Contains(l, "context canceled") {
 		t.Fatalf("the holder's request did not end cancelled:\n%s", l)
+	}
+}
+
+// An export through the holder waits for the process's own Parquet writes (a sync's Parquet
+// phase) and only then takes its snapshot: what the sync committed before writing its Parquet
+// is in the export, never overwritten by an older snapshot that waited.
+func TestHolder_ExportWaitsForTheSyncsParquetAndSnapshotsAfter(t *testing.T) {
+	ctx := t.Context()
+	wh := filepath.Join(t.TempDir(), "w.duckdb")
+	d, err := load.Open(ctx, wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Migrate(ctx, schemas.Tables); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	h, err := startHolder(ctx, wh, "sync", slog.New(slog.DiscardHandler))
+	if err != nil || h == nil || h.srv == nil {
+		t.Fatalf("holder: %v %v", h, err)
+	}
+	defer h.close()
+	unlock, err := load.LockParquet(ctx) // the sync is writing its Parquet
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "export")
+	cmd := exec.Command(binary(t), "export", "--warehouse", wh, "--parquet-dir", out)
+	var stdout, stderr lockedBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // the export is waiting
+	if cmd.ProcessState != nil || stdout.String() != "" {
+		t.Fatalf("the export did not wait for the Parquet writes: %s %s", stdout.String(), stderr.String())
+	}
+	tb, _ := schemas.Lookup("companies")
+	if _, err := h.db.Exec(fmt.Sprintf("INSERT INTO companies (%s) VALUES ('c-after')", tb.PrimaryKey)); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("export: %v %s", err, stderr.String())
+	}
+	var n int
+	if err := h.db.QueryRow(fmt.Sprintf("SELECT count(*) FROM read_parquet('%s/companies/*/*.parquet') WHERE %s = 'c-after'", out, tb.PrimaryKey)).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the row committed while the export waited: %d in the export (%v), want 1", n, err)
 	}
 }

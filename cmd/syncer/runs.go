@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 
+	"github.com/marketsync/marketsync/internal/control"
 	"github.com/marketsync/marketsync/schemas"
 )
 
@@ -41,7 +43,7 @@ const runsTableSQL = `SELECT run_id, stream, status, mode, strftime(started_at A
 FROM (%s)
 ORDER BY min(started_at) OVER (PARTITION BY run_id) DESC, run_id DESC, stream`
 
-func runRuns(ctx context.Context, args []string, stdout, _ io.Writer) error {
+func runRuns(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("runs", "runs [--last N] [--stream S] [--format table|csv|json] [--warehouse PATH | --config FILE]", stdout)
 	cfgPath := fs.String("config", "", "YAML config `file` (for its warehouse path)")
 	warehouse := fs.String("warehouse", "", "DuckDB warehouse `path`")
@@ -66,14 +68,10 @@ func runRuns(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		// A declared name (checked above) is safe to inline; serve's protocol takes no '?' placeholders.
 		filter = fmt.Sprintf(" AND stream = '%s'", *stream)
 	}
-	db, err := openWarehouseReadOnly(ctx, *warehouse, *cfgPath)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	q := fmt.Sprintf(runsSQL, filter, *last)
 	if *format == "table" {
 		q = fmt.Sprintf(runsTableSQL, q) // csv and json carry every column
 	}
-	return printQuery(ctx, db, q, *format, stdout)
+	return readWarehouse(ctx, *warehouse, *cfgPath, control.Request{Cmd: "query", SQL: q, Format: *format}, true, stdout, stderr,
+		func(db *sql.DB) error { return printQuery(ctx, db, q, *format, stdout) })
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/marketsync/marketsync/internal/control"
 	"github.com/marketsync/marketsync/load"
 	"github.com/marketsync/marketsync/schemas"
 )
@@ -26,7 +28,7 @@ SELECT l.stream, nullif(l.partition, '') AS partition, l.last_status, l.last_run
 FROM last l LEFT JOIN _sync_state s ON s.stream = l.stream AND s.partition = l.partition
 ORDER BY l.stream, l.partition`
 
-func runStatus(ctx context.Context, args []string, stdout, _ io.Writer) error {
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("status", "status [--warehouse PATH] [--format table|csv|json]", stdout)
 	cfgPath := fs.String("config", "", "YAML config `file` (for its warehouse path)")
 	warehouse := fs.String("warehouse", "", "DuckDB warehouse `path`")
@@ -34,15 +36,16 @@ func runStatus(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	db, err := openWarehouseReadOnly(ctx, *warehouse, *cfgPath)
-	if err != nil {
+	return readWarehouse(ctx, *warehouse, *cfgPath, control.Request{Cmd: "status", Format: *format}, true, stdout, stderr,
+		func(db *sql.DB) error { return printStatus(ctx, db, *format, stdout) })
+}
+
+// printStatus prints the streams' state and, in the table format, the rows per table.
+func printStatus(ctx context.Context, db queryer, format string, stdout io.Writer) error {
+	if err := printQuery(ctx, db, statusSQL, format, stdout); err != nil {
 		return err
 	}
-	defer db.Close()
-	if err := printQuery(ctx, db, statusSQL, *format, stdout); err != nil {
-		return err
-	}
-	if *format == "table" {
+	if format == "table" {
 		fmt.Fprintln(stdout, "\nrows per table:")
 		return printQuery(ctx, db, tableCountsSQL(), "table", stdout)
 	}

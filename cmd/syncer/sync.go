@@ -164,6 +164,17 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		view = newLiveView(stderr, terminalWidth(stderr), sink, !isTerminal(stderr))
 		pc.Progress = func(e pipeline.Event) { pr.event(e); view.event(e) }
 	}
+	// While it runs, this process answers status, runs, query and export of others (holder.go).
+	hold, err := startHolder(ctx, pc.Warehouse, "sync", log)
+	if err != nil {
+		return err
+	}
+	defer hold.close()
+	if len(pc.Streams) > 0 {
+		hold.syncing(pc.Streams)
+	} else {
+		hold.syncing(schemas.Streams)
+	}
 	stopProgress := pr.run(ctx)
 	sum, err := pipeline.Run(ctx, pc)
 	stopProgress()

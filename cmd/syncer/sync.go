@@ -200,7 +200,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	if *metricsFile != "" {
-		if werr := writeMetricsFile(*metricsFile, rep); werr != nil {
+		if werr := writeMetricsFile(*metricsFile, rep, sum.LastSuccess); werr != nil {
 			return werr
 		}
 	}

@@ -471,12 +471,23 @@ func (r *run) finish(t *task, err error) {
 	if sr.Partition != "" {
 		log = log.With("partition", sr.Partition)
 	}
-	if err != nil {
+	switch {
+	case sr.Status == "cancelled":
+		// Not a fault: the run was asked to stop (SIGINT, SIGTERM). What the stream kept and
+		// where the next run starts is the news.
+		cursor, moved := "", false
+		if c := t.cursorAt(); c != nil && c.Value != 0 {
+			cursor, moved = c.Time().Format(time.RFC3339Nano), true
+		}
+		log.Warn("stream stopped", "committed", committedSoFar(sr, t.cursorAt()), "inserted", sr.Inserted, "updated", sr.Updated,
+			"unchanged", sr.Unchanged, "deleted", sr.Deleted, "pages", sr.Pages, "requests", sr.Requests, "retries", sr.Retries,
+			"cursor_moved", moved, "cursor", cursor)
+	case err != nil:
 		log.Error("stream failed", "error", err, "inserted", sr.Inserted, "updated", sr.Updated)
-	} else if sr.Status == "deferred" {
+	case sr.Status == "deferred":
 		log.Warn("stream deferred: its daily request budget ran low", "resumes_at", sr.ResumesAt, "inserted", sr.Inserted,
 			"updated", sr.Updated, "requests", sr.Requests)
-	} else {
+	default:
 		log.Info("stream done", "inserted", sr.Inserted, "updated", sr.Updated, "deleted", sr.Deleted, "pages", sr.Pages,
 			"requests", sr.Requests, "retries", sr.Retries, "throttled", sr.Throttled, "full_scan", sr.FullScan)
 	}

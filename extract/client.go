@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -67,18 +68,84 @@ func NewClient(log *slog.Logger, retry RetryPolicy, timeout time.Duration) *Clie
 	if timeout == 0 {
 		timeout = 60 * time.Second
 	}
-	wire := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	wire := newWire((&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext)
+	// No http.Client.Timeout: it would bound all retries of a request together; each attempt
+	// gets its own in capsTransport.
+	return &Client{http: &http.Client{Transport: newStack(wire, log, retry, timeout, DefaultMaxBody)}, wire: wire, maxRetryAfter: retry.MaxRetryAfter}
+}
+
+// newWire is the transport every request leaves by. Its connections count the bytes written to
+// them, so capsTransport can tell a resend net/http made after writing a request from one it
+// made because the connection failed before anything of the request left (see sentConn).
+// It speaks HTTP/1.1: a custom dialer and TLS config turn net/http's automatic HTTP/2 off.
+func newWire(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &sentConn{Conn: c}, nil
+		},
 		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
 		MaxIdleConns:        256,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
-	// No http.Client.Timeout: it would bound all retries of a request together; each attempt
-	// gets its own in capsTransport.
-	return &Client{http: &http.Client{Transport: newStack(wire, log, retry, timeout, DefaultMaxBody)}, wire: wire, maxRetryAfter: retry.MaxRetryAfter}
+}
+
+// sentConn is a connection that counts the bytes written to it. A write is counted before it
+// starts (the peer may answer before Write returns) and corrected after it for what it did not
+// write: a write that sent nothing has left the count as it was before net/http learns so.
+//
+// Once a read failed (the server closed the connection: net/http's reader waits on every idle
+// connection), nothing more is written to it: the request would reach a closed socket, which
+// the server never reads. The write fails with nothing sent, and net/http sends the request
+// on a new connection, as it does when it notices the close first.
+type sentConn struct {
+	net.Conn
+	sent   atomic.Int64
+	closed atomic.Bool // a read failed: the peer closed or reset the connection
+	reset  atomic.Bool // a read failed with a reset: the peer closed with our data unread
+}
+
+func (c *sentConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.closed.Store(true)
+		// A reset says the server closed with our data unread; so does one that came after its
+		// FIN (the request reached a socket it had closed), which the EOF read hides.
+		if errors.Is(err, syscall.ECONNRESET) || (errors.Is(err, io.EOF) && resetPending(c.Conn)) {
+			c.reset.Store(true)
+		}
+	}
+	return n, err
+}
+
+func (c *sentConn) Write(p []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, errPeerClosed
+	}
+	c.sent.Add(int64(len(p)))
+	n, err := c.Conn.Write(p)
+	if n < len(p) {
+		c.sent.Add(int64(n - len(p)))
+	}
+	return n, err
+}
+
+var errPeerClosed = errors.New("the server closed the connection")
+
+// sentConnOf returns the sentConn under a connection httptrace reports (TLS unwrapped), or nil
+// for a connection another transport dialled.
+func sentConnOf(c net.Conn) *sentConn {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	sc, _ := c.(*sentConn)
+	return sc
 }
 
 // newStack is the HTTP policy, outermost first:

@@ -13,7 +13,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 )
 
@@ -46,27 +46,30 @@ func (t *capsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		defer cancel() // after the body is read: the timeout covers it
 		req = req.WithContext(ctx)
 	}
-	var wrote atomic.Bool
+	var sends *wireAttempts
 	if c.stats != nil {
 		c.stats.Requests.Add(1)
-		// net/http itself sends a request again on a new connection when a reused one was
-		// closed before answering: each connection past the first is one more attempt the
-		// server saw, and a retry.
-		var conns atomic.Int32
-		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-			GotConn: func(httptrace.GotConnInfo) {
-				if conns.Add(1) > 1 {
-					c.stats.Requests.Add(1)
-					c.stats.Retries.Add(1)
-				}
-			},
-			WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
-		}))
+		sends = &wireAttempts{}
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), sends.trace()))
 	}
 	start := time.Now()
 	res, err := t.next.RoundTrip(req)
-	if err != nil && c.stats != nil && caller.Err() != nil && !wrote.Load() {
-		c.stats.Requests.Add(-1) // the run was cancelled before the request was sent: no attempt
+	if c.stats != nil {
+		sent := sends.done()
+		switch {
+		case err != nil && caller.Err() != nil && sent == 0:
+			c.stats.Requests.Add(-1) // the run was cancelled before the request was sent: no attempt
+		case res != nil && res.ProtoMajor == 2:
+			// HTTP/2 resends only a request the server refused unprocessed (GOAWAY past its
+			// stream, REFUSED_STREAM): the server saw one.
+		case sent > 1:
+			// net/http sent the request again on a new connection after a reused one failed
+			// once the request was written: the server may have read it (a connection dropped
+			// without an answer), so each written attempt past the first is a request and a
+			// retry.
+			c.stats.Requests.Add(int64(sent - 1))
+			c.stats.Retries.Add(int64(sent - 1))
+		}
 	}
 	if err != nil {
 		if certificateError(err) {
@@ -190,4 +193,55 @@ func excerpt(b []byte) string {
 		s = s[:512] + "…"
 	}
 	return s
+}
+
+// wireAttempts follows net/http's attempts at one request through httptrace: each connection
+// it got (GotConn) starts one; an attempt counts as sent when net/http wrote the request
+// (WroteRequest without error) and, on a connection newWire dialled, bytes of it left on that
+// connection. (WroteRequest alone is not proof: HTTP/1 reports it before flushing, and a
+// connection the server reset fails the flush with nothing sent, which net/http resends.)
+type wireAttempts struct {
+	mu    sync.Mutex
+	sent  int
+	conn  *sentConn // the current attempt's connection, if countable
+	at    int64     // its bytes sent when the attempt began
+	wrote bool      // the current attempt was written
+	open  bool      // an attempt is under way
+}
+
+func (w *wireAttempts) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.closeLocked()
+			w.open, w.wrote, w.conn = true, false, sentConnOf(info.Conn)
+			if w.conn != nil {
+				w.at = w.conn.sent.Load()
+			}
+		},
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if w.open && info.Err == nil {
+				w.wrote = true
+			}
+		},
+	}
+}
+
+func (w *wireAttempts) closeLocked() {
+	if w.open && w.wrote && (w.conn == nil || (w.conn.sent.Load() > w.at && !w.conn.reset.Load())) {
+		w.sent++
+	}
+	w.open = false
+}
+
+// done ends the last attempt (call it when RoundTrip returned, before the body is read: the
+// connection is not reused before) and returns how many attempts were sent.
+func (w *wireAttempts) done() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closeLocked()
+	return w.sent
 }

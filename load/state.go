@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
@@ -53,13 +54,36 @@ func (d *DuckDB) RecordRuns(ctx context.Context, runs []state.StreamRun) error {
 	for _, r := range runs {
 		if _, err := d.conn.ExecContext(ctx, `INSERT INTO _sync_runs (run_id, stream, partition, started_at, ended_at, status,
 			full_scan, rows_inserted, rows_updated, rows_deleted, rows_rejected, pages, requests, retries, throttled, error,
-			rows_rounded, rows_stale, note, rows_unchanged, resumes_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			rows_rounded, rows_stale, note, rows_unchanged, resumes_at, bytes, budget_wait_seconds)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.RunID, r.Stream, r.Partition, r.Started, r.Ended, r.Status, r.FullScan, r.Inserted, r.Updated, r.Deleted,
-			r.Rejected, r.Pages, r.Requests, r.Retries, r.Throttled, r.Error, r.Rounded, r.Stale, r.Note, r.Unchanged, resumesAt(r)); err != nil {
+			r.Rejected, r.Pages, r.Requests, r.Retries, r.Throttled, r.Error, r.Rounded, r.Stale, r.Note, r.Unchanged, resumesAt(r),
+			r.Bytes, r.Waited.Round(time.Microsecond).Seconds()); err != nil {
 			return fmt.Errorf("recording run of %s: %w", r.Stream, err)
 		}
 	}
 	return nil
+}
+
+// LastSuccesses returns, per stream partition, when its last succeeded run ended, from
+// _sync_runs (the whole history, not only the runs of this process).
+func (d *DuckDB) LastSuccesses(ctx context.Context) ([]state.LastSuccess, error) {
+	rows, err := d.conn.QueryContext(ctx, `SELECT stream, partition, max(ended_at) FROM _sync_runs
+		WHERE status = 'succeeded' AND ended_at IS NOT NULL GROUP BY stream, partition ORDER BY stream, partition`)
+	if err != nil {
+		return nil, fmt.Errorf("reading the last successes from _sync_runs: %w", err)
+	}
+	defer rows.Close()
+	out := []state.LastSuccess{} // non-nil: the history was read
+	for rows.Next() {
+		var l state.LastSuccess
+		if err := rows.Scan(&l.Stream, &l.Partition, &l.At); err != nil {
+			return nil, fmt.Errorf("reading the last successes from _sync_runs: %w", err)
+		}
+		l.At = l.At.UTC()
+		out = append(out, l)
+	}
+	return out, rows.Err()
 }
 
 func resumesAt(r state.StreamRun) any {

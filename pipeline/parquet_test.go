@@ -97,3 +97,53 @@ func mtimes(t *testing.T, dir string) map[string]time.Time {
 	}
 	return out
 }
+
+// A stream run ends when its table's Parquet files are written, and the run when the last
+// are: with a slow Parquet phase (a hook sleeps after each table), every stream's ended_at, in
+// the summary and in _sync_runs, is at or after its files' modification time, and the run's
+// duration is its wall time.
+func TestRun_EndedAtCoversTheParquetPhase(t *testing.T) {
+	sim := startSim(t, apisim.Config{Seed: 8, Scale: 60, Profile: "fast"})
+	cfg := testConfig(sim, 1, t.TempDir())
+	const pause = 300 * time.Millisecond
+	cfg.parquetWritten = func(string) { time.Sleep(pause) }
+	start := time.Now()
+	sum, err := Run(context.Background(), cfg)
+	wall := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := sum.Ended.Sub(sum.Started); d > wall || wall-d > 150*time.Millisecond {
+		t.Errorf("the run took %s of wall time, its summary says %s", wall, d)
+	}
+	files := mtimes(t, cfg.ParquetDir)
+	db, err := load.Open(context.Background(), cfg.Warehouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range sum.Streams {
+		written, ok := files[s.Stream]
+		if !ok {
+			t.Fatalf("%s: no Parquet files", s.Stream)
+		}
+		if s.Ended.Before(written) {
+			t.Errorf("%s/%s ended at %s, before its Parquet files were written (%s)", s.Stream, s.Partition, s.Ended.Format(time.RFC3339Nano), written.Format(time.RFC3339Nano))
+		}
+		if s.Ended.After(sum.Ended) {
+			t.Errorf("%s/%s ended at %s, after the run (%s)", s.Stream, s.Partition, s.Ended, sum.Ended)
+		}
+		var ended int64
+		if err := db.Conn().QueryRowContext(context.Background(), `SELECT epoch_us(ended_at) FROM _sync_runs WHERE run_id = ? AND stream = ? AND partition = ?`,
+			sum.RunID, s.Stream, s.Partition).Scan(&ended); err != nil {
+			t.Fatal(err)
+		}
+		if ended != s.Ended.UnixMicro() {
+			t.Errorf("%s/%s: _sync_runs ended_at %s, the summary %s", s.Stream, s.Partition, time.UnixMicro(ended).UTC(), s.Ended)
+		}
+	}
+	// The hook pauses after every table, the first one's included: the pauses are in the run.
+	if last := files[sum.Streams[0].Stream]; sum.Ended.Sub(last) < pause {
+		t.Errorf("the run ended %s after %s's files: the hook's pause is not in the run", sum.Ended.Sub(last), sum.Streams[0].Stream)
+	}
+}

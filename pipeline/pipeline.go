@@ -63,6 +63,8 @@ type Config struct {
 	// DuckDBMemoryLimit caps DuckDB's buffer pool (default 256MB): the warehouse lives on disk,
 	// so a larger cache only grows the process with the data synced.
 	DuckDBMemoryLimit string
+
+	parquetWritten func(table string) // tests: called after each table's Parquet files are written
 }
 
 // DefaultLookback is how far before the cursor an incremental run re-reads, per stream, as each
@@ -164,6 +166,10 @@ type Summary struct {
 	Streams []state.StreamRun
 	// ParquetPartitions is how many Parquet partition files the run rewrote (only changed ones).
 	ParquetPartitions int
+	// LastSuccess is, per stream partition the warehouse has a history of, when it last
+	// succeeded (this run included), read from _sync_runs after the run was recorded. Empty
+	// when the run stopped before it could read the warehouse.
+	LastSuccess []state.LastSuccess
 }
 
 // Failed returns the stream runs that failed.
@@ -351,23 +357,62 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if cfg.Log.Enabled(ctx, slog.LevelDebug) {
 		db.LogMemory(ctx, cfg.Log)
 	}
-	sum.Ended = time.Now().UTC()
 	sum.Streams = r.results
-	if err := db.RecordRuns(context.WithoutCancel(ctx), sum.Streams); err != nil {
-		return sum, err
-	}
 	// Parquet is derived from committed data; an interrupted run skips it to exit quickly (the
-	// previous snapshot stays intact and the next run writes a new one).
+	// previous snapshot stays intact and the next run writes a new one). A stream run ends when
+	// its table's files are written, so the history's times and durations include them.
+	var parquetErr error
 	if cfg.ParquetDir != "" && ctx.Err() == nil {
-		if err := db.ExportParquet(ctx, cfg.ParquetDir, tables, &r.started); err != nil {
-			return sum, fmt.Errorf("writing parquet: %w", err)
-		}
+		parquetErr = r.exportParquet(ctx, tables, sum.Streams)
 		sum.ParquetPartitions = db.ParquetPartitionsWritten
+	}
+	// The history is recorded even when Parquet failed: the streams' rows and cursors are in.
+	if err := db.RecordRuns(context.WithoutCancel(ctx), sum.Streams); err != nil {
+		sum.Ended = time.Now().UTC()
+		return sum, errors.Join(parquetErr, err)
+	}
+	sum.LastSuccess, err = db.LastSuccesses(context.WithoutCancel(ctx))
+	sum.Ended = time.Now().UTC()
+	if err != nil || parquetErr != nil {
+		return sum, errors.Join(parquetErr, err)
 	}
 	if failed := sum.Failed(); len(failed) > 0 {
 		return sum, fmt.Errorf("%w: %d of %d stream runs (first: %s: %s)", ErrStreamsFailed, len(failed), len(sum.Streams), failed[0].Stream, failed[0].Error)
 	}
 	return sum, nil
+}
+
+// exportParquet writes the Parquet files of the run's tables, one table at a time, and ends
+// each stream run (skipped ones aside) when its table's files are written: its rows are not
+// delivered before. On a failure, the stream runs not yet written end then.
+func (r *run) exportParquet(ctx context.Context, tables []*schemas.Table, runs []state.StreamRun) error {
+	written := map[string]time.Time{}
+	var err error
+	for _, t := range tables {
+		if _, ok := written[t.Name]; ok {
+			continue
+		}
+		if err = r.db.ExportParquet(ctx, r.cfg.ParquetDir, []*schemas.Table{t}, &r.started); err != nil {
+			err = fmt.Errorf("writing parquet: %w", err)
+			break
+		}
+		if r.cfg.parquetWritten != nil {
+			r.cfg.parquetWritten(t.Name)
+		}
+		written[t.Name] = time.Now().UTC()
+	}
+	now := time.Now().UTC()
+	for i := range runs {
+		if runs[i].Status == "skipped" {
+			continue
+		}
+		if at, ok := written[runs[i].Stream]; ok {
+			runs[i].Ended = at
+		} else {
+			runs[i].Ended = now
+		}
+	}
+	return err
 }
 
 func (r *run) tables() ([]*schemas.Table, error) {
@@ -426,12 +471,23 @@ func (r *run) finish(t *task, err error) {
 	if sr.Partition != "" {
 		log = log.With("partition", sr.Partition)
 	}
-	if err != nil {
+	switch {
+	case sr.Status == "cancelled":
+		// Not a fault: the run was asked to stop (SIGINT, SIGTERM). What the stream kept and
+		// where the next run starts is the news.
+		cursor, moved := "", false
+		if c := t.cursorAt(); c != nil && c.Value != 0 {
+			cursor, moved = c.Time().Format(time.RFC3339Nano), true
+		}
+		log.Warn("stream stopped", "committed", committedSoFar(sr, t.cursorAt()), "inserted", sr.Inserted, "updated", sr.Updated,
+			"unchanged", sr.Unchanged, "deleted", sr.Deleted, "pages", sr.Pages, "requests", sr.Requests, "retries", sr.Retries,
+			"cursor_moved", moved, "cursor", cursor)
+	case err != nil:
 		log.Error("stream failed", "error", err, "inserted", sr.Inserted, "updated", sr.Updated)
-	} else if sr.Status == "deferred" {
+	case sr.Status == "deferred":
 		log.Warn("stream deferred: its daily request budget ran low", "resumes_at", sr.ResumesAt, "inserted", sr.Inserted,
 			"updated", sr.Updated, "requests", sr.Requests)
-	} else {
+	default:
 		log.Info("stream done", "inserted", sr.Inserted, "updated", sr.Updated, "deleted", sr.Deleted, "pages", sr.Pages,
 			"requests", sr.Requests, "retries", sr.Retries, "throttled", sr.Throttled, "full_scan", sr.FullScan)
 	}

@@ -79,14 +79,20 @@ type StreamRun struct {
 	Requests  int64
 	Retries   int64
 	Throttled int64         // 429 answers
-	Bytes     int64         // response bytes read (summary only; not stored)
-	Waited    time.Duration // time spent waiting on rate budgets (summary only; not stored)
+	Bytes     int64         // response bytes read
+	Waited    time.Duration // time spent waiting on rate budgets (stored in seconds, to the microsecond)
 	// Note says which guarantee this run could not give, e.g. why a full scan marked no
 	// deletions ("total unknown: bare array").
 	Note  string
 	Error string
 	// ResumesAt, for a deferred run, is when the budget that stopped it is back (at the latest).
 	ResumesAt time.Time
+}
+
+// LastSuccess is when a stream partition's last succeeded run ended (_sync_runs).
+type LastSuccess struct {
+	Stream, Partition string
+	At                time.Time
 }
 
 // DDL creates the state tables.
@@ -121,6 +127,8 @@ ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS rows_stale BIGINT;
 ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS note VARCHAR;
 ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS rows_unchanged BIGINT;
 ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS resumes_at TIMESTAMPTZ;
+ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS bytes BIGINT;
+ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS budget_wait_seconds DOUBLE;
 CREATE TABLE IF NOT EXISTS _sources (
 	source VARCHAR PRIMARY KEY,
 	identity VARCHAR NOT NULL,

@@ -130,7 +130,9 @@ func checkRedirect(q url.Values, state string) (string, error) {
 	return q.Get("code"), nil
 }
 
-// catchRedirect serves redirect_uri on its loopback address until the browser arrives.
+// catchRedirect serves redirect_uri on its loopback address until the browser arrives with this
+// run's state: a request with another state is answered 400 and the wait goes on; the first with
+// the right state ends it (with its code, or HighLevel's error).
 func catchRedirect(ctx context.Context, redirectURI, state, authURL string, stdout io.Writer) (string, error) {
 	u, err := url.Parse(redirectURI)
 	if err != nil || !config.IsLoopback(u.Hostname()) || u.Port() == "" {
@@ -151,6 +153,14 @@ func catchRedirect(ctx context.Context, redirectURI, state, authURL string, stdo
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		if q := r.URL.Query(); q.Get("state") != state {
+			// Not this run's redirect (an earlier attempt's tab, a prefetch, someone else's
+			// link): refuse it and keep waiting for the one that is.
+			http.Error(w, "marketsync: this request's state does not match the authorize URL syncer printed; it is ignored. "+
+				"Open the URL syncer printed, or finish in the tab it opened.", http.StatusBadRequest)
+			fmt.Fprintf(stdout, "Ignored a request to %s whose state does not match this run's authorize URL; still waiting …\n", redirectURI)
+			return
+		}
 		code, err := checkRedirect(r.URL.Query(), state)
 		if err != nil {
 			http.Error(w, "marketsync: "+err.Error(), http.StatusBadRequest)

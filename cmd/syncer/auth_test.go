@@ -227,6 +227,26 @@ func TestAuthHighLevel_ListenCatchesTheRedirect(t *testing.T) {
 	if m == "" {
 		t.Fatalf("no authorize URL printed:\n%s", out)
 	}
+	// A stray request (another state, or none) is refused with 400 and does not end the wait.
+	for _, stray := range []string{"state=not-this-one&code=x", "code=x", "error=access_denied&state=other"} {
+		res, err := http.Get(redirect + "?" + stray)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(page), "state does not match") {
+			t.Fatalf("a stray %q: HTTP %d %q, want 400 naming the state", stray, res.StatusCode, page)
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("a stray %q ended the wait: exit %d\n%s\n%s", stray, code, out, errb.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if !strings.Contains(out.String(), "Ignored a request") {
+		t.Errorf("the stray requests were not reported:\n%s", out)
+	}
 	// The browser follows the redirect to the listener, which answers it.
 	res, err := http.Get(m)
 	if err != nil {

@@ -5,13 +5,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/marketsync/marketsync/pipeline"
+	"github.com/marketsync/marketsync/state"
 )
 
 // runReport is the machine-readable summary of a run: --summary-json and the closing
@@ -144,8 +148,14 @@ func logRunFinished(log *slog.Logger, rep runReport, format string) {
 }
 
 // writeMetricsFile writes the run's metrics in the Prometheus text format, for node_exporter's
-// textfile collector (written to a temporary file and renamed, as that collector expects).
-func writeMetricsFile(path string, rep runReport) error {
+// textfile collector (written to a temporary file and renamed, as that collector expects). The
+// file is replaced each run, so it also carries what a failed run cannot: every stream
+// partition's last success, from the warehouse's history (last). last nil (the run stopped
+// before it read the warehouse): the previous file's last successes are carried over.
+func writeMetricsFile(path string, rep runReport, last []state.LastSuccess) error {
+	if last == nil {
+		last = previousLastSuccesses(path)
+	}
 	reg := prometheus.NewRegistry()
 	labels := []string{"stream", "partition"}
 	gauge := func(name, help string) *prometheus.GaugeVec {
@@ -179,12 +189,51 @@ func writeMetricsFile(path string, rep runReport) error {
 		success.With(l).Set(ok)
 		duration.With(l).Set(s.Ended.Sub(s.Started).Seconds())
 	}
+	lastSuccess := gauge(lastSuccessMetric, "When the stream partition's last succeeded run ended (Unix time), from the warehouse's history.")
+	for _, l := range last {
+		lastSuccess.With(prometheus.Labels{"stream": l.Stream, "partition": l.Partition}).Set(float64(l.At.UnixMicro()) / 1e6)
+	}
 	run := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "marketsync_last_run_timestamp_seconds",
 		Help: "When the last run ended (Unix time), by its status."}, []string{"status"})
 	reg.MustRegister(run)
 	run.With(prometheus.Labels{"status": rep.Status}).Set(float64(rep.Ended.Unix()))
+	runDuration := prometheus.NewGauge(prometheus.GaugeOpts{Name: "marketsync_last_run_duration_seconds",
+		Help: "Wall time of the last run, its Parquet files included."})
+	reg.MustRegister(runDuration)
+	runDuration.Set(rep.Seconds)
 	if err := prometheus.WriteToTextfile(path, reg); err != nil {
 		return fmt.Errorf("writing metrics file %s: %w", path, err)
 	}
 	return nil
+}
+
+const lastSuccessMetric = "marketsync_last_success_timestamp_seconds"
+
+// previousLastSuccesses reads the last successes of an earlier metrics file at path (none if it
+// is missing or does not parse).
+func previousLastSuccesses(path string) []state.LastSuccess {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(f)
+	if err != nil {
+		return nil
+	}
+	var out []state.LastSuccess
+	for _, m := range fams[lastSuccessMetric].GetMetric() {
+		l := state.LastSuccess{At: time.UnixMicro(int64(math.Round(m.GetGauge().GetValue() * 1e6))).UTC()}
+		for _, lp := range m.GetLabel() {
+			switch lp.GetName() {
+			case "stream":
+				l.Stream = lp.GetValue()
+			case "partition":
+				l.Partition = lp.GetValue()
+			}
+		}
+		out = append(out, l)
+	}
+	return out
 }

@@ -225,7 +225,7 @@ func TestReport_CountersEqualTheSimulatorsRequestLogAndTheWarehouse(t *testing.T
 		if code != exitOK || rep.Status != "succeeded" {
 			t.Fatalf("exit %d, status %s\n%s", code, rep.Status, errOut)
 		}
-		checkMetricsFile(t, metrics, rep)
+		checkMetricsFile(t, metrics, wh, rep)
 		checkSyncRuns(t, wh, rep)
 		log, dropped := sim.Requests()
 		if dropped > 0 {
@@ -310,8 +310,8 @@ func TestReport_CountersEqualTheSimulatorsRequestLogAndTheWarehouse(t *testing.T
 }
 
 // checkMetricsFile parses the metrics file with Prometheus' own text parser and holds every
-// sample against the JSON summary.
-func checkMetricsFile(t *testing.T, path string, rep runReport) {
+// sample against the JSON summary, and the last successes against the warehouse's _sync_runs.
+func checkMetricsFile(t *testing.T, path, warehouse string, rep runReport) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -344,7 +344,11 @@ func checkMetricsFile(t *testing.T, path string, rep runReport) {
 			got[k] = m.GetGauge().GetValue()
 		}
 	}
-	want := map[key]float64{{name: "marketsync_last_run_timestamp_seconds", outcome: rep.Status}: float64(rep.Ended.Unix())}
+	want := map[key]float64{{name: "marketsync_last_run_timestamp_seconds", outcome: rep.Status}: float64(rep.Ended.Unix()),
+		{name: "marketsync_last_run_duration_seconds"}: rep.Seconds}
+	for k, at := range lastSuccesses(t, warehouse) {
+		want[key{name: "marketsync_last_success_timestamp_seconds", stream: k[0], partition: k[1]}] = float64(at) / 1e6
+	}
 	for _, s := range rep.Streams {
 		k := func(name string) key { return key{name: name, stream: s.Stream, partition: s.Partition} }
 		for outcome, n := range map[string]int64{"inserted": s.Inserted, "updated": s.Updated, "unchanged": s.Unchanged, "deleted": s.Deleted,
@@ -355,7 +359,10 @@ func checkMetricsFile(t *testing.T, path string, rep runReport) {
 		want[k("marketsync_last_run_retries")] = float64(s.Retries)
 		want[k("marketsync_last_run_throttled")] = float64(s.Throttled)
 		want[k("marketsync_last_run_budget_wait_seconds")] = s.WaitedSeconds
-		want[k("marketsync_last_run_success")] = 1
+		want[k("marketsync_last_run_success")] = 0
+		if s.Status == "succeeded" || s.Status == "skipped" {
+			want[k("marketsync_last_run_success")] = 1
+		}
 		want[k("marketsync_last_run_stream_duration_seconds")] = s.Ended.Sub(s.Started).Seconds()
 	}
 	for k, v := range want {
@@ -368,6 +375,79 @@ func checkMetricsFile(t *testing.T, path string, rep runReport) {
 			t.Errorf("metrics file has %+v, which the summary does not", k)
 		}
 	}
+}
+
+// lastSuccesses reads, per stream and partition, when its last succeeded run ended (Unix
+// microseconds), from _sync_runs.
+func lastSuccesses(t *testing.T, warehouse string) map[[2]string]int64 {
+	t.Helper()
+	db, err := load.OpenReadOnly(t.Context(), warehouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(t.Context(), `SELECT stream, partition, epoch_us(max(ended_at)) FROM _sync_runs WHERE status = 'succeeded' GROUP BY ALL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[[2]string]int64{}
+	for rows.Next() {
+		var s, p string
+		var at int64
+		if err := rows.Scan(&s, &p, &at); err != nil {
+			t.Fatal(err)
+		}
+		out[[2]string{s, p}] = at
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The metrics file is replaced each run, so a failed run still carries every stream's last
+// success (from the warehouse's history) next to this run's failure: after a run that
+// succeeded and one where leads failed, leads' last success is the first run's end, the
+// others' the second's, each equal to _sync_runs; leads' last_run_success is 0 and the run's
+// timestamp is labelled failed.
+func TestReport_MetricsFileKeepsEveryStreamsLastSuccess(t *testing.T) {
+	setSecrets(t)
+	sim := startSim(t, apisim.Config{Seed: 4, Scale: 30, Profile: "fast"})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, sim, nil)
+	wh, metrics := filepath.Join(dir, "w.duckdb"), filepath.Join(dir, "marketsync.prom")
+	args := []string{"--config", cfg, "--streams", "users,leads,charges", "--parquet-dir", "-", "--metrics-file", metrics}
+	code, first, errOut := syncReport(t, args...)
+	if code != exitOK || first.Status != "succeeded" {
+		t.Fatalf("first run: exit %d, status %s\n%s", code, first.Status, errOut)
+	}
+	checkMetricsFile(t, metrics, wh, first)
+
+	t.Setenv("TEST_LEAD_PASSWORD", "wrong") // leads' token is refused: leads fails, the others succeed
+	code, second, errOut := syncReport(t, args...)
+	if code != exitFailed || second.Status != "failed" || streamOf(t, second, "leads", "").Status != "failed" {
+		t.Fatalf("second run: exit %d, status %s: want leads failed\n%s", code, second.Status, errOut)
+	}
+	checkMetricsFile(t, metrics, wh, second)
+	last := lastSuccesses(t, wh)
+	leads := streamOf(t, first, "leads", "")
+	if at := last[[2]string{"leads", ""}]; at != leads.Ended.UnixMicro() {
+		t.Errorf("leads' last success is %s in _sync_runs, want the first run's end %s", time.UnixMicro(at).UTC(), leads.Ended)
+	}
+	if users := streamOf(t, second, "users", ""); last[[2]string{"users", ""}] != users.Ended.UnixMicro() {
+		t.Errorf("users' last success is %s in _sync_runs, want the second run's end %s", time.UnixMicro(last[[2]string{"users", ""}]).UTC(), users.Ended)
+	}
+	if len(last) != len(second.Streams) { // users, leads, locations and three charges locations
+		t.Errorf("%d stream partitions with a last success, the run had %d: %v", len(last), len(second.Streams), last)
+	}
+
+	// A run that cannot open its warehouse keeps the previous file's last successes.
+	code, third, errOut := syncReport(t, append(args, "--warehouse", filepath.Join(cfg, "w.duckdb"))...) // under a file: cannot be created
+	if code == exitOK || third.Status != "failed" || len(third.Streams) != 0 {
+		t.Fatalf("a run without its warehouse: exit %d, status %s, %d streams\n%s", code, third.Status, len(third.Streams), errOut)
+	}
+	checkMetricsFile(t, metrics, wh, third)
 }
 
 // checkSyncRuns holds the summary against the run's rows in the warehouse's _sync_runs.

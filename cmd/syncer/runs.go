@@ -13,7 +13,9 @@ import (
 )
 
 // runsSQL lists the last runs (newest first), one row per run and stream: a stream's
-// partitions (HighLevel locations) are summed, and its status is the worst of theirs.
+// partitions (HighLevel locations) are summed, and its status is the worst of theirs. It
+// carries every counter of the run's JSON summary under the same names (bytes and
+// budget_wait_seconds are null for runs recorded before they were stored).
 // %[1]s filters the runs and their rows (a stream), %[2]d is how many runs.
 const runsSQL = `
 WITH picked AS (
@@ -29,7 +31,10 @@ SELECT r.run_id, r.stream, count(*) AS parts,
        CAST(sum(r.rows_inserted) AS BIGINT) AS inserted, CAST(sum(r.rows_updated) AS BIGINT) AS updated, CAST(sum(coalesce(r.rows_unchanged, 0)) AS BIGINT) AS unchanged,
        CAST(sum(r.rows_deleted) AS BIGINT) AS deleted, CAST(sum(r.rows_rejected) AS BIGINT) AS rejected, CAST(sum(r.requests) AS BIGINT) AS requests,
        CAST(sum(r.retries) AS BIGINT) AS retries, CAST(sum(r.throttled) AS BIGINT) AS throttled,
+       CAST(sum(r.pages) AS BIGINT) AS pages, CAST(sum(r.rows_rounded) AS BIGINT) AS rounded, CAST(sum(r.rows_stale) AS BIGINT) AS stale,
+       CAST(sum(r.bytes) AS BIGINT) AS bytes, round(sum(r.budget_wait_seconds), 6) AS budget_wait_seconds,
        max(r.resumes_at) AS resumes_at,
+       nullif(string_agg(DISTINCT nullif(r.note, ''), '; '), '') AS note,
        nullif(string_agg(DISTINCT nullif(r.error, ''), '; '), '') AS error
 FROM _sync_runs r JOIN picked p USING (run_id)
 WHERE true%[1]s

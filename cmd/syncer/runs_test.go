@@ -1,10 +1,14 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
+	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/marketsync/marketsync/apisim"
 )
@@ -96,5 +100,122 @@ func TestHelp_PrintsACommandsUsage(t *testing.T) {
 	}
 	if code, _, errOut := syncer(t, "help", "frobnicate"); code != exitUsage || !strings.Contains(errOut, `unknown command "frobnicate"`) {
 		t.Errorf("help frobnicate: exit %d %s", code, errOut)
+	}
+}
+
+// syncer runs --format json carries every counter of the run's JSON summary under the same
+// names, per stream (a stream's partitions summed), and csv the same columns: a run under
+// throttling and server errors (so retries and 429s are not all zero) is compared field by
+// field with its --summary-json.
+func TestRuns_JSONCarriesEverySummaryField(t *testing.T) {
+	setSecrets(t)
+	sim := startSim(t, apisim.Config{Seed: 6, Scale: 150, Profile: "fast", Faults: apisim.Faults{Throttle: 0.1, ServerError: 0.05}})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, sim, func(c string) string {
+		return strings.ReplaceAll(c, "    base_url:", "    page_size: 25\n    base_url:")
+	})
+	t.Setenv("TEST_LEAD_PASSWORD", "wrong") // leads fails: its error is carried too
+	code, rep, errOut := syncReport(t, "--config", cfg, "--streams", "users,invoices,leads,charges", "--parquet-dir", "-")
+	if code != exitFailed {
+		t.Fatalf("exit %d, want 1 (leads fails)\n%s", code, errOut)
+	}
+	type row struct {
+		RunID         string     `json:"run_id"`
+		Stream        string     `json:"stream"`
+		Status        string     `json:"status"`
+		Inserted      int64      `json:"inserted"`
+		Updated       int64      `json:"updated"`
+		Unchanged     int64      `json:"unchanged"`
+		Deleted       int64      `json:"deleted"`
+		Rejected      int64      `json:"rejected"`
+		Rounded       int64      `json:"rounded"`
+		Stale         int64      `json:"stale"`
+		Pages         int64      `json:"pages"`
+		Requests      int64      `json:"requests"`
+		Retries       int64      `json:"retries"`
+		Throttled     int64      `json:"throttled"`
+		Bytes         int64      `json:"bytes"`
+		WaitedSeconds float64    `json:"budget_wait_seconds"`
+		ResumesAt     *time.Time `json:"resumes_at"`
+		Note          *string    `json:"note"`
+		Error         *string    `json:"error"`
+	}
+	want := map[string]*row{}
+	var retries, throttled int64
+	for _, s := range rep.Streams {
+		w := want[s.Stream]
+		if w == nil {
+			w = &row{RunID: rep.RunID, Stream: s.Stream, Status: s.Status}
+			want[s.Stream] = w
+		}
+		w.Inserted += s.Inserted
+		w.Updated += s.Updated
+		w.Unchanged += s.Unchanged
+		w.Deleted += s.Deleted
+		w.Rejected += s.Rejected
+		w.Rounded += s.Rounded
+		w.Stale += s.Stale
+		w.Pages += s.Pages
+		w.Requests += s.Requests
+		w.Retries += s.Retries
+		w.Throttled += s.Throttled
+		w.Bytes += s.Bytes
+		w.WaitedSeconds += s.WaitedSeconds
+		if s.Note != "" {
+			w.Note = &s.Note
+		}
+		if s.Error != "" {
+			w.Error = &s.Error
+		}
+		retries += s.Retries
+		throttled += s.Throttled
+	}
+	if retries == 0 || throttled == 0 {
+		t.Fatalf("%d retries, %d 429s: the faults did not happen and the test proves little", retries, throttled)
+	}
+	code, out, errOut := syncer(t, "runs", "--warehouse", filepath.Join(dir, "w.duckdb"), "--format", "json")
+	if code != exitOK {
+		t.Fatalf("runs: exit %d: %s", code, errOut)
+	}
+	var rows []row
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("runs json: %v\n%s", err, out)
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, the summary has %d streams:\n%s", len(rows), len(want), out)
+	}
+	str := func(p *string) string {
+		if p == nil {
+			return "<null>"
+		}
+		return *p
+	}
+	for _, g := range rows {
+		w := want[g.Stream]
+		if w == nil {
+			t.Errorf("runs lists %s, which the summary does not", g.Stream)
+			continue
+		}
+		if math.Abs(g.WaitedSeconds-w.WaitedSeconds) > 1e-5 {
+			t.Errorf("%s: budget_wait_seconds %v, the summary %v", g.Stream, g.WaitedSeconds, w.WaitedSeconds)
+		}
+		if str(g.Note) != str(w.Note) || str(g.Error) != str(w.Error) {
+			t.Errorf("%s: note %q, error %q; the summary: %q, %q", g.Stream, str(g.Note), str(g.Error), str(w.Note), str(w.Error))
+		}
+		gc, wc := g, *w
+		gc.WaitedSeconds, wc.WaitedSeconds, gc.Note, wc.Note, gc.Error, wc.Error = 0, 0, nil, nil, nil, nil
+		if gc != wc {
+			t.Errorf("%s:\nruns:    %+v\nsummary: %+v", g.Stream, gc, wc)
+		}
+	}
+	code, out, _ = syncer(t, "runs", "--warehouse", filepath.Join(dir, "w.duckdb"), "--format", "csv")
+	header, err := csv.NewReader(strings.NewReader(out)).Read()
+	if err != nil {
+		t.Fatalf("runs --format csv: %v\n%s", err, out)
+	}
+	for _, col := range []string{"pages", "rounded", "stale", "bytes", "budget_wait_seconds", "requests", "retries", "throttled", "resumes_at", "note", "error"} {
+		if code != exitOK || !slices.Contains(header, col) {
+			t.Errorf("runs --format csv: exit %d, no column %s in %v", code, col, header)
+		}
 	}
 }

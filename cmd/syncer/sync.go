@@ -211,7 +211,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	if *metricsFile != "" {
-		if werr := writeMetricsFile(*metricsFile, rep); werr != nil {
+		if werr := writeMetricsFile(*metricsFile, rep, sum.LastSuccess); werr != nil {
 			return werr
 		}
 	}
@@ -224,12 +224,33 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	if ctx.Err() != nil && err != nil {
-		return fmt.Errorf("interrupted: committed batches are kept; the next run resumes from the saved cursors: %w", err)
-	}
-	if errors.Is(err, pipeline.ErrStreamsFailed) {
-		return err
+		return interruptedError(sum, err)
 	}
 	return err
+}
+
+// interruptedError says what a run stopped by SIGINT or SIGTERM left: how many stream runs
+// stopped (their committed batches kept) and, apart, any that had failed on their own.
+func interruptedError(sum pipeline.Summary, err error) error {
+	if !errors.Is(err, pipeline.ErrStreamsFailed) {
+		return fmt.Errorf("interrupted: committed batches are kept; the next run resumes from the saved cursors: %w", err)
+	}
+	stopped := 0
+	var failed []state.StreamRun
+	for _, s := range sum.Streams {
+		switch s.Status {
+		case "cancelled":
+			stopped++
+		case "failed":
+			failed = append(failed, s)
+		}
+	}
+	msg := fmt.Sprintf("interrupted: %d of %d stream runs stopped before completion; committed batches are kept and the next run resumes from the saved cursors",
+		stopped, len(sum.Streams))
+	if len(failed) > 0 {
+		msg += fmt.Sprintf("; %d failed (first: %s: %s)", len(failed), failed[0].Stream, failed[0].Error)
+	}
+	return errors.New(msg)
 }
 
 func isTerminal(w io.Writer) bool {

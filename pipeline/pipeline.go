@@ -391,7 +391,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	g.SetLimit(cfg.Concurrency)
 	for _, name := range cfg.Streams {
 		t, _ := schemas.Lookup(name) // r.tables checked every name
-		for _, tr := range runs { // tenants interleaved: each draws on its own budgets
+		// Tenants interleaved: each draws on its own budgets.
+		for _, tr := range runs {
 			g.Go(func() error { tr.syncStream(ctx, t); return nil })
 		}
 	}

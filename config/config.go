@@ -525,7 +525,12 @@ func (f *File) SetDefaults() {
 	}
 	f.Sources.setDefaults()
 	for i := range f.Tenants {
-		f.Tenants[i].Sources.setDefaults()
+		tn := &f.Tenants[i]
+		// Each tenant's refresh token rotates on its own: one file each.
+		if hl := tn.Sources.HighLevel; hl != nil && hl.Auth == HLAuthRefreshToken && hl.TokenFile == "" && tenantName.MatchString(tn.Name) {
+			hl.TokenFile = "highlevel-token-" + tn.Name + ".json"
+		}
+		tn.Sources.setDefaults()
 	}
 	if sv := f.Serve; sv != nil {
 		sv.SetDefaults()
@@ -706,7 +711,7 @@ func (f *File) validateTenants() error {
 		return &Error{Key: "tenants", Msg: "a lake destination (lake:) holds one tenant for now: several tenants cannot sync into a lake yet; use sources: with lake:, or leave lake: out"}
 	}
 	names := map[string]int{}
-	accounts := map[string]string{}
+	accounts, tokenFiles := map[string]string{}, map[string]string{}
 	for i, tn := range f.Tenants {
 		key := fmt.Sprintf("tenants[%d]", i)
 		if !tenantName.MatchString(tn.Name) {
@@ -718,6 +723,12 @@ func (f *File) validateTenants() error {
 		names[tn.Name] = i
 		if err := f.validateSources(key+".sources.", &f.Tenants[i].Sources); err != nil {
 			return err
+		}
+		if hl := tn.Sources.HighLevel; hl != nil && hl.TokenFile != "" {
+			if other, dup := tokenFiles[hl.TokenFile]; dup {
+				return &Error{Key: key + ".sources.highlevel.token_file", Msg: fmt.Sprintf("is also tenant %s's: each tenant's refresh token rotates on its own, so each needs its own file", other)}
+			}
+			tokenFiles[hl.TokenFile] = tn.Name
 		}
 		var ids []string
 		if ad := tn.Sources.AppDirect; ad != nil {

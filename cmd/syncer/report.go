@@ -32,6 +32,7 @@ type runReport struct {
 }
 
 type streamReport struct {
+	Tenant        string    `json:"tenant"`
 	Stream        string    `json:"stream"`
 	Partition     string    `json:"partition,omitempty"`
 	Status        string    `json:"status"`
@@ -70,7 +71,7 @@ func newRunReport(sum pipeline.Summary, warehouse string, runErr error, interrup
 		rep.Error = runErr.Error()
 	}
 	for _, s := range sum.Streams {
-		rep.Streams = append(rep.Streams, streamReport{Stream: s.Stream, Partition: s.Partition, Status: s.Status, FullScan: s.FullScan,
+		rep.Streams = append(rep.Streams, streamReport{Tenant: s.Tenant, Stream: s.Stream, Partition: s.Partition, Status: s.Status, FullScan: s.FullScan,
 			Started: s.Started, Ended: s.Ended, Inserted: s.Inserted, Updated: s.Updated, Unchanged: s.Unchanged, Deleted: s.Deleted,
 			Rejected: s.Rejected, Rounded: s.Rounded, Stale: s.Stale, Pages: s.Pages, Requests: s.Requests, Retries: s.Retries,
 			Throttled: s.Throttled, Bytes: s.Bytes, WaitedSeconds: s.Waited.Seconds(), Note: s.Note, Error: s.Error})
@@ -147,7 +148,7 @@ func logRunFinished(log *slog.Logger, rep runReport, format string) {
 // textfile collector (written to a temporary file and renamed, as that collector expects).
 func writeMetricsFile(path string, rep runReport) error {
 	reg := prometheus.NewRegistry()
-	labels := []string{"stream", "partition"}
+	labels := []string{"tenant", "stream", "partition"}
 	gauge := func(name, help string) *prometheus.GaugeVec {
 		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
 		reg.MustRegister(g)
@@ -163,10 +164,10 @@ func writeMetricsFile(path string, rep runReport) error {
 	success := gauge("marketsync_last_run_success", "1 if the stream partition succeeded (or was skipped) in the last run, else 0.")
 	duration := gauge("marketsync_last_run_stream_duration_seconds", "Duration of the stream partition in the last run.")
 	for _, s := range rep.Streams {
-		l := prometheus.Labels{"stream": s.Stream, "partition": s.Partition}
+		l := prometheus.Labels{"tenant": s.Tenant, "stream": s.Stream, "partition": s.Partition}
 		for outcome, n := range map[string]int64{"inserted": s.Inserted, "updated": s.Updated, "unchanged": s.Unchanged,
 			"deleted": s.Deleted, "rejected": s.Rejected, "rounded": s.Rounded, "stale": s.Stale} {
-			rows.With(prometheus.Labels{"stream": s.Stream, "partition": s.Partition, "outcome": outcome}).Set(float64(n))
+			rows.With(prometheus.Labels{"tenant": s.Tenant, "stream": s.Stream, "partition": s.Partition, "outcome": outcome}).Set(float64(n))
 		}
 		requests.With(l).Set(float64(s.Requests))
 		retries.With(l).Set(float64(s.Retries))

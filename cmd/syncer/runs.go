@@ -10,7 +10,7 @@ import (
 	"github.com/marketsync/marketsync/schemas"
 )
 
-// runsSQL lists the last runs (newest first), one row per run and stream: a stream's
+// runsSQL lists the last runs (newest first), one row per run, tenant and stream: a stream's
 // partitions (HighLevel locations) are summed, and its status is the worst of theirs.
 // %[1]s filters the runs and their rows (a stream), %[2]d is how many runs.
 const runsSQL = `
@@ -18,7 +18,7 @@ WITH picked AS (
   SELECT run_id, min(started_at) AS run_started FROM _sync_runs WHERE true%[1]s
   GROUP BY run_id ORDER BY run_started DESC, run_id DESC LIMIT %[2]d
 )
-SELECT r.run_id, r.stream, count(*) AS parts,
+SELECT r.run_id, r.tenant, r.stream, count(*) AS parts,
        arg_max(r.status, CASE r.status WHEN 'failed' THEN 5 WHEN 'cancelled' THEN 4 WHEN 'deferred' THEN 3
                                        WHEN 'skipped' THEN 2 ELSE 1 END) AS status,
        CASE WHEN bool_or(r.full_scan) THEN 'full' ELSE 'incremental' END AS mode,
@@ -31,15 +31,15 @@ SELECT r.run_id, r.stream, count(*) AS parts,
        nullif(string_agg(DISTINCT nullif(r.error, ''), '; '), '') AS error
 FROM _sync_runs r JOIN picked p USING (run_id)
 WHERE true%[1]s
-GROUP BY r.run_id, r.stream, p.run_started
-ORDER BY p.run_started DESC, r.run_id DESC, r.stream`
+GROUP BY r.run_id, r.tenant, r.stream, p.run_started
+ORDER BY p.run_started DESC, r.run_id DESC, r.tenant, r.stream`
 
 // runsTableSQL keeps the table narrow: the columns a person scans, and one detail column.
-const runsTableSQL = `SELECT run_id, stream, status, mode, strftime(started_at AT TIME ZONE 'UTC', '%%m-%%d %%H:%%M:%%S') AS started,
+const runsTableSQL = `SELECT run_id, tenant, stream, status, mode, strftime(started_at AT TIME ZONE 'UTC', '%%m-%%d %%H:%%M:%%S') AS started,
   seconds, inserted, updated, deleted, requests,
   coalesce('resumes ' || strftime(resumes_at AT TIME ZONE 'UTC', '%%Y-%%m-%%d %%H:%%M UTC'), error, '') AS detail
 FROM (%s)
-ORDER BY min(started_at) OVER (PARTITION BY run_id) DESC, run_id DESC, stream`
+ORDER BY min(started_at) OVER (PARTITION BY run_id) DESC, run_id DESC, tenant, stream`
 
 func runRuns(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	fs := newFlags("runs", "runs [--last N] [--stream S] [--format table|csv|json] [--warehouse PATH | --config FILE]", stdout)

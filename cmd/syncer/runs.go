@@ -12,13 +12,14 @@ import (
 
 // runsSQL lists the last runs (newest first), one row per run, tenant and stream: a stream's
 // partitions (HighLevel locations) are summed, and its status is the worst of theirs.
-// %[1]s filters the runs and their rows (a stream), %[2]d is how many runs.
+// %[1]s filters the runs and their rows (a stream), %[2]d is how many runs, %[3]s is the tenant
+// column ("r.tenant, ") or "" (see tenantColumn).
 const runsSQL = `
 WITH picked AS (
   SELECT run_id, min(started_at) AS run_started FROM _sync_runs WHERE true%[1]s
   GROUP BY run_id ORDER BY run_started DESC, run_id DESC LIMIT %[2]d
 )
-SELECT r.run_id, r.tenant, r.stream, count(*) AS parts,
+SELECT r.run_id, %[3]sr.stream, count(*) AS parts,
        arg_max(r.status, CASE r.status WHEN 'failed' THEN 5 WHEN 'cancelled' THEN 4 WHEN 'deferred' THEN 3
                                        WHEN 'skipped' THEN 2 ELSE 1 END) AS status,
        CASE WHEN bool_or(r.full_scan) THEN 'full' ELSE 'incremental' END AS mode,
@@ -35,11 +36,11 @@ GROUP BY r.run_id, r.tenant, r.stream, p.run_started
 ORDER BY p.run_started DESC, r.run_id DESC, r.tenant, r.stream`
 
 // runsTableSQL keeps the table narrow: the columns a person scans, and one detail column.
-const runsTableSQL = `SELECT run_id, tenant, stream, status, mode, strftime(started_at AT TIME ZONE 'UTC', '%%m-%%d %%H:%%M:%%S') AS started,
+const runsTableSQL = `SELECT run_id, %[2]sstream, status, mode, strftime(started_at AT TIME ZONE 'UTC', '%%m-%%d %%H:%%M:%%S') AS started,
   seconds, inserted, updated, deleted, requests,
   coalesce('resumes ' || strftime(resumes_at AT TIME ZONE 'UTC', '%%Y-%%m-%%d %%H:%%M UTC'), error, '') AS detail
-FROM (%s)
-ORDER BY min(started_at) OVER (PARTITION BY run_id) DESC, run_id DESC, tenant, stream`
+FROM (%[1]s)
+ORDER BY min(started_at) OVER (PARTITION BY run_id) DESC, run_id DESC, %[2]sstream`
 
 func runRuns(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	fs := newFlags("runs", "runs [--last N] [--stream S] [--format table|csv|json] [--warehouse PATH | --config FILE]", stdout)
@@ -71,9 +72,10 @@ func runRuns(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	q := fmt.Sprintf(runsSQL, filter, *last)
+	tenant := tenantColumn(ctx, db)
+	q := fmt.Sprintf(runsSQL, filter, *last, strings.ReplaceAll(tenant, "tenant", "r.tenant"))
 	if *format == "table" {
-		q = fmt.Sprintf(runsTableSQL, q) // csv and json carry every column
+		q = fmt.Sprintf(runsTableSQL, q, tenant) // csv and json carry every column
 	}
 	return printQuery(ctx, db, q, *format, stdout)
 }

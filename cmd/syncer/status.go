@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"strings"
@@ -26,6 +27,20 @@ SELECT l.tenant, l.stream, nullif(l.partition, '') AS partition, l.last_status, 
 FROM last l LEFT JOIN _sync_state s ON s.tenant = l.tenant AND s.stream = l.stream AND s.partition = l.partition
 ORDER BY l.tenant, l.stream, l.partition`
 
+// statusOneTenantSQL is statusSQL without the tenant column, for a warehouse of one tenant.
+var statusOneTenantSQL = strings.Replace(statusSQL, "SELECT l.tenant, l.stream,", "SELECT l.stream,", 1)
+
+// tenantColumn is "tenant, " if the warehouse's run history names more than one tenant, else
+// "": status and runs show the tenant column only where there is a choice, so a config without
+// tenants: prints what it did before tenants existed.
+func tenantColumn(ctx context.Context, db *sql.DB) string {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(DISTINCT tenant) FROM _sync_runs`).Scan(&n); err == nil && n > 1 {
+		return "tenant, "
+	}
+	return ""
+}
+
 func runStatus(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	fs := newFlags("status", "status [--warehouse PATH] [--format table|csv|json]", stdout)
 	cfgPath := fs.String("config", "", "YAML config `file` (for its warehouse path)")
@@ -39,7 +54,11 @@ func runStatus(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	if err := printQuery(ctx, db, statusSQL, *format, stdout); err != nil {
+	q := statusSQL
+	if tenantColumn(ctx, db) == "" {
+		q = statusOneTenantSQL
+	}
+	if err := printQuery(ctx, db, q, *format, stdout); err != nil {
 		return err
 	}
 	if *format == "table" {

@@ -158,6 +158,8 @@ func (h *holder) handle(ctx context.Context, req control.Request, out io.Writer)
 		return printQuery(ctx, conn, req.SQL, req.Format, out)
 	case "status":
 		return printStatus(ctx, conn, req.Format, out)
+	case "runs":
+		return printRuns(ctx, conn, req.Stream, req.Last, req.Format, out)
 	case "export":
 		return h.export(ctx, conn, req.Dir)
 	}

@@ -41,10 +41,12 @@ func SocketPath(warehouse string) (string, error) {
 
 // Request is what a read command asks the holder to run.
 type Request struct {
-	Cmd    string `json:"cmd"`              // "query", "status" or "export"
+	Cmd    string `json:"cmd"`              // "query", "status", "runs" or "export"
 	SQL    string `json:"sql,omitempty"`    // query: the statement (checked read-only by the holder)
 	Format string `json:"format,omitempty"` // query, status: the output format
 	Dir    string `json:"dir,omitempty"`    // export: the absolute target directory
+	Stream string `json:"stream,omitempty"` // runs: only this stream's runs ("" all)
+	Last   int    `json:"last,omitempty"`   // runs: how many runs
 }
 
 // Info describes the holder: which process, what it is doing.

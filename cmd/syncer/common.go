@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/marketsync/marketsync/config"
 	"github.com/marketsync/marketsync/internal/control"
@@ -85,16 +86,35 @@ func readWarehouse(ctx context.Context, flagVal, configPath string, req control.
 	if err != nil {
 		return err
 	}
-	db, err := load.OpenReadOnly(ctx, path)
-	if errors.Is(err, load.ErrLocked) {
-		return viaHolder(ctx, path, err, req, note, stdout, stderr)
+	// A holder that is exiting has removed its socket but may hold the file a moment longer
+	// (DuckDB checkpoints as it closes): a read then asks again for a short while rather than
+	// failing with "no control socket" at the end of every sync.
+	deadline := time.Now().Add(holderExitWait)
+	for {
+		db, err := load.OpenReadOnly(ctx, path)
+		if errors.Is(err, load.ErrLocked) {
+			herr := viaHolder(ctx, path, err, req, note, stdout, stderr)
+			if errors.Is(herr, errHolderGone) && time.Now().Before(deadline) {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(100 * time.Millisecond):
+				}
+				continue
+			}
+			return herr
+		}
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return local(db)
 	}
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return local(db)
 }
+
+// holderExitWait is how long a read waits for a locked warehouse without a control socket
+// to be released (the holder exiting) before it reports the lock.
+const holderExitWait = 3 * time.Second
 
 func fileExists(p string) error {
 	if _, err := os.Stat(p); err != nil {

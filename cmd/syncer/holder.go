@@ -302,12 +302,16 @@ func viaHolder(ctx context.Context, path string, lockErr error, req control.Requ
 		return fmt.Errorf("%w; it answers no reads: the control socket %s was left by a syncer that was killed, and the "+
 			"process holding the file now is not a syncer sync or serve (a duckdb shell, a BI tool?). Close it, or wait for it", lockErr, sock)
 	case errors.Is(err, control.ErrNoHolder):
-		return fmt.Errorf("%w; it answers no reads (no control socket at %s): it is a syncer older than this one, or "+
+		return fmt.Errorf("%w%w; it answers no reads (no control socket at %s): it is a syncer older than this one, or "+
 			"not syncer (a duckdb shell, a BI tool?). Wait for it to finish, or stop it and run it with this version, which "+
-			"answers status, runs, query and export while it syncs", lockErr, sock)
+			"answers status, runs, query and export while it syncs", errHolderGone, lockErr, sock)
 	}
 	return err
 }
+
+// errHolderGone marks a locked warehouse without a control socket: a holder that is exiting
+// (readWarehouse asks again for a moment), or one that answers no reads. It prints as nothing.
+var errHolderGone = errors.New("")
 
 // holderNote is the line status and runs print on stderr when the holder answered.
 func holderNote(in control.Info) string {

@@ -172,9 +172,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		pc.Progress = func(e pipeline.Event) { pr.event(e); view.event(e) }
 	}
 	// While it runs, this process answers status, runs, query and export of others (holder.go).
+	// A warehouse it cannot open is the run's own error (reported with its summary and metrics
+	// below): the sync meets it again and fails with it.
 	hold, err := startHolder(ctx, pc.Warehouse, "sync", log)
 	if err != nil {
-		return err
+		log.Debug("not answering reads of other processes", "error", err)
 	}
 	defer hold.close()
 	if len(pc.Streams) > 0 {

@@ -41,11 +41,11 @@ type holder struct {
 	info control.Info
 }
 
-// startHolder opens the warehouse at path in this process (duckdb-go's instance cache gives
-// the sync's own load.Open the same database) and listens on its control socket. When another
-// process holds the file it returns (nil, nil): the sync then reports the lock as it always
-// did. A socket that cannot be created is logged; the process works on without it.
-func startHolder(ctx context.Context, path, kind string, log *slog.Logger) (*holder, error) {
+// startHolder opens the warehouse at path in this process (duckdb-go's instance cache gives the
+// sync's own load.Open the same database), applies opts and listens on its control socket.
+// When another process holds the file it returns (nil, nil): the sync then reports the lock as
+// it always did. A socket that cannot be created is logged; the process works on without it.
+func startHolder(ctx context.Context, path, kind string, log *slog.Logger, opts ...func(*holder)) (*holder, error) {
 	if path == ":memory:" || path == "" {
 		return nil, nil // nobody else can open it
 	}
@@ -75,6 +75,9 @@ func startHolder(ctx context.Context, path, kind string, log *slog.Logger) (*hol
 	}
 	now := time.Now().UTC()
 	h := &holder{db: db, info: control.Info{PID: os.Getpid(), Kind: kind, Since: now}}
+	for _, o := range opts {
+		o(h) // before the first request can arrive
+	}
 	h.srv, err = control.Listen(path, h.snapshotInfo, h.handle, log)
 	if err != nil {
 		log.Warn("reads from other processes are not answered during this run: no control socket", "error", err)

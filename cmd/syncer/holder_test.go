@@ -203,3 +203,17 @@ func TestHolder_ExportWaitsForTheSyncsParquetAndSnapshotsAfter(t *testing.T) {
 		t.Fatalf("the row committed while the export waited: %d in the export (%v), want 1", n, err)
 	}
 }
+
+// A serve without a Parquet directory may write no files: export through it says so.
+func TestHolder_ServeWithoutParquetDirRefusesExportClearly(t *testing.T) {
+	wh := typesWarehouse(t)
+	h, err := startHolder(t.Context(), wh, "serve", slog.New(slog.DiscardHandler), func(h *holder) { h.restricted = true })
+	if err != nil || h == nil || h.srv == nil {
+		t.Fatalf("holder: %v %v", h, err)
+	}
+	defer h.close()
+	code, out, errOut := runBin(t, "export", "--warehouse", wh, "--parquet-dir", filepath.Join(t.TempDir(), "x"))
+	if code != exitFailed || out != "" || !strings.Contains(errOut, "without a Parquet directory") || !strings.Contains(errOut, "stop it to export") {
+		t.Fatalf("export through a serve without Parquet: exit %d %q %s", code, out, errOut)
+	}
+}

@@ -217,3 +217,41 @@ func TestHolder_ServeWithoutParquetDirRefusesExportClearly(t *testing.T) {
 		t.Fatalf("export through a serve without Parquet: exit %d %q %s", code, out, errOut)
 	}
 }
+
+// A read through the holder sees committed data only: rows the sync's writer has inserted but
+// not committed (a batch in flight, with its cursor) are not in it; once committed, they are.
+func TestHolder_ReadsNeverSeeABatchInFlight(t *testing.T) {
+	ctx := t.Context()
+	wh := filepath.Join(t.TempDir(), "w.duckdb")
+	d, err := load.Open(ctx, wh) // the sync's writer
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Migrate(ctx, schemas.Tables); err != nil {
+		t.Fatal(err)
+	}
+	h, err := startHolder(ctx, wh, "sync", slog.New(slog.DiscardHandler))
+	if err != nil || h == nil || h.srv == nil {
+		t.Fatalf("holder: %v %v", h, err)
+	}
+	defer h.close()
+	tb, _ := schemas.Lookup("companies")
+	w := d.Conn()
+	for _, q := range []string{"BEGIN TRANSACTION", fmt.Sprintf("INSERT INTO companies (%s) SELECT 'c-' || range FROM range(500)", tb.PrimaryKey),
+		`INSERT INTO _sync_state (stream, partition, cursor, updated_at) VALUES ('companies', '', '{"value_us": 1}', now())`} {
+		if _, err := w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const q = "SELECT (SELECT count(*) FROM companies) AS n, (SELECT count(*) FROM _sync_state) AS cursors"
+	if code, out, errOut := runBin(t, "query", q, "--warehouse", wh, "--format", "csv"); code != 0 || out != "n,cursors\r\n0,0\r\n" {
+		t.Fatalf("a read while a batch is in flight: exit %d %q %s, want none of it", code, out, errOut)
+	}
+	if _, err := w.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runBin(t, "query", q, "--warehouse", wh, "--format", "csv"); code != 0 || out != "n,cursors\r\n500,1\r\n" {
+		t.Fatalf("a read after the commit: exit %d %q %s, want the whole batch", code, out, errOut)
+	}
+}

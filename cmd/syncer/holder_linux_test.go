@@ -46,6 +46,10 @@ func TestHolder_AnotherUsersReaderIsToldWhatToDo(t *testing.T) {
 		t.Fatalf("holder: %v %v", h, err)
 	}
 	defer h.close()
+	// (syncer makes the warehouse owner-only; a shared one is what lets the reader get this far.)
+	if err := os.Chmod(wh, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin, "query", "SELECT * FROM t", "--warehouse", wh)
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}

@@ -43,9 +43,10 @@ type holder struct {
 }
 
 // startHolder opens the warehouse at path in this process (duckdb-go's instance cache gives the
-// sync's own load.Open, and serve's, the same database), applies opts and listens on its control socket.
-// When another process holds the file it returns (nil, nil): the sync then reports the lock as
-// it always did. A socket that cannot be created is logged; the process works on without it.
+// sync's own load.Open, and serve's, the same database), applies opts and listens on its
+// control socket. When another process holds the file it returns (nil, nil): the sync then
+// reports the lock as it always did. A socket that cannot be created is logged; the process
+// works on without it.
 func startHolder(ctx context.Context, path, kind string, log *slog.Logger, opts ...func(*holder)) (*holder, error) {
 	if path == ":memory:" || path == "" {
 		return nil, nil // nobody else can open it

@@ -255,3 +255,21 @@ func TestHolder_ReadsNeverSeeABatchInFlight(t *testing.T) {
 		t.Fatalf("a read after the commit: exit %d %q %s, want the whole batch", code, out, errOut)
 	}
 }
+
+// A holder without a control socket (a duckdb shell, a BI tool, a syncer older than this one):
+// the reader says so and what to do.
+func TestHolder_NoSocketSaysWhatToDo(t *testing.T) {
+	wh := typesWarehouse(t)
+	d, err := load.Open(t.Context(), wh) // holds the file, answers nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, args := range [][]string{{"status"}, {"runs"}, {"query", "SELECT 1"}, {"export", "--parquet-dir", filepath.Join(t.TempDir(), "x")}} {
+		code, out, errOut := runBin(t, append(args, "--warehouse", wh)...)
+		if code != exitFailed || out != "" || !strings.Contains(errOut, "locked") || !strings.Contains(errOut, "no control socket at "+wh+".sock") ||
+			!strings.Contains(errOut, "stop it and run it with this version") {
+			t.Errorf("%v with a holder without a socket: exit %d %q %s", args, code, out, errOut)
+		}
+	}
+}

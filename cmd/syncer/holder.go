@@ -28,8 +28,9 @@ import (
 // fresh connection of this process's DuckDB instance, in a READ ONLY transaction (the last
 // committed snapshot), and its output is rendered by the same code as a local read.
 type holder struct {
-	srv *control.Server
-	db  *sql.DB
+	srv   *control.Server
+	owner *load.DuckDB
+	db    *sql.DB // owner's: each request takes a connection of its own
 	// restricted: DuckDB may write files only under allowedDir (syncer serve; "" for none),
 	// so an export elsewhere is staged there and moved.
 	restricted bool
@@ -41,50 +42,34 @@ type holder struct {
 	info control.Info
 }
 
-// startHolder opens the warehouse at path in this process (duckdb-go's instance cache gives
-// the sync's own load.Open the same database) and listens on its control socket. When another
-// process holds the file it returns (nil, nil): the sync then reports the lock as it always
-// did. A socket that cannot be created is logged; the process works on without it.
-func startHolder(ctx context.Context, path, kind string, log *slog.Logger) (*holder, error) {
+// startHolder opens the warehouse at path in this process (duckdb-go's instance cache gives the
+// sync's own load.Open, and serve's, the same database), applies opts and listens on its
+// control socket. When another process holds the file it returns (nil, nil): the sync then
+// reports the lock as it always did. A socket that cannot be created is logged; the process
+// works on without it.
+func startHolder(ctx context.Context, path, kind string, log *slog.Logger, opts ...func(*holder)) (*holder, error) {
 	if path == ":memory:" || path == "" {
 		return nil, nil // nobody else can open it
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("creating warehouse directory: %w", err)
+	// load.Open as the sync's own open: the state tables exist before the first read, and the
+	// instance has the settings exports rely on.
+	owner, err := load.Open(ctx, path)
+	if errors.Is(err, load.ErrLocked) {
+		return nil, nil
 	}
-	connector, err := duckdb.NewConnector(path, nil)
 	if err != nil {
-		if isLockError(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("opening warehouse %s: %w", path, err)
-	}
-	db := sql.OpenDB(connector)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		if isLockError(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("opening warehouse %s: %w", path, err)
-	}
-	// As load.Open sets it (a global setting): COPY ... TO parquet streams instead of buffering,
-	// and exports may run before the sync's own open has set it.
-	if _, err := db.ExecContext(ctx, "SET preserve_insertion_order = false"); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("configuring %s: %w", path, err)
+		return nil, err
 	}
 	now := time.Now().UTC()
-	h := &holder{db: db, info: control.Info{PID: os.Getpid(), Kind: kind, Since: now}}
+	h := &holder{owner: owner, db: owner.DB(), info: control.Info{PID: os.Getpid(), Kind: kind, Since: now}}
+	for _, o := range opts {
+		o(h) // before the first request can arrive
+	}
 	h.srv, err = control.Listen(path, h.snapshotInfo, h.handle, log)
 	if err != nil {
 		log.Warn("reads from other processes are not answered during this run: no control socket", "error", err)
 	}
 	return h, nil
-}
-
-func isLockError(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "Could not set lock") || strings.Contains(s, "Conflicting lock")
 }
 
 // syncing records that a sync of streams started now (at nil: ended).
@@ -123,7 +108,7 @@ func (h *holder) close() {
 	if h.srv != nil {
 		_ = h.srv.Close()
 	}
-	_ = h.db.Close()
+	_ = h.owner.Close()
 }
 
 // IsUsage marks usage errors for the control socket (the client exits 2 as if it ran locally).

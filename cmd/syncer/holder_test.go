@@ -204,47 +204,72 @@ func TestHolder_ExportWaitsForTheSyncsParquetAndSnapshotsAfter(t *testing.T) {
 	}
 }
 
-// A reader of another user cannot use the holder's socket (owner-only): it is told whose
-// socket it is and what to do, not given the data.
-func TestHolder_AnotherUsersReaderIsToldWhatToDo(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to run a reader as another user")
-	}
-	dir, err := os.MkdirTemp("/tmp", "holder-other-user-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	wh := filepath.Join(dir, "w.duckdb")
-	db, err := sql.Open("duckdb", wh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec("CREATE TABLE t AS SELECT 1 AS a"); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	bin := filepath.Join(dir, "syncer")
-	b, err := os.ReadFile(binary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The other user may open the file (so DuckDB reports the lock), not the socket.
-	if err := errors.Join(os.WriteFile(bin, b, 0o755), os.Chmod(dir, 0o755), os.Chmod(wh, 0o644)); err != nil {
-		t.Fatal(err)
-	}
-	h, err := startHolder(t.Context(), wh, "sync", slog.New(slog.DiscardHandler))
+// A serve without a Parquet directory may write no files: export through it says so.
+func TestHolder_ServeWithoutParquetDirRefusesExportClearly(t *testing.T) {
+	wh := typesWarehouse(t)
+	h, err := startHolder(t.Context(), wh, "serve", slog.New(slog.DiscardHandler), func(h *holder) { h.restricted = true })
 	if err != nil || h == nil || h.srv == nil {
 		t.Fatalf("holder: %v %v", h, err)
 	}
 	defer h.close()
-	cmd := exec.Command(bin, "query", "SELECT * FROM t", "--warehouse", wh)
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != exitFailed || !strings.Contains(string(out), "belongs to another user") ||
-		!strings.Contains(string(out), "run the command as the user running the sync") {
-		t.Fatalf("another user's read: %v\n%s", err, out)
+	code, out, errOut := runBin(t, "export", "--warehouse", wh, "--parquet-dir", filepath.Join(t.TempDir(), "x"))
+	if code != exitFailed || out != "" || !strings.Contains(errOut, "without a Parquet directory") || !strings.Contains(errOut, "stop it to export") {
+		t.Fatalf("export through a serve without Parquet: exit %d %q %s", code, out, errOut)
+	}
+}
+
+// A read through the holder sees committed data only: rows the sync's writer has inserted but
+// not committed (a batch in flight, with its cursor) are not in it; once committed, they are.
+func TestHolder_ReadsNeverSeeABatchInFlight(t *testing.T) {
+	ctx := t.Context()
+	wh := filepath.Join(t.TempDir(), "w.duckdb")
+	d, err := load.Open(ctx, wh) // the sync's writer
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Migrate(ctx, schemas.Tables); err != nil {
+		t.Fatal(err)
+	}
+	h, err := startHolder(ctx, wh, "sync", slog.New(slog.DiscardHandler))
+	if err != nil || h == nil || h.srv == nil {
+		t.Fatalf("holder: %v %v", h, err)
+	}
+	defer h.close()
+	tb, _ := schemas.Lookup("companies")
+	w := d.Conn()
+	for _, q := range []string{"BEGIN TRANSACTION", fmt.Sprintf("INSERT INTO companies (%s) SELECT 'c-' || range FROM range(500)", tb.PrimaryKey),
+		`INSERT INTO _sync_state (stream, partition, cursor, updated_at) VALUES ('companies', '', '{"value_us": 1}', now())`} {
+		if _, err := w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const q = "SELECT (SELECT count(*) FROM companies) AS n, (SELECT count(*) FROM _sync_state) AS cursors"
+	if code, out, errOut := runBin(t, "query", q, "--warehouse", wh, "--format", "csv"); code != 0 || out != "n,cursors\r\n0,0\r\n" {
+		t.Fatalf("a read while a batch is in flight: exit %d %q %s, want none of it", code, out, errOut)
+	}
+	if _, err := w.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runBin(t, "query", q, "--warehouse", wh, "--format", "csv"); code != 0 || out != "n,cursors\r\n500,1\r\n" {
+		t.Fatalf("a read after the commit: exit %d %q %s, want the whole batch", code, out, errOut)
+	}
+}
+
+// A holder without a control socket (a duckdb shell, a BI tool, a syncer older than this one):
+// the reader says so and what to do.
+func TestHolder_NoSocketSaysWhatToDo(t *testing.T) {
+	wh := typesWarehouse(t)
+	d, err := load.Open(t.Context(), wh) // holds the file, answers nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, args := range [][]string{{"status"}, {"runs"}, {"query", "SELECT 1"}, {"export", "--parquet-dir", filepath.Join(t.TempDir(), "x")}} {
+		code, out, errOut := runBin(t, append(args, "--warehouse", wh)...)
+		if code != exitFailed || out != "" || !strings.Contains(errOut, "locked") || !strings.Contains(errOut, "no control socket at "+wh+".sock") ||
+			!strings.Contains(errOut, "stop it and run it with this version") {
+			t.Errorf("%v with a holder without a socket: exit %d %q %s", args, code, out, errOut)
+		}
 	}
 }

@@ -203,16 +203,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Run: func(ctx context.Context) (pipeline.Summary, error) { return pipeline.Run(ctx, pc) }}
 
 	// Other processes' status, runs, query and export are answered on the control socket.
-	hold, err := startHolder(ctx, wh.Path, "serve", log)
+	hold, err := startHolder(ctx, wh.Path, "serve", log, func(h *holder) {
+		h.restricted, h.allowedDir = true, wh.ParquetDir
+		h.syncState = func() (bool, time.Time) { st := sched.Status(); return st.Running, st.LastStarted }
+	})
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer hold.close()
-	if hold != nil {
-		hold.restricted, hold.allowedDir = true, wh.ParquetDir
-		hold.syncState = func() (bool, time.Time) { st := sched.Status(); return st.Running, st.LastStarted }
-	}
 
 	var httpSrv *http.Server
 	httpErr := make(chan error, 1)

@@ -30,11 +30,16 @@ import (
 // (sun_path is 104 bytes on macOS, 108 on Linux, counting the terminating NUL).
 const maxSocketPath = 103
 
-// SocketPath is the control socket of the warehouse at warehouse: the absolute path + ".sock".
+// SocketPath is the control socket of the warehouse at warehouse: the absolute path (its
+// directory's symbolic links resolved, so every spelling of the path finds the same socket)
+// + ".sock".
 func SocketPath(warehouse string) (string, error) {
 	abs, err := filepath.Abs(warehouse)
 	if err != nil {
 		return "", fmt.Errorf("resolving warehouse path: %w", err)
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		abs = filepath.Join(dir, filepath.Base(abs))
 	}
 	return abs + ".sock", nil
 }

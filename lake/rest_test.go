@@ -24,7 +24,7 @@ const (
 
 // restLake starts a REST catalog that accepts the client credential restClientID:restSecret
 // and the warehouse name restWH.
-func restLake(t *testing.T) *restcatalog.Server {
+func restLake(t testing.TB) *restcatalog.Server {
 	return restcatalog.Start(t, restcatalog.Options{Dir: t.TempDir(), Warehouse: restWH, Credential: restClientID + ":" + restSecret})
 }
 
@@ -33,7 +33,7 @@ func restOptions(s *restcatalog.Server, mode string) Options {
 		Properties: map[string]string{"credential": restClientID + ":" + restSecret}}
 }
 
-func openREST(t *testing.T, o Options) *Writer {
+func openREST(t testing.TB, o Options) *Writer {
 	t.Helper()
 	w, err := Open(context.Background(), o)
 	if err != nil {

@@ -34,6 +34,15 @@ func TestPostgresCatalog(t *testing.T) {
 			reader := open()
 			conflicts := concurrentWriters(t, tc.same, open, reader.Catalog(), reader)
 			t.Logf("%d conflicts retried through Postgres", conflicts)
+			// syncer check's probe: the namespace is there, another is not, nothing is created.
+			for name, want := range map[string]bool{ns: true, ns + "_absent": false} {
+				if ok, err := Probe(ctx, Options{Catalog: "sql", URI: pg.DSN, Warehouse: wh, Namespace: name}); err != nil || ok != want {
+					t.Fatalf("probe of namespace %s: %v %v, want %v", name, ok, err, want)
+				}
+			}
+			if ok, _ := Probe(ctx, Options{Catalog: "sql", URI: pg.DSN, Warehouse: wh, Namespace: ns + "_absent"}); ok {
+				t.Fatal("the probe created the namespace")
+			}
 			if tc.same {
 				return
 			}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go/table"
 
+	"github.com/marketsync/marketsync/internal/fakes3"
 	"github.com/marketsync/marketsync/internal/restcatalog"
 	"github.com/marketsync/marketsync/state"
 )
@@ -22,7 +24,7 @@ const (
 
 // restLake starts a REST catalog that accepts the client credential restClientID:restSecret
 // and the warehouse name restWH.
-func restLake(t *testing.T) *restcatalog.Server {
+func restLake(t testing.TB) *restcatalog.Server {
 	return restcatalog.Start(t, restcatalog.Options{Dir: t.TempDir(), Warehouse: restWH, Credential: restClientID + ":" + restSecret})
 }
 
@@ -31,7 +33,7 @@ func restOptions(s *restcatalog.Server, mode string) Options {
 		Properties: map[string]string{"credential": restClientID + ":" + restSecret}}
 }
 
-func openREST(t *testing.T, o Options) *Writer {
+func openREST(t testing.TB, o Options) *Writer {
 	t.Helper()
 	w, err := Open(context.Background(), o)
 	if err != nil {
@@ -200,4 +202,56 @@ func TestRESTCatalogConcurrentWriters(t *testing.T) {
 			t.Logf("server answered %d commits 409", s.Conflicts())
 		})
 	}
+}
+
+// A REST catalog whose tables live on S3-compatible storage: the server writes the metadata
+// files there, the client the data files and manifests, with the S3 settings of the lake
+// section; the rows read from the catalog's store equal the commits, and remove-orphans over
+// the bucket listing removes a failed commit's objects only.
+func TestRESTCatalogOnS3(t *testing.T) {
+	skipUnderRace(t)
+	ctx := context.Background()
+	s3 := fakes3.Start(t, "lake")
+	props := map[string]string{"s3.endpoint": s3.URL, "s3.region": "us-east-1", "s3.access-key-id": "test-key", "s3.secret-access-key": "test-secret"}
+	s := restcatalog.Start(t, restcatalog.Options{Dir: t.TempDir(), Location: "s3://lake/rest", Properties: props, Warehouse: restWH,
+		Credential: restClientID + ":" + restSecret})
+	o := restOptions(s, CopyOnWrite)
+	for k, v := range props {
+		o.Properties[k] = v
+	}
+	w := openREST(t, o)
+	want := smallCommits(t, w)
+	charges := mustTable(t, "charges")
+	equalRows(t, "charges from the catalog's store on S3", scanCatalog(t, s.Backend(), w.Identifier(charges), charges), want)
+	keys := func() map[string]bool {
+		ks, err := s3.Keys("lake", "rest/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, k := range ks {
+			out[k] = true
+		}
+		return out
+	}
+	live := keys()
+	var meta, data int
+	for k := range live {
+		switch {
+		case strings.HasSuffix(k, ".metadata.json"):
+			meta++
+		case strings.HasSuffix(k, ".parquet"):
+			data++
+		}
+	}
+	if meta < 12 || data == 0 {
+		t.Fatalf("S3 holds %d metadata and %d data files, want the server's and the client's there", meta, data)
+	}
+	failedCommit(t, w, 1)
+	orphans := added(live, keys())
+	res, err := w.RemoveOrphans(ctx, charges, 0, false)
+	if err != nil || res.Removed != len(orphans) || len(orphans) == 0 || !maps.Equal(keys(), live) {
+		t.Fatalf("remove-orphans: %+v %v; want the failed commit's %d objects removed, the rest kept", res, err, len(orphans))
+	}
+	equalRows(t, "charges after remove-orphans", scanCatalog(t, s.Backend(), w.Identifier(charges), charges), want)
 }

@@ -17,7 +17,8 @@ import (
 
 const lakeUsage = "lake compact|expire-snapshots|remove-orphans --config FILE [flags]"
 
-// runLake runs the lake's table maintenance: syncer lake compact | expire-snapshots.
+// runLake runs the lake's table maintenance: syncer lake compact | expire-snapshots |
+// remove-orphans.
 func runLake(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
@@ -184,11 +185,7 @@ func eachLakeTable(ctx context.Context, cfgPath, only string, stdout io.Writer, 
 // and probes a REST or Postgres catalog (a SQLite catalog file is only said to exist or not:
 // opening it would create it). It returns the probe's error.
 func checkLake(ctx context.Context, l *config.Lake, stdout io.Writer) error {
-	uri := l.URI
-	if u, err := url.Parse(uri); err == nil && u.User != nil {
-		uri = u.Redacted() // a Postgres DSN's password
-	}
-	line := fmt.Sprintf("lake: catalog %s %s warehouse %s namespace %s upsert %s", l.Catalog, uri, l.Warehouse, l.Namespace, l.Upsert)
+	line := fmt.Sprintf("lake: catalog %s %s warehouse %s namespace %s upsert %s", l.Catalog, redactURI(l.URI), l.Warehouse, l.Namespace, l.Upsert)
 	switch {
 	case l.Credential != "":
 		line += " credential " + config.Mask(l.Credential)
@@ -222,4 +219,25 @@ func checkLake(ctx context.Context, l *config.Lake, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "ok   lake catalog (namespace %s not created yet: the first sync creates it)\n", l.Namespace)
 	}
 	return nil
+}
+
+// redactURI shows a catalog URI without its password: a URL's user password and a password
+// query parameter (both are Postgres DSN forms) become xxxxx; a URL that does not parse is not
+// shown at all.
+func redactURI(uri string) string {
+	if !strings.Contains(uri, "://") {
+		return uri // a SQLite file
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.EqualFold(k, "password") {
+			q.Set(k, "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.Redacted()
 }

@@ -11,12 +11,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/marketsync/marketsync/apisim"
+	"github.com/marketsync/marketsync/internal/restcatalog"
 	"github.com/marketsync/marketsync/internal/simcheck"
 	"github.com/marketsync/marketsync/schemas"
 )
 
 var lakeBenchBatch = flag.Int("lake-bench-batch", 5000, "batch_rows of BenchmarkLakeShards' shards (smaller: more, smaller commits)")
+
+var lakeBenchCatalog = flag.String("lake-bench-catalog", "sql", "BenchmarkLakeShards' catalog: sql (SQLite) or rest (the test REST catalog, internal/restcatalog)")
 
 var lakeCommitsLine = regexp.MustCompile(`msg="lake commits" snapshots=(\d+) conflicts=(\d+)`)
 
@@ -27,7 +32,7 @@ var lakeCommitsLine = regexp.MustCompile(`msg="lake commits" snapshots=(\d+) con
 // from the first start to the last exit; conflicts/commit is the commit attempts that lost a race
 // and were re-applied, per snapshot committed, summed over the processes.
 //
-//	go test -tags duckdb_arrow -run '^$' -bench LakeShards -benchtime 1x [-lake-bench-batch 500] ./cmd/syncer
+//	go test -tags duckdb_arrow -run '^$' -bench LakeShards -benchtime 1x ./cmd/syncer [-args -lake-bench-batch 500 -lake-bench-catalog rest]
 func BenchmarkLakeShards(b *testing.B) {
 	for _, shards := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("shards=%d", shards), func(b *testing.B) {
@@ -50,7 +55,17 @@ func lakeShardRun(b *testing.B, shards int) (rows int64, took time.Duration, sna
 	b.Setenv("TEST_LEAD_PASSWORD", apisim.DemoLeadPassword)
 	b.Setenv("TEST_HL_SECRET", apisim.DemoHLClientSecret)
 	dir := b.TempDir()
+	var rest *restcatalog.Server
+	if *lakeBenchCatalog == "rest" {
+		rest = restcatalog.Start(b, restcatalog.Options{Dir: b.TempDir(), Warehouse: "analytics", Credential: "marketsync:" + lakeRESTSecret})
+		b.Setenv("LAKE_CLIENT_ID", "marketsync")
+		b.Setenv("LAKE_CLIENT_SECRET", lakeRESTSecret)
+	}
 	cfgs := lakeShardConfigs(b, dir, s, shards, func(c string) string {
+		if rest != nil {
+			c, _, _ = strings.Cut(c, "lake:\n")
+			c += "lake:\n  catalog: rest\n  uri: " + rest.URL + "\n  warehouse: analytics\n  credential: ${LAKE_CLIENT_ID}:${LAKE_CLIENT_SECRET}\n"
+		}
 		c = strings.Replace(c, "rate_per_second: 160\n    companies_rate_per_second: 200", "rate_per_second: 4000\n    companies_rate_per_second: 5000", 1)
 		c = strings.Replace(c, "app_id: "+apisim.DemoHLAppID, "app_id: "+apisim.DemoHLAppID+"\n    interval: 10ms", 1)
 		return strings.Replace(c, "batch_rows: 200", fmt.Sprintf("batch_rows: %d", *lakeBenchBatch), 1)
@@ -82,7 +97,12 @@ func lakeShardRun(b *testing.B, shards int) (rows int64, took time.Duration, sna
 		c, _ := strconv.ParseInt(m[2], 10, 64)
 		snaps, conflicts = snaps+n, conflicts+c
 	}
-	tables := lakeTables(b, dir+"/lake/catalog.db", dir+"/lake/warehouse")
+	var tables map[string][]arrow.RecordBatch
+	if rest != nil {
+		tables = catalogTables(b, rest.Backend())
+	} else {
+		tables = lakeTables(b, dir+"/lake/catalog.db", dir+"/lake/warehouse")
+	}
 	if diff, err := simcheck.CompareArrowRows(s, tables, schemas.Streams, simcheck.RowOptions{}); err != nil || diff != "" {
 		b.Fatalf("the lake differs from the source (%v):\n%s", err, diff)
 	}

@@ -162,6 +162,15 @@ func TestLakeCheckMasksSecrets(t *testing.T) {
 		t.Fatalf("rest: %v\n%s", err, out.String())
 	}
 	t.Log(out.String())
+	for uri, want := range map[string]string{
+		"postgres://lake@127.0.0.1/lake?sslmode=disable&password=" + pw: "postgres://lake@127.0.0.1/lake?password=xxxxx&sslmode=disable",
+		"postgres://lake:%zz" + pw + "@127.0.0.1/lake":                  "(a URL that does not parse)",
+		"./data/lake/catalog.db":                                        "./data/lake/catalog.db",
+	} {
+		if got := redactURI(uri); got != want {
+			t.Errorf("redactURI(%q) = %q, want %q", uri, got, want)
+		}
+	}
 	for _, secret := range []string{pw, tok, s3secret} {
 		if strings.Contains(out.String()+fmt.Sprint(err), secret) {
 			t.Fatalf("check shows a secret: %s", out.String())

@@ -58,8 +58,10 @@ type Server struct {
 	o        Options
 	issued   string // the token handed out for the credential
 
-	mu     sync.Mutex
-	tables map[string]*sync.Mutex // one commit at a time per table
+	// write serialises the changes (commits, creates, drops): the requirements are checked
+	// against the metadata the commit replaces, and the backing SQLite file sees one write
+	// transaction at a time (two could fail with SQLITE_BUSY, which is no lost race).
+	write sync.Mutex
 
 	commits, conflicts, tokens, unauthorized atomic.Int64
 }
@@ -107,7 +109,7 @@ func New(o Options) (*Server, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Server{Location: loc, backend: cat, o: o, tables: map[string]*sync.Mutex{}}
+	s := &Server{Location: loc, backend: cat, o: o}
 	if o.Credential != "" {
 		s.issued = "issued-" + rand.Text() // opaque, nothing of the secret
 	}
@@ -256,6 +258,8 @@ func (s *Server) listNamespaces(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createNamespace(w http.ResponseWriter, r *http.Request) {
+	s.write.Lock()
+	defer s.write.Unlock()
 	var req struct {
 		Namespace  table.Identifier   `json:"namespace"`
 		Properties iceberg.Properties `json:"properties"`
@@ -288,6 +292,8 @@ func (s *Server) loadNamespace(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) dropNamespace(w http.ResponseWriter, r *http.Request) {
+	s.write.Lock()
+	defer s.write.Unlock()
 	if err := s.backend.DropNamespace(r.Context(), namespace(r)); err != nil {
 		catalogError(w, err)
 		return
@@ -317,6 +323,8 @@ func tableResponse(w http.ResponseWriter, tbl *table.Table) {
 }
 
 func (s *Server) createTable(w http.ResponseWriter, r *http.Request) {
+	s.write.Lock()
+	defer s.write.Unlock()
 	var req struct {
 		Name          string                 `json:"name"`
 		Schema        *iceberg.Schema        `json:"schema"`
@@ -366,26 +374,13 @@ func (s *Server) loadTable(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) dropTable(w http.ResponseWriter, r *http.Request) {
+	s.write.Lock()
+	defer s.write.Unlock()
 	if err := s.backend.DropTable(r.Context(), ident(r)); err != nil {
 		catalogError(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// lock serialises the commits of one table, so the requirements are checked against the
-// metadata the commit replaces.
-func (s *Server) lock(id table.Identifier) func() {
-	key := strings.Join(id, "\x1f")
-	s.mu.Lock()
-	m, ok := s.tables[key]
-	if !ok {
-		m = &sync.Mutex{}
-		s.tables[key] = m
-	}
-	s.mu.Unlock()
-	m.Lock()
-	return m.Unlock
 }
 
 // commit is CommitTableRequest: the requirements must hold on the current metadata, then the
@@ -400,7 +395,8 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := ident(r)
-	defer s.lock(id)()
+	s.write.Lock()
+	defer s.write.Unlock()
 	ctx := r.Context()
 	cur, err := s.backend.LoadTable(ctx, id)
 	if err != nil {

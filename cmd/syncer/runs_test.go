@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -217,5 +218,35 @@ func TestRuns_JSONCarriesEverySummaryField(t *testing.T) {
 		if code != exitOK || !slices.Contains(header, col) {
 			t.Errorf("runs --format csv: exit %d, no column %s in %v", code, col, header)
 		}
+	}
+}
+
+// The commands that only read the warehouse (status, runs, query, export) take --config for
+// its paths and need none of its secrets' variables; sync still needs them all.
+func TestReadCommands_WithConfigNeedNoSecrets(t *testing.T) {
+	s := startSim(t, apisim.Config{Seed: 2, Scale: 20, Profile: "fast"})
+	setSecrets(t)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, s, nil)
+	if code, _, errOut := syncer(t, "sync", "--config", cfg, "--streams", "users", "--progress", "never"); code != exitOK {
+		t.Fatalf("sync: exit %d: %s", code, errOut)
+	}
+	for _, v := range []string{"TEST_AD_SECRET", "TEST_LEAD_PASSWORD", "TEST_HL_SECRET"} {
+		os.Unsetenv(v) // t.Setenv above restores them
+	}
+	for _, args := range [][]string{
+		{"status", "--config", cfg},
+		{"runs", "--config", cfg, "--format", "json"},
+		{"query", "SELECT count(*) AS n FROM users", "--config", cfg, "--format", "csv"},
+		{"export", "--config", cfg, "--parquet-dir", filepath.Join(dir, "export")},
+	} {
+		if code, out, errOut := syncer(t, args...); code != exitOK {
+			t.Errorf("%s without the secrets' variables: exit %d\n%s%s", args[0], code, out, errOut)
+		} else if args[0] == "query" && !strings.Contains(out, "20") {
+			t.Errorf("query: %s", out)
+		}
+	}
+	if code, _, errOut := syncer(t, "sync", "--config", cfg, "--progress", "never"); code != exitUsage || !strings.Contains(errOut, "TEST_AD_SECRET is not set") {
+		t.Errorf("sync without the secrets: exit %d, want 2 naming TEST_AD_SECRET: %s", code, errOut)
 	}
 }

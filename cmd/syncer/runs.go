@@ -14,7 +14,8 @@ import (
 // partitions (HighLevel locations) are summed, and its status is the worst of theirs. It
 // carries every counter of the run's JSON summary under the same names (bytes and
 // budget_wait_seconds are null for runs recorded before they were stored).
-// %[1]s filters the runs and their rows (a stream), %[2]d is how many runs.
+// %[1]s filters the runs and their rows (a stream), %[2]d is how many runs, %[3]s and %[4]s
+// are the bytes and budget wait columns (typed nulls in a warehouse no sync has migrated yet).
 const runsSQL = `
 WITH picked AS (
   SELECT run_id, min(started_at) AS run_started FROM _sync_runs WHERE true%[1]s
@@ -30,7 +31,7 @@ SELECT r.run_id, r.stream, count(*) AS parts,
        CAST(sum(r.rows_deleted) AS BIGINT) AS deleted, CAST(sum(r.rows_rejected) AS BIGINT) AS rejected, CAST(sum(r.requests) AS BIGINT) AS requests,
        CAST(sum(r.retries) AS BIGINT) AS retries, CAST(sum(r.throttled) AS BIGINT) AS throttled,
        CAST(sum(r.pages) AS BIGINT) AS pages, CAST(sum(r.rows_rounded) AS BIGINT) AS rounded, CAST(sum(r.rows_stale) AS BIGINT) AS stale,
-       CAST(sum(r.bytes) AS BIGINT) AS bytes, round(sum(r.budget_wait_seconds), 6) AS budget_wait_seconds,
+       CAST(sum(%[3]s) AS BIGINT) AS bytes, round(sum(%[4]s), 6) AS budget_wait_seconds,
        max(r.resumes_at) AS resumes_at,
        nullif(string_agg(DISTINCT nullif(r.note, ''), '; '), '') AS note,
        nullif(string_agg(DISTINCT nullif(r.error, ''), '; '), '') AS error
@@ -76,7 +77,14 @@ func runRuns(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	q := fmt.Sprintf(runsSQL, filter, *last)
+	// A warehouse last written by a build that did not store bytes and budget wait gets the
+	// columns at its next sync; until then they read as null.
+	bytesCol, waitCol := "r.bytes", "r.budget_wait_seconds"
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.columns WHERE table_name = '_sync_runs' AND column_name = 'budget_wait_seconds'`).Scan(&n); err == nil && n == 0 {
+		bytesCol, waitCol = "CAST(NULL AS BIGINT)", "CAST(NULL AS DOUBLE)"
+	}
+	q := fmt.Sprintf(runsSQL, filter, *last, bytesCol, waitCol)
 	if *format == "table" {
 		q = fmt.Sprintf(runsTableSQL, q) // csv and json carry every column
 	}

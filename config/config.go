@@ -131,6 +131,18 @@ type Sources struct {
 	HighLevel *HighLevel `yaml:"highlevel"`
 }
 
+// Tenant is one entry of the tenants list: an AppDirect marketplace and/or a HighLevel agency,
+// with its own credentials (so its own rate budgets), cursors and rows (the tenant column).
+type Tenant struct {
+	// Name is [a-z0-9_-]+, unique, and stable: it is the tenant column's value and part of every
+	// key, cursor and shard unit; renaming a tenant makes it a new one.
+	Name    string  `yaml:"name"`
+	Sources Sources `yaml:"sources"`
+}
+
+// tenantName is what a tenant's name may be.
+var tenantName = regexp.MustCompile(`^[a-z0-9_-]{1,63}$`)
+
 // File is the whole configuration file.
 type File struct {
 	Warehouse         string              `yaml:"warehouse" path:"true"`
@@ -143,6 +155,7 @@ type File struct {
 	Lookback          map[string]Duration `yaml:"lookback"`
 	AllowInsecureHTTP bool                `yaml:"allow_insecure_http"`
 	Sources           Sources             `yaml:"sources"`
+	Tenants           []Tenant            `yaml:"tenants"` // instead of sources: several tenants
 	Serve             *Serve              `yaml:"serve"`
 	Lake              *Lake               `yaml:"lake"`
 }
@@ -469,6 +482,8 @@ func sectionName(typ string) string {
 		return "sources.highlevel"
 	case "Sources":
 		return "sources"
+	case "Tenant":
+		return "tenants"
 	case "Serve":
 		return "serve"
 	case "ServeUser":
@@ -611,7 +626,9 @@ func (f *File) ResolvePaths(dir string) {
 		}
 	}
 	walk(reflect.ValueOf(f).Elem())
-	if l := f.Lake; l != nil { // local catalog file and folder (a DSN or URL contains "://")
+	// A SQL catalog's local file and folder (a DSN or URL contains "://"); a REST catalog's
+	// warehouse is the catalog's name for it, not a path.
+	if l := f.Lake; l != nil && (l.Catalog == "" || l.Catalog == DefaultLakeCatalog) {
 		resolve(&l.URI)
 		resolve(&l.Warehouse)
 	}
@@ -625,7 +642,35 @@ func (f *File) SetDefaults() {
 	if f.ParquetDir == "" {
 		f.ParquetDir = DefaultParquetDir
 	}
-	if ad := f.Sources.AppDirect; ad != nil {
+	f.Sources.setDefaults()
+	for i := range f.Tenants {
+		tn := &f.Tenants[i]
+		// Each tenant's refresh token rotates on its own: one file each.
+		if hl := tn.Sources.HighLevel; hl != nil && hl.Auth == HLAuthRefreshToken && hl.TokenFile == "" && tenantName.MatchString(tn.Name) {
+			hl.TokenFile = "highlevel-token-" + tn.Name + ".json"
+		}
+		tn.Sources.setDefaults()
+	}
+	if sv := f.Serve; sv != nil {
+		sv.SetDefaults()
+	}
+	if l := f.Lake; l != nil {
+		l.SetDefaults()
+	}
+}
+
+// TenantList returns the tenants to sync: the tenants list, or without one the default tenant
+// (schemas.DefaultTenant) of the sources section.
+func (f *File) TenantList() []Tenant {
+	if len(f.Tenants) > 0 {
+		return f.Tenants
+	}
+	return []Tenant{{Name: schemas.DefaultTenant, Sources: f.Sources}}
+}
+
+// setDefaults fills a sources section's unset values.
+func (s *Sources) setDefaults() {
+	if ad := s.AppDirect; ad != nil {
 		if ad.LeadContext == "" {
 			ad.LeadContext = "RESELLER_MANAGER"
 		}
@@ -639,7 +684,7 @@ func (f *File) SetDefaults() {
 			ad.ResellerContext = "RESELLER_MANAGER"
 		}
 	}
-	if hl := f.Sources.HighLevel; hl != nil {
+	if hl := s.HighLevel; hl != nil {
 		if hl.BaseURL == "" {
 			hl.BaseURL = "https://services.leadconnectorhq.com"
 		}
@@ -657,12 +702,6 @@ func (f *File) SetDefaults() {
 				hl.Scopes = DefaultHLScopes
 			}
 		}
-	}
-	if sv := f.Serve; sv != nil {
-		sv.SetDefaults()
-	}
-	if l := f.Lake; l != nil {
-		l.SetDefaults()
 	}
 }
 
@@ -774,34 +813,91 @@ func (f *File) Validate() error {
 			return err
 		}
 	}
-	if f.Sources.AppDirect == nil && f.Sources.HighLevel == nil {
-		return &Error{Key: "sources", Msg: "configure at least one of sources.appdirect and sources.highlevel"}
+	if len(f.Tenants) == 0 {
+		return f.validateSources("sources.", &f.Sources)
 	}
-	if ad := f.Sources.AppDirect; ad != nil {
-		if err := f.checkURL("sources.appdirect.base_url", ad.BaseURL); err != nil {
+	return f.validateTenants()
+}
+
+// validateTenants checks the tenants list: names, and each tenant's sources as a sources
+// section. One account listed in two tenants is refused: both would draw on one server-side
+// budget through two limiters, and sync the same data twice.
+func (f *File) validateTenants() error {
+	if f.Sources.AppDirect != nil || f.Sources.HighLevel != nil {
+		return &Error{Key: "sources", Msg: "set either sources: (one tenant) or tenants: (several, each with its own sources:), not both; move the sources section into a tenant (name it default to keep the rows a warehouse already holds)"}
+	}
+	if f.Lake != nil {
+		return &Error{Key: "tenants", Msg: "a lake destination (lake:) holds one tenant for now: several tenants cannot sync into a lake yet; use sources: with lake:, or leave lake: out"}
+	}
+	names := map[string]int{}
+	accounts, tokenFiles := map[string]string{}, map[string]string{}
+	for i, tn := range f.Tenants {
+		key := fmt.Sprintf("tenants[%d]", i)
+		if !tenantName.MatchString(tn.Name) {
+			return &Error{Key: key + ".name", Msg: fmt.Sprintf("%q: want 1 to 63 of a-z, 0-9, _ and - (it is stored in every row and key, so keep it stable), e.g. acme", tn.Name)}
+		}
+		if j, dup := names[tn.Name]; dup {
+			return &Error{Key: key + ".name", Msg: fmt.Sprintf("tenant %q is also tenants[%d]: names must be unique", tn.Name, j)}
+		}
+		names[tn.Name] = i
+		if err := f.validateSources(key+".sources.", &f.Tenants[i].Sources); err != nil {
+			return err
+		}
+		if hl := tn.Sources.HighLevel; hl != nil && hl.TokenFile != "" {
+			if other, dup := tokenFiles[hl.TokenFile]; dup {
+				return &Error{Key: key + ".sources.highlevel.token_file", Msg: fmt.Sprintf("is also tenant %s's: each tenant's refresh token rotates on its own, so each needs its own file", other)}
+			}
+			tokenFiles[hl.TokenFile] = tn.Name
+		}
+		var ids []string
+		if ad := tn.Sources.AppDirect; ad != nil {
+			ids = append(ids, fmt.Sprintf("the AppDirect client %s at %s", ad.ClientID, strings.TrimRight(ad.BaseURL, "/")))
+		}
+		if hl := tn.Sources.HighLevel; hl != nil {
+			ids = append(ids, fmt.Sprintf("the HighLevel agency %s at %s", hl.CompanyID, strings.TrimRight(hl.BaseURL, "/")))
+		}
+		for _, id := range ids {
+			if other, dup := accounts[id]; dup {
+				return &Error{Key: key + ".sources", Msg: fmt.Sprintf("tenants %s and %s both read %s: one account is one tenant (its rate budget is one)", other, tn.Name, id)}
+			}
+			accounts[id] = tn.Name
+		}
+	}
+	return nil
+}
+
+// validateSources checks one sources section; prefix is its key with a trailing dot
+// ("sources." or "tenants[0].sources.").
+func (f *File) validateSources(prefix string, s *Sources) error {
+	if s.AppDirect == nil && s.HighLevel == nil {
+		return &Error{Key: strings.TrimSuffix(prefix, "."), Msg: fmt.Sprintf("configure at least one of %sappdirect and %shighlevel", prefix, prefix)}
+	}
+	if ad := s.AppDirect; ad != nil {
+		sec := prefix + "appdirect."
+		if err := f.checkURL(sec+"base_url", ad.BaseURL); err != nil {
 			return err
 		}
 		for k, v := range map[string]string{"client_id": ad.ClientID, "client_secret": ad.ClientSecret} {
 			if v == "" {
-				return &Error{Key: "sources.appdirect." + k, Msg: "is required (use ${ENV_VAR} for secrets)"}
+				return &Error{Key: sec + k, Msg: "is required (use ${ENV_VAR} for secrets)"}
 			}
 		}
 		if ad.PageSize < 0 || ad.PageSize > 250 {
-			return &Error{Key: "sources.appdirect.page_size", Msg: "want 1 to 250 (the documented maximum)"}
+			return &Error{Key: sec + "page_size", Msg: "want 1 to 250 (the documented maximum)"}
 		}
 		// Lead v2 always sends companyId: without it every leads request is a 400.
 		if ad.LeadUsername != "" && ad.LeadCompanyID == "" && (len(f.Streams) == 0 || slices.Contains(f.Streams, "leads")) {
-			return &Error{Key: "sources.appdirect.lead_company_id", Msg: "is required to sync leads: lead v2 lists the leads of one company (companyId: your company's id in the marketplace)"}
+			return &Error{Key: sec + "lead_company_id", Msg: "is required to sync leads: lead v2 lists the leads of one company (companyId: your company's id in the marketplace)"}
 		}
-		if err := ad.validateFamily(); err != nil {
+		if err := ad.validateFamily(sec); err != nil {
 			return err
 		}
 	}
-	if hl := f.Sources.HighLevel; hl != nil {
-		if err := f.checkURL("sources.highlevel.base_url", hl.BaseURL); err != nil {
+	if hl := s.HighLevel; hl != nil {
+		if err := f.checkURL(prefix+"highlevel.base_url", hl.BaseURL); err != nil {
 			return err
 		}
-		if err := f.validateHighLevelAuth(hl); err != nil {
+		if err := f.validateHighLevelAuth(prefix+"highlevel.", hl); err != nil {
 			return err
 		}
 	}
@@ -810,8 +906,7 @@ func (f *File) Validate() error {
 
 // validateHighLevelAuth checks the keys of the chosen auth mode, and refuses keys of another
 // mode (a private_token that would be silently ignored, say).
-func (f *File) validateHighLevelAuth(hl *HighLevel) error {
-	const sec = "sources.highlevel."
+func (f *File) validateHighLevelAuth(sec string, hl *HighLevel) error {
 	required := []string{"company_id", "app_id"}
 	switch hl.Auth {
 	case HLAuthClientCredentials, HLAuthRefreshToken:
@@ -858,33 +953,34 @@ func (f *File) validateHighLevelAuth(hl *HighLevel) error {
 	return nil
 }
 
-// validateFamily checks the API family, the contexts and the lead date unit.
-func (ad *AppDirect) validateFamily() error {
+// validateFamily checks the API family, the contexts and the lead date unit (sec: the section's
+// key with a trailing dot).
+func (ad *AppDirect) validateFamily(sec string) error {
 	switch ad.LeadContext {
 	case "RESELLER_MANAGER", "RESELLER", "REFERRAL", "DEVELOPER":
 	default:
-		return &Error{Key: "sources.appdirect.lead_context", Msg: fmt.Sprintf("%q: want RESELLER_MANAGER, RESELLER, REFERRAL or DEVELOPER (the lead v2 contexts a user token can list)", ad.LeadContext)}
+		return &Error{Key: sec + "lead_context", Msg: fmt.Sprintf("%q: want RESELLER_MANAGER, RESELLER, REFERRAL or DEVELOPER (the lead v2 contexts a user token can list)", ad.LeadContext)}
 	}
 	if ad.LeadFromDateUnit != "milliseconds" && ad.LeadFromDateUnit != "seconds" {
-		return &Error{Key: "sources.appdirect.lead_from_date_unit", Msg: fmt.Sprintf("%q: want milliseconds or seconds (syncer check reports which one the server reads)", ad.LeadFromDateUnit)}
+		return &Error{Key: sec + "lead_from_date_unit", Msg: fmt.Sprintf("%q: want milliseconds or seconds (syncer check reports which one the server reads)", ad.LeadFromDateUnit)}
 	}
 	switch ad.API {
 	case "marketplace":
 		if ad.ResellerContext != "" {
-			return &Error{Key: "sources.appdirect.reseller_context", Msg: "only applies with api: reseller; remove it, or set api: reseller"}
+			return &Error{Key: sec + "reseller_context", Msg: "only applies with api: reseller; remove it, or set api: reseller"}
 		}
 	case "reseller":
 		if ad.ResellerContext != "RESELLER" && ad.ResellerContext != "RESELLER_MANAGER" {
-			return &Error{Key: "sources.appdirect.reseller_context", Msg: fmt.Sprintf("%q: want RESELLER or RESELLER_MANAGER (the AppReseller contexts)", ad.ResellerContext)}
+			return &Error{Key: sec + "reseller_context", Msg: fmt.Sprintf("%q: want RESELLER or RESELLER_MANAGER (the AppReseller contexts)", ad.ResellerContext)}
 		}
 		// Every AppReseller endpoint needs the user's token.
 		for k, v := range map[string]string{"lead_username": ad.LeadUsername, "lead_password": ad.LeadPassword} {
 			if v == "" {
-				return &Error{Key: "sources.appdirect." + k, Msg: "is required with api: reseller (the AppReseller endpoints accept only a reseller user's token; use ${ENV_VAR} for the password)"}
+				return &Error{Key: sec + k, Msg: "is required with api: reseller (the AppReseller endpoints accept only a reseller user's token; use ${ENV_VAR} for the password)"}
 			}
 		}
 	default:
-		return &Error{Key: "sources.appdirect.api", Msg: fmt.Sprintf("%q: want marketplace (account v2, billing, assistedSales: a marketplace owner's API client) or reseller (AppReseller v1: a reseller partner's user)", ad.API)}
+		return &Error{Key: sec + "api", Msg: fmt.Sprintf("%q: want marketplace (account v2, billing, assistedSales: a marketplace owner's API client) or reseller (AppReseller v1: a reseller partner's user)", ad.API)}
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -62,6 +64,30 @@ func TestLake_ErrorsNameTheKey(t *testing.T) {
 		var ce *Error
 		if !errors.As(err, &ce) || ce.Key != c.key || !strings.Contains(err.Error(), c.hint) {
 			t.Errorf("lake %q: err = %v, want key %s mentioning %q", c.lake, err, c.key, c.hint)
+		}
+	}
+}
+
+// A relative lake catalog file and folder are the config file's neighbours; a REST catalog's
+// warehouse is a name the catalog knows, left as written.
+func TestLake_PathsResolveForSQLOnly(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("AD_SECRET", "x")
+	t.Setenv("HL_SECRET", "y")
+	for _, tc := range []struct{ lake, uri, warehouse string }{
+		{"catalog: sql\n  uri: lake/catalog.db\n  warehouse: lake/files", dir + "/lake/catalog.db", dir + "/lake/files"},
+		{"catalog: rest\n  uri: http://127.0.0.1:8181\n  warehouse: analytics", "http://127.0.0.1:8181", "analytics"},
+	} {
+		p := filepath.Join(dir, "config.yaml")
+		if err := os.WriteFile(p, []byte(good+"lake:\n  "+tc.lake+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Lake.URI != tc.uri || f.Lake.Warehouse != tc.warehouse {
+			t.Errorf("%q: uri %q warehouse %q, want %q and %q", tc.lake, f.Lake.URI, f.Lake.Warehouse, tc.uri, tc.warehouse)
 		}
 	}
 }

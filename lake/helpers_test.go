@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/marketsync/marketsync/schemas"
@@ -140,7 +141,13 @@ func rowsOf(t testing.TB, tb *schemas.Table, m map[string]row, recs ...arrow.Rec
 // path), failing on a key seen twice.
 func scanRows(t testing.TB, w *Writer, tb *schemas.Table) map[string]row {
 	t.Helper()
-	tbl, err := w.Catalog().LoadTable(context.Background(), w.Identifier(tb))
+	return scanCatalog(t, w.Catalog(), w.Identifier(tb), tb)
+}
+
+// scanCatalog reads table id of cat with iceberg-go's scan (see scanRows).
+func scanCatalog(t testing.TB, cat catalog.Catalog, id table.Identifier, tb *schemas.Table) map[string]row {
+	t.Helper()
+	tbl, err := cat.LoadTable(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,3 +226,12 @@ func currentTable(t testing.TB, w *Writer, tb *schemas.Table) *table.Table {
 }
 
 func localPath(uri string) string { return strings.TrimPrefix(uri, "file://") }
+
+// skipUnderRace skips a test that takes over 20 s under the race detector; .ci/run runs it
+// without.
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("long test: .ci/run runs it without -race")
+	}
+}

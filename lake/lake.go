@@ -159,6 +159,22 @@ func Open(ctx context.Context, o Options) (*Writer, error) {
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 8
 	}
+	cat, err := openCatalog(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{cat: cat, ns: table.Identifier{o.Namespace}, upsert: o.Upsert, maxAttempts: o.MaxAttempts,
+		mem: memory.DefaultAllocator, created: map[string]bool{}}
+	if err := cat.CreateNamespace(ctx, w.ns, nil); err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
+		w.Close()
+		return nil, fmt.Errorf("lake: creating namespace %s: %w", o.Namespace, err)
+	}
+	return w, nil
+}
+
+// openCatalog connects to o's catalog (for a REST catalog: its configuration and, with
+// credentials, a token).
+func openCatalog(ctx context.Context, o Options) (catalog.Catalog, error) {
 	// A REST catalog's warehouse is whatever the catalog calls it (a name or a location, or
 	// none); a SQL catalog's is where this writer puts the files.
 	wh := o.Warehouse
@@ -181,30 +197,52 @@ func Open(ctx context.Context, o Options) (*Writer, error) {
 	case "sql":
 		cat, err = openSQL(o.URI, props)
 	case "rest":
+		// The credential and token go to the auth options only: additional properties are
+		// merged into every table's configuration.
+		cred, tok := props["credential"], props["token"]
+		delete(props, "credential")
+		delete(props, "token")
 		opts := []rest.Option{rest.WithAdditionalProps(props)}
 		if wh != "" {
 			opts = append(opts, rest.WithWarehouseLocation(wh))
 		}
-		if c := props["credential"]; c != "" {
-			opts = append(opts, rest.WithCredential(c))
+		if cred != "" {
+			opts = append(opts, rest.WithCredential(cred))
 		}
-		if t := props["token"]; t != "" {
-			opts = append(opts, rest.WithOAuthToken(t))
+		if tok != "" {
+			opts = append(opts, rest.WithOAuthToken(tok))
 		}
 		cat, err = rest.NewCatalog(ctx, "marketsync", o.URI, opts...)
 	default:
 		return nil, fmt.Errorf("lake: catalog %q: want sql or rest", o.Catalog)
 	}
 	if err != nil {
+		if o.Catalog == "rest" && (errors.Is(err, rest.ErrUnauthorized) || errors.Is(err, rest.ErrForbidden) || errors.Is(err, rest.ErrOAuthError)) {
+			return nil, fmt.Errorf("lake: opening the rest catalog %s: authentication failed (check lake.credential or lake.token): %w", o.URI, err)
+		}
 		return nil, fmt.Errorf("lake: opening the %s catalog: %w", o.Catalog, err)
 	}
-	w := &Writer{cat: cat, ns: table.Identifier{o.Namespace}, upsert: o.Upsert, maxAttempts: o.MaxAttempts,
-		mem: memory.DefaultAllocator, created: map[string]bool{}}
-	if err := cat.CreateNamespace(ctx, w.ns, nil); err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
-		w.Close()
-		return nil, fmt.Errorf("lake: creating namespace %s: %w", o.Namespace, err)
+	return cat, nil
+}
+
+// Probe connects to o's catalog without changing anything and says whether its namespace
+// exists (syncer check).
+func Probe(ctx context.Context, o Options) (namespaceExists bool, err error) {
+	if o.Namespace == "" {
+		o.Namespace = "marketsync"
 	}
-	return w, nil
+	cat, err := openCatalog(ctx, o)
+	if err != nil {
+		return false, err
+	}
+	if c, ok := cat.(interface{ Close() error }); ok {
+		defer c.Close()
+	}
+	ok, err := cat.CheckNamespaceExists(ctx, table.Identifier{o.Namespace})
+	if err != nil {
+		return false, fmt.Errorf("lake: looking up namespace %s: %w", o.Namespace, err)
+	}
+	return ok, nil
 }
 
 // warehouseURL turns a local folder into a file:// URL; URLs pass as they are.

@@ -88,11 +88,12 @@ func (w *Writer) ReadRows(ctx context.Context, t *schemas.Table, partition strin
 		if err != nil {
 			return fmt.Errorf("lake: reading %s: %w", t.Name, err)
 		}
-		r, err := conform(ctx, b, t.Schema())
+		r, err := conform(ctx, b, tableSchema(t))
 		b.Release()
 		if err != nil {
 			return err
 		}
+		r = withTenant(w.mem, t, r)
 		err = fn(r)
 		r.Release()
 		if err != nil {

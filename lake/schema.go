@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
@@ -17,7 +19,7 @@ import (
 // strings holding JSON text) with the primary key as its identifier field, and to the partition
 // spec of the Parquet output: identity on Table.Partition when set, else year of Table.Created.
 func icebergSchema(t *schemas.Table) (*iceberg.Schema, iceberg.PartitionSpec, error) {
-	sc, err := table.ArrowSchemaToIcebergWithFreshIDs(t.Schema(), false)
+	sc, err := table.ArrowSchemaToIcebergWithFreshIDs(tableSchema(t), false)
 	if err != nil {
 		return nil, iceberg.PartitionSpec{}, fmt.Errorf("lake: schema of %s: %w", t.Name, err)
 	}
@@ -37,6 +39,43 @@ func icebergSchema(t *schemas.Table) (*iceberg.Schema, iceberg.PartitionSpec, er
 		return nil, iceberg.PartitionSpec{}, fmt.Errorf("lake: partition spec of %s: %w", t.Name, err)
 	}
 	return sc, spec, nil
+}
+
+// tableSchema is the Arrow schema of t's lake table: t.Schema() without the tenant column. A lake
+// holds the default tenant's rows only (several tenants in a lake are not supported yet: README
+// "Several tenants"), so its tables keep the columns they were created with; commits drop the
+// column (conform selects by name) and ReadRows adds it back (withTenant).
+func tableSchema(t *schemas.Table) *arrow.Schema {
+	sc := t.Schema()
+	idx := sc.FieldIndices(schemas.ColTenant)
+	if len(idx) != 1 {
+		return sc
+	}
+	fields := slices.Delete(slices.Clone(sc.Fields()), idx[0], idx[0]+1)
+	return arrow.NewSchema(fields, nil)
+}
+
+// withTenant returns rec (of tableSchema(t)) as a batch of t.Schema(), its tenant column the
+// default tenant. It releases rec.
+func withTenant(mem memory.Allocator, t *schemas.Table, rec arrow.RecordBatch) arrow.RecordBatch {
+	defer rec.Release()
+	sc := t.Schema()
+	b := array.NewStringBuilder(mem)
+	defer b.Release()
+	for range rec.NumRows() {
+		b.Append(schemas.DefaultTenant)
+	}
+	tenant := b.NewArray()
+	defer tenant.Release()
+	cols := make([]arrow.Array, 0, sc.NumFields())
+	for _, f := range sc.Fields() {
+		if f.Name == schemas.ColTenant {
+			cols = append(cols, tenant)
+			continue
+		}
+		cols = append(cols, rec.Column(rec.Schema().FieldIndices(f.Name)[0]))
+	}
+	return array.NewRecordBatch(sc, cols, rec.NumRows())
 }
 
 // partitionSource is the column a table is partitioned by.

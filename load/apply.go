@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,7 +17,8 @@ import (
 
 // DeleteScope asks a write to soft-delete the rows a full scan did not see: every live row of
 // the table (in the partition, if any) whose _run_id is not RunID and which the scan did not
-// quarantine. Whether the scan proved complete enough for that is the caller's decision.
+// quarantine, of the write's tenant only. Whether the scan proved complete enough for that is
+// the caller's decision.
 type DeleteScope struct {
 	RunID          string
 	PartitionCol   string
@@ -51,6 +53,9 @@ type Write struct {
 	LeftStatus *StatusScope
 	Rejected   []Rejected
 	RunID      string
+	// Tenant is the tenant the write's rows, cursor and deletions belong to ("" is
+	// schemas.DefaultTenant); the batch's tenant column holds it.
+	Tenant string
 }
 
 // Result counts what a Write changed.
@@ -64,6 +69,7 @@ type Result struct {
 
 // Apply runs w in one transaction on the writer connection. On error nothing of w is visible.
 func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
+	w.Tenant = tenantOr(w.Tenant)
 	if _, err := d.conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
 		return Result{}, fmt.Errorf("beginning transaction: %w", err)
 	}
@@ -84,10 +90,11 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 	}
 	for _, r := range w.Rejected {
 		// One row per record per run, however many scans of the run met it.
-		ins, err := d.conn.ExecContext(ctx, `INSERT INTO _rejected SELECT ?, ?, ?, ?, ?, ?, ?, now()
-			WHERE NOT EXISTS (SELECT 1 FROM _rejected WHERE stream = ? AND record_id = ? AND run_id = ? AND record = ?)`,
-			r.Stream, r.RecordID, r.Field, r.Value, r.Error, string(r.Record), w.RunID,
-			r.Stream, r.RecordID, w.RunID, string(r.Record))
+		ins, err := d.conn.ExecContext(ctx, `INSERT INTO _rejected (stream, record_id, field, value, error, record, run_id, rejected_at, tenant)
+			SELECT ?, ?, ?, ?, ?, ?, ?, now(), ?
+			WHERE NOT EXISTS (SELECT 1 FROM _rejected WHERE stream = ? AND record_id = ? AND run_id = ? AND record = ? AND tenant = ?)`,
+			r.Stream, r.RecordID, r.Field, r.Value, r.Error, string(r.Record), w.RunID, w.Tenant,
+			r.Stream, r.RecordID, w.RunID, string(r.Record), w.Tenant)
 		if err != nil {
 			return Result{}, fmt.Errorf("quarantining a %s record: %w", r.Stream, err)
 		}
@@ -98,9 +105,9 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 		if r.RecordID == "" || w.Table == nil {
 			continue
 		}
-		q := fmt.Sprintf("UPDATE %s SET %s = ? WHERE CAST(%s AS VARCHAR) = ? AND %s IS NULL AND %s IS NULL",
-			Quote(w.Table.Name), Quote(schemas.ColStaleSince), Quote(w.Table.PrimaryKey), Quote(schemas.ColDeletedAt), Quote(schemas.ColStaleSince))
-		sr, err := d.conn.ExecContext(ctx, q, time.Now().UTC(), r.RecordID)
+		q := fmt.Sprintf("UPDATE %s SET %s = ? WHERE CAST(%s AS VARCHAR) = ? AND %s IS NULL AND %s IS NULL AND %s = ?",
+			Quote(w.Table.Name), Quote(schemas.ColStaleSince), Quote(w.Table.PrimaryKey), Quote(schemas.ColDeletedAt), Quote(schemas.ColStaleSince), Quote(schemas.ColTenant))
+		sr, err := d.conn.ExecContext(ctx, q, time.Now().UTC(), r.RecordID, w.Tenant)
 		if err != nil {
 			return Result{}, fmt.Errorf("marking a quarantined %s record's previous version stale: %w", r.Stream, err)
 		}
@@ -108,17 +115,17 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 		res.Stale += stale
 	}
 	if ds := w.Deletes; ds != nil {
-		q := fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s IS NULL AND %s <> ?", Quote(w.Table.Name),
-			Quote(schemas.ColDeletedAt), Quote(schemas.ColDeletedAt), Quote(schemas.ColRunID))
-		args := []any{ds.At, ds.RunID}
+		q := fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s IS NULL AND %s <> ? AND %s = ?", Quote(w.Table.Name),
+			Quote(schemas.ColDeletedAt), Quote(schemas.ColDeletedAt), Quote(schemas.ColRunID), Quote(schemas.ColTenant))
+		args := []any{ds.At, ds.RunID, w.Tenant}
 		if ds.PartitionCol != "" {
 			q += fmt.Sprintf(" AND %s = ?", Quote(ds.PartitionCol))
 			args = append(args, ds.PartitionValue)
 		}
 		// A record the scan listed but quarantined was seen: it is not deleted.
-		q += fmt.Sprintf(" AND CAST(%s AS VARCHAR) NOT IN (SELECT record_id FROM _rejected WHERE stream = ? AND run_id = ? AND record_id IS NOT NULL)",
+		q += fmt.Sprintf(" AND CAST(%s AS VARCHAR) NOT IN (SELECT record_id FROM _rejected WHERE stream = ? AND run_id = ? AND tenant = ? AND record_id IS NOT NULL)",
 			Quote(w.Table.PrimaryKey))
-		args = append(args, w.Stream, w.RunID)
+		args = append(args, w.Stream, w.RunID, w.Tenant)
 		r, err := d.conn.ExecContext(ctx, q, args...)
 		if err != nil {
 			return Result{}, fmt.Errorf("marking rows of %s deleted: %w", w.Table.Name, err)
@@ -127,9 +134,9 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 	}
 	if ls := w.LeftStatus; ls != nil && len(ls.Values) > 0 {
 		ph := strings.TrimSuffix(strings.Repeat("?, ", len(ls.Values)), ", ")
-		q := fmt.Sprintf("UPDATE %s SET %s = coalesce(%s, ?) WHERE %s IS NULL AND %s <> ? AND %s IN (%s)", Quote(w.Table.Name),
-			Quote(schemas.ColStaleSince), Quote(schemas.ColStaleSince), Quote(schemas.ColDeletedAt), Quote(schemas.ColRunID), Quote(ls.Column), ph)
-		args := []any{time.Now().UTC(), ls.RunID}
+		q := fmt.Sprintf("UPDATE %s SET %s = coalesce(%s, ?) WHERE %s IS NULL AND %s <> ? AND %s = ? AND %s IN (%s)", Quote(w.Table.Name),
+			Quote(schemas.ColStaleSince), Quote(schemas.ColStaleSince), Quote(schemas.ColDeletedAt), Quote(schemas.ColRunID), Quote(schemas.ColTenant), Quote(ls.Column), ph)
+		args := []any{time.Now().UTC(), ls.RunID, w.Tenant}
 		for _, v := range ls.Values {
 			args = append(args, v)
 		}
@@ -140,8 +147,8 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 		res.LeftStatus, _ = r.RowsAffected()
 	}
 	if cursor := w.Cursor; cursor != nil {
-		if _, err := d.conn.ExecContext(ctx, `INSERT OR REPLACE INTO _sync_state VALUES (?, ?, ?, now())`,
-			w.Stream, w.Partition, cursor.Encode()); err != nil {
+		if _, err := d.conn.ExecContext(ctx, `INSERT OR REPLACE INTO _sync_state (tenant, stream, partition, cursor, updated_at) VALUES (?, ?, ?, ?, now())`,
+			w.Tenant, w.Stream, w.Partition, cursor.Encode()); err != nil {
 			return Result{}, fmt.Errorf("writing cursor of %s: %w", w.Stream, err)
 		}
 	}
@@ -158,8 +165,9 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 
 type upsertCounts struct{ Inserted, Updated, Unchanged int64 }
 
-// upsert writes the batch into its table by primary key. Keys are unique within a batch (the
-// Batcher guarantees it), so each row of the table matches at most one row of the batch.
+// upsert writes the batch into its table by its key (schemas.Table.Key: tenant and primary key).
+// Keys are unique within a batch (the Batcher guarantees it), so each row of the table matches
+// at most one row of the batch.
 func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordBatch) (c upsertCounts, err error) {
 	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
 	if err != nil {
@@ -184,10 +192,11 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 	for _, c := range cols {
 		names = append(names, Quote(c.Name))
 		srcs = append(srcs, "s."+Quote(c.Name))
-		if c.Name != t.PrimaryKey {
+		if !slices.Contains(t.Key(), c.Name) {
 			sets = append(sets, fmt.Sprintf("%s = s.%s", Quote(c.Name), Quote(c.Name)))
 		}
-		if c.Name == schemas.ColExtra || !strings.HasPrefix(c.Name, "_") {
+		// The tenant is not content: the migration that added it leaves every row unchanged.
+		if c.Name == schemas.ColExtra || (!strings.HasPrefix(c.Name, "_") && c.Name != schemas.ColTenant) {
 			content = append(content, "s."+Quote(c.Name))
 		}
 	}
@@ -204,10 +213,10 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 	del, stale := Quote(schemas.ColDeletedAt), Quote(schemas.ColStaleSince)
 	if _, err := d.conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE %[1]s AS
 		SELECT s.*, (hash(%[2]s) >> 1)::BIGINT AS _h, t.%[4]s IS NOT NULL AS _exists,
-			t.%[4]s IS NOT NULL AND (t.%[5]s IS DISTINCT FROM (hash(%[2]s) >> 1)::BIGINT OR t.%[6]s IS NOT NULL OR t.%[7]s IS NOT NULL) AS _changed,
+			t.%[4]s IS NOT NULL AND (t.%[5]s IS DISTINCT FROM (hash(%[2]s) >> 1)::BIGINT OR t.%[6]s IS DISTINCT FROM s.%[6]s OR t.%[7]s IS NOT NULL) AS _changed,
 			t.%[8]s IS DISTINCT FROM s.%[8]s AS _new_run
-		FROM %[3]s AS s LEFT JOIN %[9]s AS t ON t.%[4]s = s.%[4]s`,
-		stage, strings.Join(content, ", "), Quote(view), pk, hashCol, del, stale, run, Quote(t.Name))); err != nil {
+		FROM %[3]s AS s LEFT JOIN %[9]s AS t ON %[10]s`,
+		stage, strings.Join(content, ", "), Quote(view), pk, hashCol, del, stale, run, Quote(t.Name), keyMatch(t, "t", "s"))); err != nil {
 		return c, fmt.Errorf("upserting %d rows into %s (staging): %w", rec.NumRows(), t.Name, err)
 	}
 	defer func() {
@@ -226,14 +235,16 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 		q    string
 	}{
 		// A changed row, or one deleted or marked stale before, is rewritten (a good version
-		// is current again).
-		{"updating changed rows", changed, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s FROM %[3]s AS s WHERE s._changed AND t.%[4]s = s.%[4]s`,
-			Quote(t.Name), strings.Join(sets, ", "), stage, pk)},
+		// is current again). So is one whose _deleted_at differs from the batch's: a sync's
+		// batch is live (NULL), and a batch copied from the lake carries the lake's soft
+		// delete, which the DuckDB file then takes even when the content is the same.
+		{"updating changed rows", changed, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s FROM %[3]s AS s WHERE s._changed AND %[4]s`,
+			Quote(t.Name), strings.Join(sets, ", "), stage, keyMatch(t, "t", "s"))},
 		// A row whose content did not change is not rewritten: only _run_id moves (the scan saw
 		// it); _synced_at stays when its content was last written. One seen earlier in this run
 		// is left alone.
-		{"marking unchanged rows seen", seen, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s = s.%[2]s FROM %[3]s AS s WHERE s._exists AND NOT s._changed AND s._new_run AND t.%[4]s = s.%[4]s`,
-			Quote(t.Name), run, stage, pk)},
+		{"marking unchanged rows seen", seen, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s = s.%[2]s FROM %[3]s AS s WHERE s._exists AND NOT s._changed AND s._new_run AND %[4]s`,
+			Quote(t.Name), run, stage, keyMatch(t, "t", "s"))},
 		{"inserting new rows", c.Inserted, fmt.Sprintf(`INSERT INTO %[1]s (%[2]s) SELECT %[3]s FROM %[4]s AS s WHERE NOT s._exists`,
 			Quote(t.Name), strings.Join(names, ", "), strings.Join(srcs, ", "), stage)},
 	}

@@ -86,6 +86,10 @@ func Open(ctx context.Context, path string) (*DuckDB, error) {
 		d.Close()
 		return nil, fmt.Errorf("creating state tables in %s: %w", path, err)
 	}
+	if err := d.migrateTenants(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
 	if dsn != "" {
 		_ = os.Chmod(dsn, 0o600) // warehouse data is the user's business data: owner-only
 	}

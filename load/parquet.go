@@ -21,6 +21,11 @@ import (
 // a reader always finds the directory and every file whole, old or new. Soft-deleted rows are
 // kept (filter on _deleted_at IS NULL).
 func (d *DuckDB) ExportParquet(ctx context.Context, dir string, tables []*schemas.Table, changedSince *time.Time) error {
+	unlock, err := LockParquet(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating parquet directory: %w", err)
 	}
@@ -43,6 +48,44 @@ func (d *DuckDB) ExportParquet(ctx context.Context, dir string, tables []*schema
 		delete(d.altered, t.Name)
 	}
 	return nil
+}
+
+// parquetSem serializes the Parquet writes of this process: a sync's (or a serve's scheduled
+// sync's) own export and an ExportSnapshot asked for by `syncer export` through the control
+// socket may target the same directory, whose temporary files and dropped partitions they
+// would otherwise race on.
+var parquetSem = make(chan struct{}, 1)
+
+// LockParquet waits (until ctx ends) for this process's other Parquet writes and returns the
+// unlock. An ExportSnapshot caller takes it before beginning its snapshot, so a sync's newer
+// Parquet is never overwritten by an older snapshot that waited for it.
+func LockParquet(ctx context.Context) (unlock func(), err error) {
+	select {
+	case parquetSem <- struct{}{}:
+		return func() { <-parquetSem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// ExportSnapshot writes every table like a full ExportParquet, from conn's open transaction (a
+// READ ONLY one the caller began: one snapshot for every table, committed data only) while
+// another connection of the same database may be writing. It does not checkpoint (a reader may
+// not). The caller holds LockParquet. It returns the partitions written.
+func ExportSnapshot(ctx context.Context, conn *sql.Conn, dir string, tables []*schemas.Table) (int, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, fmt.Errorf("creating parquet directory: %w", err)
+	}
+	d := &DuckDB{conn: conn}
+	n := 0
+	for _, t := range tables {
+		k, err := d.exportTable(ctx, t, filepath.Join(dir, t.Name), nil)
+		if err != nil {
+			return n, fmt.Errorf("exporting %s to parquet: %w", t.Name, err)
+		}
+		n += k
+	}
+	return n, nil
 }
 
 // exportTable writes table t's partitions (all, or those changed since) into tdir, one

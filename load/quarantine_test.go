@@ -80,7 +80,7 @@ func TestScanFacts_SeenCandidatesAndDigest(t *testing.T) {
 	if _, err := d.Apply(ctx, load.Write{Table: users, Batch: all, Stream: "users", RunID: "r1"}); err != nil {
 		t.Fatal(err)
 	}
-	first, err := d.ScanFacts(ctx, users, "users", "r1", "r1", "", "")
+	first, err := d.ScanFacts(ctx, users, "", "users", "r1", "r1", "", "")
 	if err != nil || first.Seen != 5 || first.Candidates != 0 {
 		t.Fatalf("facts %+v %v, want 5 seen and no candidates", first, err)
 	}
@@ -91,7 +91,7 @@ func TestScanFacts_SeenCandidatesAndDigest(t *testing.T) {
 	if _, err := d.Apply(ctx, load.Write{Table: users, Batch: seen, Stream: "users", RunID: "r2", Rejected: []load.Rejected{bad}}); err != nil {
 		t.Fatal(err)
 	}
-	f, err := d.ScanFacts(ctx, users, "users", "r2", "r2", "", "")
+	f, err := d.ScanFacts(ctx, users, "", "users", "r2", "r2", "", "")
 	if err != nil || f.Seen != 3 || f.Candidates != 1 || f.KeyDigest == first.KeyDigest {
 		t.Fatalf("facts %+v %v, want 3 seen, 1 candidate and a different digest", f, err)
 	}
@@ -100,7 +100,7 @@ func TestScanFacts_SeenCandidatesAndDigest(t *testing.T) {
 	if _, err := d.Apply(ctx, load.Write{Table: users, Batch: again, Stream: "users", RunID: "r3"}); err != nil {
 		t.Fatal(err)
 	}
-	if f, _ := d.ScanFacts(ctx, users, "users", "r3", "r3", "", ""); f.KeyDigest != first.KeyDigest {
+	if f, _ := d.ScanFacts(ctx, users, "", "users", "r3", "r3", "", ""); f.KeyDigest != first.KeyDigest {
 		t.Fatalf("the same keys gave digest %s, then %s", first.KeyDigest, f.KeyDigest)
 	}
 }

@@ -13,10 +13,17 @@ import (
 	"github.com/marketsync/marketsync/state"
 )
 
-// Cursor returns the committed cursor of a stream partition (found=false if none).
+// Cursor returns the committed cursor of a stream partition of the default tenant (found=false
+// if none).
 func (d *DuckDB) Cursor(ctx context.Context, stream, partition string) (c state.Cursor, found bool, err error) {
+	return d.TenantCursor(ctx, schemas.DefaultTenant, stream, partition)
+}
+
+// TenantCursor returns the committed cursor of a tenant's stream partition (found=false if none).
+func (d *DuckDB) TenantCursor(ctx context.Context, tenant, stream, partition string) (c state.Cursor, found bool, err error) {
 	var raw string
-	err = d.conn.QueryRowContext(ctx, `SELECT CAST(cursor AS VARCHAR) FROM _sync_state WHERE stream = ? AND partition = ?`, stream, partition).Scan(&raw)
+	err = d.conn.QueryRowContext(ctx, `SELECT CAST(cursor AS VARCHAR) FROM _sync_state WHERE tenant = ? AND stream = ? AND partition = ?`,
+		tenantOr(tenant), stream, partition).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
 		return state.Cursor{}, false, nil
 	}
@@ -27,9 +34,15 @@ func (d *DuckDB) Cursor(ctx context.Context, stream, partition string) (c state.
 	return c, err == nil, err
 }
 
-// Cursors returns every committed cursor, keyed by stream + "\x00" + partition.
+// Cursors returns every committed cursor of the default tenant, keyed by stream + "\x00" +
+// partition.
 func (d *DuckDB) Cursors(ctx context.Context) (map[string]state.Cursor, error) {
-	rows, err := d.conn.QueryContext(ctx, `SELECT stream, partition, CAST(cursor AS VARCHAR) FROM _sync_state`)
+	return d.TenantCursors(ctx, schemas.DefaultTenant)
+}
+
+// TenantCursors returns every committed cursor of a tenant, keyed by stream + "\x00" + partition.
+func (d *DuckDB) TenantCursors(ctx context.Context, tenant string) (map[string]state.Cursor, error) {
+	rows, err := d.conn.QueryContext(ctx, `SELECT stream, partition, CAST(cursor AS VARCHAR) FROM _sync_state WHERE tenant = ?`, tenantOr(tenant))
 	if err != nil {
 		return nil, fmt.Errorf("reading cursors: %w", err)
 	}
@@ -42,7 +55,7 @@ func (d *DuckDB) Cursors(ctx context.Context) (map[string]state.Cursor, error) {
 		}
 		c, err := state.DecodeCursor(raw)
 		if err != nil {
-			return nil, fmt.Errorf("cursor of %s/%s: %w", stream, partition, err)
+			return nil, fmt.Errorf("cursor of %s/%s (tenant %s): %w", stream, partition, tenantOr(tenant), err)
 		}
 		out[stream+"\x00"+partition] = c
 	}
@@ -54,11 +67,11 @@ func (d *DuckDB) RecordRuns(ctx context.Context, runs []state.StreamRun) error {
 	for _, r := range runs {
 		if _, err := d.conn.ExecContext(ctx, `INSERT INTO _sync_runs (run_id, stream, partition, started_at, ended_at, status,
 			full_scan, rows_inserted, rows_updated, rows_deleted, rows_rejected, pages, requests, retries, throttled, error,
-			rows_rounded, rows_stale, note, rows_unchanged, resumes_at, bytes, budget_wait_seconds)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			rows_rounded, rows_stale, note, rows_unchanged, resumes_at, bytes, budget_wait_seconds, tenant)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.RunID, r.Stream, r.Partition, r.Started, r.Ended, r.Status, r.FullScan, r.Inserted, r.Updated, r.Deleted,
 			r.Rejected, r.Pages, r.Requests, r.Retries, r.Throttled, r.Error, r.Rounded, r.Stale, r.Note, r.Unchanged, resumesAt(r),
-			r.Bytes, r.Waited.Round(time.Microsecond).Seconds()); err != nil {
+			r.Bytes, r.Waited.Round(time.Microsecond).Seconds(), tenantOr(r.Tenant)); err != nil {
 			return fmt.Errorf("recording run of %s: %w", r.Stream, err)
 		}
 	}
@@ -68,8 +81,8 @@ func (d *DuckDB) RecordRuns(ctx context.Context, runs []state.StreamRun) error {
 // LastSuccesses returns, per stream partition, when its last succeeded run ended, from
 // _sync_runs (the whole history, not only the runs of this process).
 func (d *DuckDB) LastSuccesses(ctx context.Context) ([]state.LastSuccess, error) {
-	rows, err := d.conn.QueryContext(ctx, `SELECT stream, partition, max(ended_at) FROM _sync_runs
-		WHERE status = 'succeeded' AND ended_at IS NOT NULL GROUP BY stream, partition ORDER BY stream, partition`)
+	rows, err := d.conn.QueryContext(ctx, `SELECT tenant, stream, partition, max(ended_at) FROM _sync_runs
+		WHERE status = 'succeeded' AND ended_at IS NOT NULL GROUP BY ALL ORDER BY ALL`)
 	if err != nil {
 		return nil, fmt.Errorf("reading the last successes from _sync_runs: %w", err)
 	}
@@ -77,7 +90,7 @@ func (d *DuckDB) LastSuccesses(ctx context.Context) ([]state.LastSuccess, error)
 	out := []state.LastSuccess{} // non-nil: the history was read
 	for rows.Next() {
 		var l state.LastSuccess
-		if err := rows.Scan(&l.Stream, &l.Partition, &l.At); err != nil {
+		if err := rows.Scan(&l.Tenant, &l.Stream, &l.Partition, &l.At); err != nil {
 			return nil, fmt.Errorf("reading the last successes from _sync_runs: %w", err)
 		}
 		l.At = l.At.UTC()
@@ -101,24 +114,24 @@ type ScanFacts struct {
 	KeyDigest  string // order-independent digest of the seen keys: "count:xor-of-hashes"
 }
 
-// ScanFacts counts the rows scan runID wrote and the live rows it did not see. Call it on the
-// writer's connection after the scan's batches committed.
-func (d *DuckDB) ScanFacts(ctx context.Context, t *schemas.Table, stream, runID, scanID, partitionCol, partitionValue string) (ScanFacts, error) {
-	where, args := "", []any{}
+// ScanFacts counts the rows scan runID wrote and the live rows it did not see, of one tenant.
+// Call it on the writer's connection after the scan's batches committed.
+func (d *DuckDB) ScanFacts(ctx context.Context, t *schemas.Table, tenant, stream, runID, scanID, partitionCol, partitionValue string) (ScanFacts, error) {
+	where, args := fmt.Sprintf(" AND %s = ?", Quote(schemas.ColTenant)), []any{tenantOr(tenant)}
 	if partitionCol != "" {
-		where = fmt.Sprintf(" AND %s = ?", Quote(partitionCol))
+		where += fmt.Sprintf(" AND %s = ?", Quote(partitionCol))
 		args = append(args, partitionValue)
 	}
 	pk, run := Quote(t.PrimaryKey), Quote(schemas.ColRunID)
 	q := fmt.Sprintf(`SELECT
 		count(*) FILTER (WHERE %[2]s = ?),
 		count(*) FILTER (WHERE %[2]s <> ? AND %[3]s IS NULL AND CAST(%[1]s AS VARCHAR) NOT IN
-			(SELECT record_id FROM _rejected WHERE stream = ? AND run_id = ? AND record_id IS NOT NULL)),
+			(SELECT record_id FROM _rejected WHERE stream = ? AND run_id = ? AND tenant = ? AND record_id IS NOT NULL)),
 		coalesce(bit_xor(hash(CAST(%[1]s AS VARCHAR))) FILTER (WHERE %[2]s = ?), 0)
 		FROM %[4]s WHERE true%[5]s`, pk, run, Quote(schemas.ColDeletedAt), Quote(t.Name), where)
 	var f ScanFacts
 	var xor uint64
-	all := append([]any{scanID, scanID, stream, runID, scanID}, args...)
+	all := append([]any{scanID, scanID, stream, runID, tenantOr(tenant), scanID}, args...)
 	if err := d.conn.QueryRowContext(ctx, q, all...).Scan(&f.Seen, &f.Candidates, &xor); err != nil {
 		return f, fmt.Errorf("counting what the scan of %s saw: %w", t.Name, err)
 	}
@@ -129,12 +142,14 @@ func (d *DuckDB) ScanFacts(ctx context.Context, t *schemas.Table, stream, runID,
 // ErrSourceMismatch means the warehouse holds a source's data from another account or server.
 var ErrSourceMismatch = errors.New("the warehouse holds data of another source")
 
-// sourceBacked reports whether any row or cursor of the source's streams is in the warehouse.
-func (d *DuckDB) sourceBacked(ctx context.Context, source string) (bool, error) {
+// sourceBacked reports whether any row or cursor of the tenant's source's streams is in the
+// warehouse.
+func (d *DuckDB) sourceBacked(ctx context.Context, tenant, source string) (bool, error) {
 	for _, stream := range StreamsOf(source) {
 		var n int64
-		q := fmt.Sprintf(`SELECT (SELECT count(*) FROM (SELECT 1 FROM %s LIMIT 1)) + (SELECT count(*) FROM _sync_state WHERE stream = ?)`, Quote(stream))
-		if err := d.conn.QueryRowContext(ctx, q, stream).Scan(&n); err != nil {
+		q := fmt.Sprintf(`SELECT (SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s = ? LIMIT 1)) + (SELECT count(*) FROM _sync_state WHERE tenant = ? AND stream = ?)`,
+			Quote(stream), Quote(schemas.ColTenant))
+		if err := d.conn.QueryRowContext(ctx, q, tenant, tenant, stream).Scan(&n); err != nil {
 			return false, fmt.Errorf("reading what the %s source holds in %s: %w", source, d.path, err)
 		}
 		if n > 0 {
@@ -149,6 +164,13 @@ func (d *DuckDB) sourceBacked(ctx context.Context, source string) (bool, error) 
 // naming every mismatched source at once: a full scan would mix the two or soft-delete
 // whatever the other lists. Nothing is recorded when it refuses (a claim no row or cursor backs is released, though).
 func (d *DuckDB) ClaimSources(ctx context.Context, identities map[string]string) error {
+	return d.ClaimTenantSources(ctx, schemas.DefaultTenant, identities)
+}
+
+// ClaimTenantSources is ClaimSources for one tenant: each tenant holds its own claims (two
+// tenants may read two accounts of one source), and a mismatch names the tenant.
+func (d *DuckDB) ClaimTenantSources(ctx context.Context, tenant string, identities map[string]string) error {
+	tenant = tenantOr(tenant)
 	sources := make([]string, 0, len(identities))
 	for s := range identities {
 		sources = append(sources, s)
@@ -157,7 +179,7 @@ func (d *DuckDB) ClaimSources(ctx context.Context, identities map[string]string)
 	var held, streams []string
 	for _, source := range sources {
 		var have string
-		err := d.conn.QueryRowContext(ctx, `SELECT identity FROM _sources WHERE source = ?`, source).Scan(&have)
+		err := d.conn.QueryRowContext(ctx, `SELECT identity FROM _sources WHERE tenant = ? AND source = ?`, tenant, source).Scan(&have)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -165,17 +187,21 @@ func (d *DuckDB) ClaimSources(ctx context.Context, identities map[string]string)
 		case have != identities[source]:
 			// A claim no row and no cursor backs (a first run that reached nothing, e.g. a
 			// mistyped base_url) protects nothing: the corrected source takes it over.
-			backed, err := d.sourceBacked(ctx, source)
+			backed, err := d.sourceBacked(ctx, tenant, source)
 			if err != nil {
 				return err
 			}
 			if !backed {
-				if _, err := d.conn.ExecContext(ctx, `DELETE FROM _sources WHERE source = ?`, source); err != nil {
+				if _, err := d.conn.ExecContext(ctx, `DELETE FROM _sources WHERE tenant = ? AND source = ?`, tenant, source); err != nil {
 					return fmt.Errorf("releasing the unused %s claim of %s: %w", source, d.path, err)
 				}
 				continue
 			}
-			held = append(held, fmt.Sprintf("%s data from %s (this run reads %s)", source, have, identities[source]))
+			what := source
+			if tenant != schemas.DefaultTenant {
+				what = "tenant " + tenant + "'s " + source
+			}
+			held = append(held, fmt.Sprintf("%s data from %s (this run reads %s)", what, have, identities[source]))
 			streams = append(streams, StreamsOf(source)...)
 		}
 	}
@@ -186,8 +212,8 @@ func (d *DuckDB) ClaimSources(ctx context.Context, identities map[string]string)
 				ErrSourceMismatch, d.path, strings.Join(held, "; "))}
 	}
 	for _, source := range sources {
-		if _, err := d.conn.ExecContext(ctx, `INSERT INTO _sources VALUES (?, ?, now(), now())
-			ON CONFLICT (source) DO UPDATE SET last_seen = now()`, source, identities[source]); err != nil {
+		if _, err := d.conn.ExecContext(ctx, `INSERT INTO _sources (tenant, source, identity, first_seen, last_seen) VALUES (?, ?, ?, now(), now())
+			ON CONFLICT (tenant, source) DO UPDATE SET last_seen = now()`, tenant, source, identities[source]); err != nil {
 			return fmt.Errorf("recording the %s source of %s: %w", source, d.path, err)
 		}
 	}

@@ -43,7 +43,7 @@ func (r *run) committer(ctx context.Context) {
 			rep.err = req.task.failed() // the stream already failed: commit nothing more of it, above all no cursor
 		case req.facts != nil:
 			f := req.facts
-			rep.facts, rep.err = r.db.ScanFacts(ctx, req.w.Table, req.w.Stream, r.id, f.scanID, f.partitionCol, f.partitionValue)
+			rep.facts, rep.err = r.db.ScanFacts(ctx, req.w.Table, req.w.Tenant, req.w.Stream, r.id, f.scanID, f.partitionCol, f.partitionValue)
 		default:
 			start := time.Now()
 			// The lake commits first: DuckDB's cursor then never runs ahead of the lake's, and a
@@ -55,7 +55,7 @@ func (r *run) committer(ctx context.Context) {
 			if req.w.Batch != nil {
 				rows = req.w.Batch.NumRows()
 			}
-			r.cfg.Log.Debug("committed", "stream", req.w.Stream, "partition", req.w.Partition, "rows", rows,
+			r.cfg.Log.Debug("committed", "tenant", req.w.Tenant, "stream", req.w.Stream, "partition", req.w.Partition, "rows", rows,
 				"cursor", req.w.Cursor != nil, "took", time.Since(start))
 			if rep.err == nil {
 				req.task.add(rep.res)
@@ -113,6 +113,10 @@ type Lake interface {
 func (r *run) commitLake(ctx context.Context, w load.Write) error {
 	if r.cfg.Lake == nil || (w.Batch == nil && w.Cursor == nil && w.Deletes == nil) {
 		return nil
+	}
+	if t := w.Tenant; t != "" && t != schemas.DefaultTenant {
+		// Run refuses such a config; this guards the lake's single-tenant tables regardless.
+		return fmt.Errorf("lake: tenant %s: a lake holds the default tenant only (several tenants in a lake are not supported yet)", t)
 	}
 	c := lake.Commit{Table: w.Table, Cursor: w.Cursor, Stream: w.Stream, Partition: w.Partition}
 	if w.Batch != nil {

@@ -160,7 +160,18 @@ func TestRun_FreshMachineResumesFromTheLakesCursorsWithoutAGap(t *testing.T) {
 		t.Fatalf("lake differs from the source (%v):\n%s", err, diff)
 	}
 	// The soft-deleted rows came along: DuckDB has exactly the lake's deleted keys.
-	db, err = load.Open(context.Background(), fresh.Warehouse)
+	total := assertSameDeletedKeys(t, fresh.Warehouse, lakeTables)
+	if total == 0 {
+		t.Fatal("no row was soft-deleted in the lake: the test checked nothing")
+	}
+	t.Logf("%d soft-deleted rows copied from the lake", total)
+}
+
+// assertSameDeletedKeys checks that the DuckDB file soft-deleted exactly the keys the lake's
+// tables did; it returns how many there are.
+func assertSameDeletedKeys(t *testing.T, warehouse string, lakeTables map[string][]arrow.RecordBatch) int {
+	t.Helper()
+	db, err := load.Open(context.Background(), warehouse)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,10 +206,42 @@ func TestRun_FreshMachineResumesFromTheLakesCursorsWithoutAGap(t *testing.T) {
 		}
 		total += len(inLake)
 	}
+	return total
+}
+
+// A DuckDB file behind the lake (machine B synced, then machine A's full refresh marked
+// deletions in the lake) takes the lake's rows when B runs again: a row B still has live, with
+// the same content, but the lake soft-deleted, is soft-deleted in B too, not left live until
+// B's own next full scan.
+func TestRun_DuckDBBehindTheLakeTakesItsSoftDeletes(t *testing.T) {
+	sim := startSim(t, apisim.Config{Seed: 19, Scale: 150, Profile: "fast", DeleteRate: 0.02})
+	dir := t.TempDir()
+	lw, err := lake.Open(context.Background(), lake.Options{Catalog: "sql", URI: filepath.Join(dir, "catalog.db"), Warehouse: filepath.Join(dir, "lake")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lw.Close()
+	streams := []string{"users", "invoices", "charges"}
+	b := testConfig(sim, 1, filepath.Join(dir, "machine-b"))
+	b.ParquetDir, b.Lake, b.Streams = "", lw, streams
+	if _, err := Run(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	sim.Advance(2 * time.Hour)
+	a := b
+	a.Warehouse, a.FullRefresh = filepath.Join(dir, "machine-a", "w.duckdb"), true
+	if _, err := Run(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	lakeTables := lakeRows(t, lw)
+	if _, err := Run(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	total := assertSameDeletedKeys(t, b.Warehouse, lakeTables)
 	if total == 0 {
 		t.Fatal("no row was soft-deleted in the lake: the test checked nothing")
 	}
-	t.Logf("%d soft-deleted rows copied from the lake", total)
+	t.Logf("%d rows soft-deleted in the lake are soft-deleted in the DuckDB file that was behind it", total)
 }
 
 // A DuckDB file with cursors but a lake without them (a lake added to an existing warehouse):

@@ -71,7 +71,7 @@ func (r *run) copyFromLake(ctx context.Context, t *schemas.Table, partition stri
 		}
 	}()
 	apply := func(b arrow.RecordBatch, c *state.Cursor) error {
-		_, err := r.db.Apply(ctx, load.Write{Table: t, Stream: t.Name, Partition: partition, Batch: b, Cursor: c, RunID: r.id})
+		_, err := r.db.Apply(ctx, load.Write{Table: t, Stream: t.Name, Partition: partition, Batch: b, Cursor: c, RunID: r.id, Tenant: r.tenant})
 		return err
 	}
 	err := r.cfg.Lake.ReadRows(ctx, t, partition, func(b arrow.RecordBatch) error {

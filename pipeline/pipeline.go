@@ -64,7 +64,28 @@ type Config struct {
 	// so a larger cache only grows the process with the data synced.
 	DuckDBMemoryLimit string
 
+	// Tenants, if set, are the tenants to sync, each with its own sources (so its own budgets),
+	// cursors, source claims and tenant column value; AppDirect, HighLevel and SourceIdentity
+	// are then unused. Empty: one tenant, schemas.DefaultTenant, of AppDirect and HighLevel.
+	Tenants []Tenant
+
 	parquetWritten func(table string) // tests: called after each table's Parquet files are written
+}
+
+// Tenant is one tenant of a run: an AppDirect marketplace and/or a HighLevel agency.
+type Tenant struct {
+	Name           string // schemas.DefaultTenant, or a config's tenants[].name
+	AppDirect      *extract.AppDirectConfig
+	HighLevel      *extract.HighLevelConfig
+	SourceIdentity map[string]string // as Config.SourceIdentity
+}
+
+// tenants returns the run's tenants: Tenants, or the default tenant of AppDirect and HighLevel.
+func (c *Config) tenants() []Tenant {
+	if len(c.Tenants) > 0 {
+		return c.Tenants
+	}
+	return []Tenant{{Name: schemas.DefaultTenant, AppDirect: c.AppDirect, HighLevel: c.HighLevel, SourceIdentity: c.SourceIdentity}}
 }
 
 // DefaultLookback is how far before the cursor an incremental run re-reads, per stream, as each
@@ -148,6 +169,7 @@ func (c *Config) identities() map[string]string {
 
 // Event reports progress of one stream partition.
 type Event struct {
+	Tenant            string // schemas.DefaultTenant without a tenants list
 	Stream, Partition string
 	Rows, Pages       int64
 	// Listed and Total are the current listing's rows so far and the server's total for it
@@ -202,10 +224,24 @@ type run struct {
 	ad      *extract.AppDirect
 	hl      *extract.HighLevel
 	auth    *extract.Counters
-	cursors map[string]state.Cursor
+	cursors map[string]state.Cursor // this tenant's, by stream + "\x00" + partition
+	// tenant is whose streams this run syncs: Run makes one run per tenant, sharing the
+	// warehouse, the committer, the HTTP client and the outcomes; each has its own extractors
+	// (so its own budgets), cursors and config sources.
+	tenant string
+	out    *outcomes
+}
 
+// outcomes collects the stream runs of every tenant.
+type outcomes struct {
 	mu      sync.Mutex
 	results []state.StreamRun
+}
+
+func (o *outcomes) add(sr state.StreamRun) {
+	o.mu.Lock()
+	o.results = append(o.results, sr)
+	o.mu.Unlock()
 }
 
 // task is one stream partition's run; the committer adds what each write changed.
@@ -292,8 +328,13 @@ func (t *task) note(s string) {
 func Run(ctx context.Context, cfg Config) (Summary, error) {
 	cfg.SetDefaults()
 	started := time.Now().UTC()
-	r := &run{cfg: cfg, id: newRunID(started), started: started, auth: &extract.Counters{}}
+	r := &run{cfg: cfg, id: newRunID(started), started: started, auth: &extract.Counters{}, out: &outcomes{}}
 	sum := Summary{RunID: r.id, Started: started}
+	tenants := cfg.tenants()
+	if cfg.Lake != nil && (len(tenants) != 1 || tenants[0].Name != schemas.DefaultTenant) {
+		return sum, errors.New("a lake destination holds one tenant for now: several tenants (a tenants: list) cannot sync into a lake yet; " +
+			"sync them without lake:, or one config without tenants: per lake (README \"Several tenants\")")
+	}
 	db, err := load.Open(ctx, cfg.Warehouse)
 	if err != nil {
 		return sum, err
@@ -314,30 +355,39 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err := queries.Install(ctx, db.Conn()); err != nil {
 		return sum, err
 	}
-	if err := db.ClaimSources(ctx, cfg.identities()); err != nil {
-		return sum, err
-	}
-	// Cursors are read once, before the writer starts: a read on the writer's connection in the
-	// middle of its transaction would see uncommitted state.
-	if r.cursors, err = db.Cursors(ctx); err != nil {
-		return sum, err
-	}
-	if cfg.Lake != nil {
-		if err := r.cursorsFromLake(ctx, tables); err != nil {
-			return sum, err
-		}
-	}
 	r.client = extract.NewClient(cfg.Log, cfg.Retry, cfg.HTTPTimeout)
 	defer r.client.CloseIdle()
-	if cfg.AppDirect != nil {
-		r.ad = extract.NewAppDirect(r.client, *cfg.AppDirect, r.auth)
-	}
-	if cfg.HighLevel != nil {
-		r.hl = extract.NewHighLevel(r.client, *cfg.HighLevel, r.auth)
+	r.commits = make(chan commitReq, 2)
+	var runs []*run
+	for _, tn := range tenants {
+		tr := &run{cfg: cfg, id: r.id, started: started, db: db, commits: r.commits, client: r.client, auth: &extract.Counters{}, tenant: tn.Name, out: r.out}
+		tr.cfg.AppDirect, tr.cfg.HighLevel, tr.cfg.SourceIdentity = tn.AppDirect, tn.HighLevel, tn.SourceIdentity
+		if tn.Name != schemas.DefaultTenant {
+			tr.cfg.Log = cfg.Log.With("tenant", tn.Name)
+		}
+		if err := db.ClaimTenantSources(ctx, tn.Name, tr.cfg.identities()); err != nil {
+			return sum, err
+		}
+		// Cursors are read once, before the writer starts: a read on the writer's connection in
+		// the middle of its transaction would see uncommitted state.
+		if tr.cursors, err = db.TenantCursors(ctx, tn.Name); err != nil {
+			return sum, err
+		}
+		if cfg.Lake != nil {
+			if err := tr.cursorsFromLake(ctx, tables); err != nil {
+				return sum, err
+			}
+		}
+		if tn.AppDirect != nil {
+			tr.ad = extract.NewAppDirect(r.client, *tn.AppDirect, tr.auth)
+		}
+		if tn.HighLevel != nil {
+			tr.hl = extract.NewHighLevel(r.client, *tn.HighLevel, tr.auth)
+		}
+		runs = append(runs, tr)
 	}
 
 	// The committer outlives cancellation: on SIGINT fetching stops, and what is queued commits.
-	r.commits = make(chan commitReq, 2)
 	committerDone := make(chan struct{})
 	go func() {
 		defer close(committerDone)
@@ -348,7 +398,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	g.SetLimit(cfg.Concurrency)
 	for _, name := range cfg.Streams {
 		t, _ := schemas.Lookup(name) // r.tables checked every name
-		g.Go(func() error { r.syncStream(ctx, t); return nil })
+		// Tenants interleaved: each draws on its own budgets.
+		for _, tr := range runs {
+			g.Go(func() error { tr.syncStream(ctx, t); return nil })
+		}
 	}
 	_ = g.Wait()
 	close(r.commits)
@@ -357,7 +410,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if cfg.Log.Enabled(ctx, slog.LevelDebug) {
 		db.LogMemory(ctx, cfg.Log)
 	}
-	sum.Streams = r.results
+	sum.Streams = r.out.results
 	// Parquet is derived from committed data; an interrupted run skips it to exit quickly (the
 	// previous snapshot stays intact and the next run writes a new one). A stream run ends when
 	// its table's files are written, so the history's times and durations include them.
@@ -377,7 +430,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return sum, errors.Join(parquetErr, err)
 	}
 	if failed := sum.Failed(); len(failed) > 0 {
-		return sum, fmt.Errorf("%w: %d of %d stream runs (first: %s: %s)", ErrStreamsFailed, len(failed), len(sum.Streams), failed[0].Stream, failed[0].Error)
+		first := failed[0].Stream
+		if failed[0].Tenant != schemas.DefaultTenant {
+			first = "tenant " + failed[0].Tenant + " " + first
+		}
+		return sum, fmt.Errorf("%w: %d of %d stream runs (first: %s: %s)", ErrStreamsFailed, len(failed), len(sum.Streams), first, failed[0].Error)
 	}
 	return sum, nil
 }
@@ -495,18 +552,20 @@ func (r *run) finish(t *task, err error) {
 		log.Warn("guarantee not given this run", "note", sr.Note)
 	}
 	if r.cfg.Progress != nil {
-		r.cfg.Progress(Event{Stream: sr.Stream, Partition: sr.Partition, Rows: sr.Inserted + sr.Updated, Pages: sr.Pages, Waited: sr.Waited, Done: true, Err: err})
+		r.cfg.Progress(Event{Tenant: sr.Tenant, Stream: sr.Stream, Partition: sr.Partition, Rows: sr.Inserted + sr.Updated, Pages: sr.Pages, Waited: sr.Waited, Done: true, Err: err})
 	}
-	r.mu.Lock()
-	r.results = append(r.results, sr)
-	r.mu.Unlock()
+	r.out.add(sr)
 }
 
 // syncStream syncs one selected stream: a stream partitioned by another first syncs that one
 // (e.g. locations), then each of its partitions concurrently, each under its own budget.
 func (r *run) syncStream(ctx context.Context, t *schemas.Table) {
 	if !r.configured(t) {
-		r.skip(t.Name, fmt.Sprintf("skipped: no %s source is configured (add sources.%s to the config)", t.Source, t.Source))
+		where := "sources." + t.Source
+		if r.tenant != schemas.DefaultTenant {
+			where = fmt.Sprintf("a %s source to tenant %s", t.Source, r.tenant)
+		}
+		r.skip(t.Name, fmt.Sprintf("skipped: no %s source is configured (add %s to the config)", t.Source, where))
 		return
 	}
 	if why := r.unavailable(t); why != "" {
@@ -547,14 +606,20 @@ func (r *run) syncStream(ctx context.Context, t *schemas.Table) {
 	_ = g.Wait()
 }
 
-// owns reports whether this process's shard owns a unit of work (every unit when unsharded).
-func (r *run) owns(key string) bool { return r.cfg.Shard == nil || r.cfg.Shard.Owns(key) }
+// owns reports whether this process's shard owns a unit of work (every unit when unsharded). A
+// unit is a stream, or a stream partition ("charges/<location>"), of one tenant: the default
+// tenant's keys are the bare unit (as before tenants existed), another tenant's are prefixed
+// "<tenant>/", so each tenant's units spread over the shards independently.
+func (r *run) owns(key string) bool {
+	if r.tenant != "" && r.tenant != schemas.DefaultTenant {
+		key = r.tenant + "/" + key
+	}
+	return r.cfg.Shard == nil || r.cfg.Shard.Owns(key)
+}
 
 // skip records a stream that did not run, and why.
 func (r *run) skip(name, why string) {
 	now := time.Now().UTC()
-	r.mu.Lock()
-	r.results = append(r.results, state.StreamRun{RunID: r.id, Stream: name, Started: now, Ended: now, Status: "skipped", Note: why})
-	r.mu.Unlock()
+	r.out.add(state.StreamRun{RunID: r.id, Tenant: r.tenant, Stream: name, Started: now, Ended: now, Status: "skipped", Note: why})
 	r.cfg.Log.Info("stream skipped", "stream", name, "reason", why) // a choice of the config, not a fault
 }

@@ -63,7 +63,7 @@ func (s *scan) emit(ctx context.Context, p extract.Page) error {
 	}
 	s.pages++
 	if s.r.cfg.Progress != nil {
-		s.r.cfg.Progress(Event{Stream: s.table.Name, Partition: s.partition, Rows: s.rows, Pages: s.pages,
+		s.r.cfg.Progress(Event{Tenant: s.r.tenant, Stream: s.table.Name, Partition: s.partition, Rows: s.rows, Pages: s.pages,
 			Listed: int64(p.Listed), Total: int64(p.Total), Waited: time.Duration(s.t.stats.Waited.Load())})
 	}
 	if s.b.Len() >= s.r.cfg.BatchRows {
@@ -74,7 +74,7 @@ func (s *scan) emit(ctx context.Context, p extract.Page) error {
 
 // pending takes the rows (and quarantined records) not yet sent as one write.
 func (s *scan) pending() load.Write {
-	w := load.Write{Table: s.table, Stream: s.table.Name, Partition: s.partition, RunID: s.r.id, Rejected: s.rejected}
+	w := load.Write{Table: s.table, Stream: s.table.Name, Partition: s.partition, RunID: s.r.id, Rejected: s.rejected, Tenant: s.r.tenant}
 	s.rejected = nil
 	if rec := s.b.Flush(); rec != nil {
 		s.maxCursor = max(s.maxCursor, maxOf(rec, s.table.Cursor))

@@ -18,24 +18,24 @@ type listFunc func(ctx context.Context, stats *extract.Counters, emit extract.Em
 // stream runs one stream partition: plan, scan, verify, and commit the cursor (and deletions,
 // after a verified full scan) in one transaction. list nil: the stream's declared lister.
 func (r *run) stream(ctx context.Context, name, partition string, list listFunc) {
-	t := &task{sr: state.StreamRun{RunID: r.id, Stream: name, Partition: partition, Started: time.Now().UTC()}}
+	t := &task{sr: state.StreamRun{RunID: r.id, Tenant: r.tenant, Stream: name, Partition: partition, Started: time.Now().UTC()}}
 	table, err := schemas.Lookup(name)
 	if err != nil {
 		r.finish(t, err)
 		return
 	}
-	cur, found := r.cursors[name+"\x00"+partition]
+	cur, found := r.cursors[name+"\x00"+partition] // this tenant's
 	p := plan(planInput{HasCursor: table.Cursor != "", Found: found, Cursor: cur, FullRefresh: r.cfg.FullRefresh,
 		FullScanEvery: r.cfg.FullScanEvery, Lookback: r.cfg.Lookback[name], Now: time.Now()})
 	t.sr.FullScan = p.Mode == Full
-	r.cfg.Log.Debug("plan", "stream", name, "partition", partition, "mode", p.Mode, "since", p.Since, "reason", p.Reason)
+	r.cfg.Log.Debug("plan", "tenant", r.tenant, "stream", name, "partition", partition, "mode", p.Mode, "since", p.Since, "reason", p.Reason)
 	if list == nil {
 		if list, err = r.lister(table, partition, p.Since, nil); err != nil {
 			r.finish(t, err)
 			return
 		}
 	}
-	b := transform.NewBatcher(table, r.cfg.Allocator, transform.Meta{RunID: r.id, SyncedAt: r.started.UnixMicro()})
+	b := transform.NewBatcher(table, r.cfg.Allocator, transform.Meta{RunID: r.id, SyncedAt: r.started.UnixMicro(), Tenant: r.tenant})
 	defer b.Release()
 	sc := &scan{r: r, t: t, table: table, partition: partition, b: b, base: cur, checkpoint: table.SortedByCursor}
 	if p.Mode != Full {
@@ -126,7 +126,7 @@ func (r *run) fullScan(ctx context.Context, sc *scan, cur state.Cursor, found bo
 		if _, err := r.commit(sc.t, sc.pending()); err != nil {
 			return err
 		}
-		w := load.Write{Table: sc.table, Stream: sc.table.Name, Partition: sc.partition, RunID: r.id}
+		w := load.Write{Table: sc.table, Stream: sc.table.Name, Partition: sc.partition, RunID: r.id, Tenant: r.tenant}
 		q := factsQuery{scanID: r.id}
 		if sc.table.Partition != "" {
 			q.partitionCol, q.partitionValue = sc.table.Partition, sc.partition

@@ -1,5 +1,6 @@
--- Subscription events per month (UTC) and event type: how many, how many succeeded, and how many distinct orders they concern.
-SELECT date_trunc('month', creation_date AT TIME ZONE 'UTC')::DATE AS month,
+-- Subscription events per tenant, month (UTC) and event type: how many, how many succeeded, and how many distinct orders they concern.
+SELECT tenant,
+       date_trunc('month', creation_date AT TIME ZONE 'UTC')::DATE AS month,
        type,
        count(*) AS events,
        count(*) FILTER (WHERE successful) AS successful,
@@ -7,4 +8,4 @@ SELECT date_trunc('month', creation_date AT TIME ZONE 'UTC')::DATE AS month,
 FROM events
 WHERE _deleted_at IS NULL
 GROUP BY ALL
-ORDER BY month, type
+ORDER BY tenant, month, type

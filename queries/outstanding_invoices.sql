@@ -1,5 +1,6 @@
--- Unpaid invoices by aging bucket (days past due, as of now) and currency.
-SELECT CASE
+-- Unpaid invoices per tenant, by aging bucket (days past due, as of now) and currency.
+SELECT tenant,
+       CASE
          WHEN due_date IS NULL OR due_date >= now() THEN 'not due'
          WHEN now() - due_date <= INTERVAL 30 DAY THEN '1-30'
          WHEN now() - due_date <= INTERVAL 60 DAY THEN '31-60'
@@ -12,4 +13,4 @@ SELECT CASE
 FROM invoices
 WHERE _deleted_at IS NULL AND status = 'UNPAID'
 GROUP BY ALL
-ORDER BY aging_bucket, currency
+ORDER BY tenant, aging_bucket, currency

@@ -50,7 +50,17 @@ INSERT INTO events (id, type, creation_date, order_id, successful) VALUES
 UPDATE events SET _deleted_at = TIMESTAMPTZ '2026-01-01' WHERE id = 'e5';
 INSERT INTO _sync_runs (run_id, stream, partition, ended_at, status, error) VALUES
   ('r1','users','', TIMESTAMPTZ '2026-01-01', 'succeeded', NULL), ('r2','users','', TIMESTAMPTZ '2026-01-02', 'failed', 'boom');
-INSERT INTO _sync_state VALUES ('users','', '{"v":1,"value_us":1767225600000000}', now());
+INSERT INTO _sync_state (stream, partition, cursor, updated_at, tenant) VALUES ('users','', '{"v":1,"value_us":1767225600000000}', now(), 'default');
+UPDATE companies SET tenant = 'default'; UPDATE users SET tenant = 'default'; UPDATE leads SET tenant = 'default';
+UPDATE opportunities SET tenant = 'default'; UPDATE invoices SET tenant = 'default'; UPDATE locations SET tenant = 'default';
+UPDATE charges SET tenant = 'default'; UPDATE events SET tenant = 'default'; UPDATE _sync_runs SET tenant = 'default';
+-- A second tenant whose ids collide with the first's: its rows are reported apart, and joins
+-- do not cross tenants (its company c1 has no users; the default tenant's c1 gains no invoice).
+INSERT INTO companies (tenant, id, name, status) VALUES ('other','c1','Other Acme','ACTIVE');
+INSERT INTO invoices (tenant, invoice_id, company_id, status, currency, total, creation_date) VALUES ('other', 1, 'c1', 'PAID', 'USD', 5.00, TIMESTAMPTZ '2025-01-10');
+INSERT INTO leads (tenant, id, status, creator_company_id) VALUES ('other','l1','SUBMITTED','c1');
+INSERT INTO locations (tenant, id, name) VALUES ('other','L2','Boston');
+INSERT INTO _sync_runs (tenant, run_id, stream, partition, ended_at, status, error) VALUES ('other','r2','users','', TIMESTAMPTZ '2026-01-02', 'succeeded', NULL);
 `
 
 func rows(t *testing.T, d *load.DuckDB, q string) string {
@@ -97,22 +107,24 @@ func TestShippedQueries_ExactResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string]struct{ q, want string }{
-		"revenue_by_month": {`SELECT strftime(month, '%Y-%m'), currency, invoices, revenue::VARCHAR FROM revenue_by_month`,
-			"2025-01|EUR|1|7.0000000000\n2025-01|USD|2|30.7500000000\n2025-02|EUR|1|3.0000000000\n2025-02|USD|1|1.0000000000"},
-		"outstanding_invoices": {`SELECT aging_bucket, currency, invoices, outstanding::VARCHAR FROM outstanding_invoices`,
-			"90+|USD|1|100.0000000000\nnot due|USD|1|50.0000000000"},
-		"lead_funnel": {`SELECT status, leads, share, conversion_rate FROM lead_funnel`,
-			"SUBMITTED|2|0.5|0.25\nCONVERTED|1|0.25|0.25\nDISQUALIFIED|1|0.25|0.25"},
-		"opportunity_pipeline": {`SELECT stage, opportunities, share, with_purchase_date FROM opportunity_pipeline`,
-			"CLOSED|1|0.3333|1\nOPEN|2|0.6667|0"},
-		"charges_by_location_meter_day": {`SELECT location_id, coalesce(location_name,'-'), meter_id, strftime(day, '%Y-%m-%d'), charges, units::VARCHAR, amount::VARCHAR FROM charges_by_location_meter_day`,
-			"L1|Austin|m1|2025-03-01|2|15.0000000000|0.1500000000\nL2|-|m2|2025-03-02|1|2.0000000000|0.2000000000"},
-		"company_overview": {`SELECT company_id, users, leads, opportunities, invoices, paid_invoices, coalesce(paid_currency, '-'), coalesce(paid_revenue::VARCHAR, '-'), paid_revenue_by_currency FROM company_overview`,
-			"c1|2|2|2|2|2|USD|30.7500000000|USD 30.7500000000\nc2|1|2|1|5|3|-|-|EUR 10.0000000000, USD 1.0000000000"},
-		"orders_by_month": {`SELECT strftime(month, '%Y-%m'), type, events, successful, orders FROM orders_by_month`,
-			"2025-01|SUBSCRIPTION_CANCEL|1|1|1\n2025-01|SUBSCRIPTION_ORDER|2|1|1\n2025-02|SUBSCRIPTION_ORDER|2|1|2"},
-		"data_freshness": {`SELECT stream, partitions, strftime(last_success, '%Y-%m-%d'), strftime(cursor_at, '%Y-%m-%d'), last_error FROM data_freshness`,
-			"users|1|2026-01-01|2026-01-01|boom"},
+		"revenue_by_month": {`SELECT tenant, strftime(month, '%Y-%m'), currency, invoices, revenue::VARCHAR FROM revenue_by_month`,
+			"default|2025-01|EUR|1|7.0000000000\ndefault|2025-01|USD|2|30.7500000000\ndefault|2025-02|EUR|1|3.0000000000\ndefault|2025-02|USD|1|1.0000000000\n" +
+				"other|2025-01|USD|1|5.0000000000"},
+		"outstanding_invoices": {`SELECT tenant || ' ' || aging_bucket, currency, invoices, outstanding::VARCHAR FROM outstanding_invoices`,
+			"default 90+|USD|1|100.0000000000\ndefault not due|USD|1|50.0000000000"},
+		"lead_funnel": {`SELECT tenant, status, leads, share, conversion_rate FROM lead_funnel`,
+			"default|SUBMITTED|2|0.5|0.25\ndefault|CONVERTED|1|0.25|0.25\ndefault|DISQUALIFIED|1|0.25|0.25\nother|SUBMITTED|1|1|0"},
+		"opportunity_pipeline": {`SELECT tenant || ' ' || stage, opportunities, share, with_purchase_date FROM opportunity_pipeline`,
+			"default CLOSED|1|0.3333|1\ndefault OPEN|2|0.6667|0"},
+		"charges_by_location_meter_day": {`SELECT tenant || ' ' || location_id, coalesce(location_name,'-'), meter_id, strftime(day, '%Y-%m-%d'), charges, units::VARCHAR, amount::VARCHAR FROM charges_by_location_meter_day`,
+			"default L1|Austin|m1|2025-03-01|2|15.0000000000|0.1500000000\ndefault L2|-|m2|2025-03-02|1|2.0000000000|0.2000000000"},
+		"company_overview": {`SELECT tenant || ' ' || company_id, users, leads, opportunities, invoices, paid_invoices, coalesce(paid_currency, '-'), coalesce(paid_revenue::VARCHAR, '-'), paid_revenue_by_currency FROM company_overview`,
+			"default c1|2|2|2|2|2|USD|30.7500000000|USD 30.7500000000\ndefault c2|1|2|1|5|3|-|-|EUR 10.0000000000, USD 1.0000000000\n" +
+				"other c1|0|1|0|1|1|USD|5.0000000000|USD 5.0000000000"},
+		"orders_by_month": {`SELECT tenant || ' ' || strftime(month, '%Y-%m'), type, events, successful, orders FROM orders_by_month`,
+			"default 2025-01|SUBSCRIPTION_CANCEL|1|1|1\ndefault 2025-01|SUBSCRIPTION_ORDER|2|1|1\ndefault 2025-02|SUBSCRIPTION_ORDER|2|1|2"},
+		"data_freshness": {`SELECT tenant || ' ' || stream, partitions, strftime(last_success, '%Y-%m-%d'), strftime(cursor_at, '%Y-%m-%d'), last_error FROM data_freshness`,
+			"default users|1|2026-01-01|2026-01-01|boom\nother users|1|2026-01-02|<nil>|<nil>"},
 	}
 	if len(cases) != len(queries.All()) {
 		t.Fatalf("%d queries shipped, %d tested", len(queries.All()), len(cases))

@@ -82,17 +82,25 @@ const (
 	// ColContentHash hashes the declared columns and _extra: a row listed again with the same
 	// content is not rewritten. The loader maintains it.
 	ColContentHash = "_content_hash"
+	// ColTenant names the tenant (an AppDirect marketplace, a HighLevel agency: one entry of
+	// the config's tenants list) a row belongs to. It is part of every table's key.
+	ColTenant = "tenant"
 )
 
+// DefaultTenant is the tenant of a config without a tenants list, and the tenant a warehouse
+// created before tenants existed is migrated to.
+const DefaultTenant = "default"
+
 // MetaColumns are appended to every table: where the row came from, when and by which run it was
-// last written, when it vanished from the source (soft delete), and any JSON member the
-// declared columns do not cover, so nothing the API sends is ever dropped.
+// last written, when it vanished from the source (soft delete), any JSON member the declared
+// columns do not cover, so nothing the API sends is ever dropped, and the tenant it belongs to.
 var MetaColumns = []Column{
 	{Name: ColSource, Kind: String},
 	{Name: ColSyncedAt, Kind: Timestamp},
 	{Name: ColRunID, Kind: String},
 	{Name: ColDeletedAt, Kind: Timestamp},
 	{Name: ColExtra, Kind: JSON},
+	{Name: ColTenant, Kind: String},
 }
 
 // LoaderColumns follow MetaColumns in every table; the loader writes them, batches do not.
@@ -138,6 +146,11 @@ type Table struct {
 	schema      *arrow.Schema
 }
 
+// Key returns the columns of the table's logical key: the tenant, then the primary key. Two
+// tenants' rows with the same id are two rows; upserts, soft deletes and deletion detection
+// match on all of them.
+func (t *Table) Key() []string { return []string{ColTenant, t.PrimaryKey} }
+
 // AllColumns returns the declared columns followed by the metadata columns.
 func (t *Table) AllColumns() []Column {
 	return append(append([]Column{}, t.Columns...), MetaColumns...)
@@ -156,7 +169,7 @@ func (t *Table) Schema() *arrow.Schema { return t.schema }
 func (t *Table) buildSchema() {
 	var fields []arrow.Field
 	for _, c := range t.AllColumns() {
-		fields = append(fields, arrow.Field{Name: c.Name, Type: c.Kind.Arrow(), Nullable: c.Name != t.PrimaryKey})
+		fields = append(fields, arrow.Field{Name: c.Name, Type: c.Kind.Arrow(), Nullable: c.Name != t.PrimaryKey && c.Name != ColTenant})
 	}
 	t.schema = arrow.NewSchema(fields, nil)
 }

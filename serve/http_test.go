@@ -54,7 +54,7 @@ func TestHTTP_HealthzAndMetrics(t *testing.T) {
 		"marketsync_serve_connections 1", "marketsync_serve_connections_total 1", `marketsync_serve_queries_total{result="ok"}`,
 		`marketsync_serve_queries_total{result="refused"} 1`, "marketsync_serve_query_duration_seconds_bucket",
 		`marketsync_syncs_total{result="succeeded"} 1`, `marketsync_syncs_total{result="skipped"} 1`,
-		`marketsync_sync_rows_total{change="inserted",stream="users"} 5`, "marketsync_sync_last_success_timestamp_seconds",
+		`marketsync_sync_rows_total{change="inserted",stream="users",tenant="default"} 5`, "marketsync_sync_last_success_timestamp_seconds",
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -180,9 +180,9 @@ func NewSyncMetrics(reg *prometheus.Registry) *SyncMetrics {
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: "marketsync_sync_last_success_timestamp_seconds",
 			Help: "Unix time of the last sync whose every stream succeeded."}),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "marketsync_sync_rows_total",
-			Help: "Rows written by syncs, per stream and change (inserted, updated, deleted, rejected)."}, []string{"stream", "change"}),
+			Help: "Rows written by syncs, per tenant, stream and change (inserted, updated, deleted, rejected)."}, []string{"tenant", "stream", "change"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "marketsync_sync_requests_total",
-			Help: "API requests made by syncs, per stream and kind (requests, retries, throttled)."}, []string{"stream", "kind"}),
+			Help: "API requests made by syncs, per tenant, stream and kind (requests, retries, throttled)."}, []string{"tenant", "stream", "kind"}),
 	}
 	for _, r := range []string{"succeeded", "failed", "skipped"} {
 		m.runs.WithLabelValues(r)
@@ -209,12 +209,12 @@ func (m *SyncMetrics) ran(sum pipeline.Summary, d time.Duration, err error) {
 		m.lastSuccess.SetToCurrentTime()
 	}
 	for _, r := range sum.Streams {
-		m.rows.WithLabelValues(r.Stream, "inserted").Add(float64(r.Inserted))
-		m.rows.WithLabelValues(r.Stream, "updated").Add(float64(r.Updated))
-		m.rows.WithLabelValues(r.Stream, "deleted").Add(float64(r.Deleted))
-		m.rows.WithLabelValues(r.Stream, "rejected").Add(float64(r.Rejected))
-		m.requests.WithLabelValues(r.Stream, "requests").Add(float64(r.Requests))
-		m.requests.WithLabelValues(r.Stream, "retries").Add(float64(r.Retries))
-		m.requests.WithLabelValues(r.Stream, "throttled").Add(float64(r.Throttled))
+		m.rows.WithLabelValues(r.Tenant, r.Stream, "inserted").Add(float64(r.Inserted))
+		m.rows.WithLabelValues(r.Tenant, r.Stream, "updated").Add(float64(r.Updated))
+		m.rows.WithLabelValues(r.Tenant, r.Stream, "deleted").Add(float64(r.Deleted))
+		m.rows.WithLabelValues(r.Tenant, r.Stream, "rejected").Add(float64(r.Rejected))
+		m.requests.WithLabelValues(r.Tenant, r.Stream, "requests").Add(float64(r.Requests))
+		m.requests.WithLabelValues(r.Tenant, r.Stream, "retries").Add(float64(r.Retries))
+		m.requests.WithLabelValues(r.Tenant, r.Stream, "throttled").Add(float64(r.Throttled))
 	}
 }

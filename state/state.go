@@ -62,6 +62,7 @@ func DecodeCursor(s string) (Cursor, error) {
 // StreamRun is one stream's (and partition's) outcome in a run: a row of _sync_runs.
 type StreamRun struct {
 	RunID     string
+	Tenant    string // the config's tenant ("default" without a tenants list)
 	Stream    string
 	Partition string
 	Started   time.Time
@@ -91,7 +92,7 @@ type StreamRun struct {
 
 // LastSuccess is when a stream partition's last succeeded run ended (_sync_runs).
 type LastSuccess struct {
-	Stream, Partition string
+	Tenant, Stream, Partition string
 	At                time.Time
 }
 
@@ -102,7 +103,8 @@ CREATE TABLE IF NOT EXISTS _sync_state (
 	partition VARCHAR NOT NULL,
 	cursor JSON NOT NULL,
 	updated_at TIMESTAMPTZ NOT NULL,
-	PRIMARY KEY (stream, partition)
+	tenant VARCHAR NOT NULL,
+	PRIMARY KEY (tenant, stream, partition)
 );
 CREATE TABLE IF NOT EXISTS _sync_runs (
 	run_id VARCHAR NOT NULL,
@@ -120,7 +122,8 @@ CREATE TABLE IF NOT EXISTS _sync_runs (
 	requests BIGINT,
 	retries BIGINT,
 	throttled BIGINT,
-	error VARCHAR
+	error VARCHAR,
+	tenant VARCHAR
 );
 ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS rows_rounded BIGINT;
 ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS rows_stale BIGINT;
@@ -130,10 +133,12 @@ ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS resumes_at TIMESTAMPTZ;
 ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS bytes BIGINT;
 ALTER TABLE _sync_runs ADD COLUMN IF NOT EXISTS budget_wait_seconds DOUBLE;
 CREATE TABLE IF NOT EXISTS _sources (
-	source VARCHAR PRIMARY KEY,
+	source VARCHAR NOT NULL,
 	identity VARCHAR NOT NULL,
 	first_seen TIMESTAMPTZ NOT NULL,
-	last_seen TIMESTAMPTZ NOT NULL
+	last_seen TIMESTAMPTZ NOT NULL,
+	tenant VARCHAR NOT NULL,
+	PRIMARY KEY (tenant, source)
 );
 CREATE TABLE IF NOT EXISTS _rejected (
 	stream VARCHAR NOT NULL,
@@ -143,5 +148,6 @@ CREATE TABLE IF NOT EXISTS _rejected (
 	error VARCHAR,
 	record VARCHAR,
 	run_id VARCHAR,
-	rejected_at TIMESTAMPTZ
+	rejected_at TIMESTAMPTZ,
+	tenant VARCHAR
 );`

@@ -39,7 +39,8 @@ func (e *FieldError) Unwrap() error { return e.Err }
 // Meta is what every row of a run carries in the metadata columns.
 type Meta struct {
 	RunID    string
-	SyncedAt int64 // microseconds since the epoch
+	SyncedAt int64  // microseconds since the epoch
+	Tenant   string // the tenant column; "" is schemas.DefaultTenant
 }
 
 // value is one column's converted value in the record being added. convert overwrites the
@@ -168,6 +169,9 @@ func keyHash(k string) uint64 {
 
 // NewBatcher returns a batcher for t. Call Release when done.
 func NewBatcher(t *schemas.Table, mem memory.Allocator, meta Meta) *Batcher {
+	if meta.Tenant == "" {
+		meta.Tenant = schemas.DefaultTenant
+	}
 	b := &Batcher{table: t, meta: meta, rb: array.NewRecordBuilder(mem, t.Schema()),
 		byKey: map[string]*node{}, keys: map[string]struct{}{}}
 	for i, c := range t.Columns {
@@ -618,6 +622,7 @@ func (b *Batcher) appendRow() {
 	} else {
 		b.rb.Field(m + 4).AppendNull()
 	}
+	b.rb.Field(m + 5).(*array.StringBuilder).Append(b.meta.Tenant)
 	b.rows++
 }
 

@@ -13,11 +13,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/marketsync/marketsync/config"
 	"github.com/marketsync/marketsync/extract"
+	"github.com/marketsync/marketsync/schemas"
 )
 
 // authInput is where `syncer auth` reads the pasted redirect URL or code (tests replace it).
@@ -30,7 +32,8 @@ var listenTimeout = 10 * time.Minute
 // app. It prints the authorize URL, takes the redirect back (pasted, or caught with --listen),
 // checks its state, exchanges the code for the agency's tokens and saves them to the token file.
 func runAuth(ctx context.Context, args []string, stdout, _ io.Writer) error {
-	fs := newFlags("auth", "auth highlevel --config FILE [--listen]", stdout)
+	fs := newFlags("auth", "auth highlevel --config FILE [--tenant NAME] [--listen]", stdout)
+	tenant := fs.String("tenant", "", "the tenant (of the config's tenants: list) whose HighLevel agency to authorize")
 	cfgPath := fs.String("config", "", "YAML config `file` whose sources.highlevel has auth: refresh_token (required)")
 	listen := fs.Bool("listen", false, "catch the browser's redirect on redirect_uri's loopback address instead of reading it from stdin")
 	var target string
@@ -53,14 +56,27 @@ func runAuth(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hl := f.Sources.HighLevel
+	sec, hl := "sources.highlevel", f.Sources.HighLevel
+	if len(f.Tenants) > 0 || (*tenant != "" && *tenant != schemas.DefaultTenant) {
+		var names []string
+		hl = nil
+		for i, tn := range f.TenantList() {
+			names = append(names, tn.Name)
+			if tn.Name == *tenant {
+				sec, hl = fmt.Sprintf("tenants[%d].sources.highlevel", i), tn.Sources.HighLevel
+			}
+		}
+		if hl == nil && !slices.Contains(names, *tenant) {
+			return usagef("auth highlevel: name the tenant to authorize with --tenant (the config's tenants: %s)", strings.Join(names, ", "))
+		}
+	}
 	switch {
 	case hl == nil:
-		return &config.Error{Key: "sources.highlevel", Msg: "is missing: add it with auth: refresh_token, client_id, client_secret, company_id, app_id and redirect_uri"}
+		return &config.Error{Key: sec, Msg: "is missing: add it with auth: refresh_token, client_id, client_secret, company_id, app_id and redirect_uri"}
 	case hl.Auth != config.HLAuthRefreshToken:
-		return &config.Error{Key: "sources.highlevel.auth", Msg: fmt.Sprintf("is %s: syncer auth highlevel is for auth: refresh_token (the Authorization Code flow)", hl.Auth)}
+		return &config.Error{Key: sec + ".auth", Msg: fmt.Sprintf("is %s: syncer auth highlevel is for auth: refresh_token (the Authorization Code flow)", hl.Auth)}
 	case hl.RedirectURI == "":
-		return &config.Error{Key: "sources.highlevel.redirect_uri", Msg: "is required by syncer auth highlevel: the redirect URL registered for the app in the HighLevel marketplace, e.g. http://localhost:8976/oauth/callback"}
+		return &config.Error{Key: sec + ".redirect_uri", Msg: "is required by syncer auth highlevel: the redirect URL registered for the app in the HighLevel marketplace, e.g. http://localhost:8976/oauth/callback"}
 	}
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {

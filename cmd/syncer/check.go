@@ -41,29 +41,18 @@ func runCheck(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "config ok: warehouse %s, parquet %s\n", f.Warehouse, f.ParquetDir)
-	var pc pipeline.Config
-	applyFile(&pc, f)
-	if ad := pc.AppDirect; ad != nil {
-		// The auth in use, never a secret nor its length.
-		ad.SetDefaults()
-		fmt.Fprintf(stdout, "appdirect: %s api=%s client_id=%s client_secret %s\n", ad.BaseURL, ad.API, ad.ClientID, setOrNot(ad.ClientSecret))
-		if ad.API == extract.APIMarketplace {
-			fmt.Fprintf(stdout, "appdirect auth: grant client_credentials scope %s (companies, users, invoices, opportunities, events)\n", extract.ScopePartnerRead)
-		}
-		fmt.Fprintf(stdout, "appdirect auth: grant password for user %s (password %s) scope %s (%s); lead fromDate sent in %s\n",
-			ad.LeadUsername, setOrNot(ad.LeadPassword), strings.Join(ad.UserScopes(), " "), userStreams(*ad), ad.LeadFromDateUnit)
-	}
-	if hl := f.Sources.HighLevel; hl != nil {
-		fmt.Fprintf(stdout, "highlevel: %s auth=%s %s company_id=%s app_id=%s\n", hl.BaseURL, hl.Auth, highLevelCredentials(hl), hl.CompanyID, hl.AppID)
+	var lakeErr error
+	if f.Lake != nil {
+		lakeErr = checkLake(ctx, f.Lake, stdout)
 	}
 	client := extract.NewClient(slog.New(slog.DiscardHandler), extract.RetryPolicy{MaxAttempts: 3}, 0)
 	defer client.CloseIdle()
 	var probes []extract.Probe
-	if pc.AppDirect != nil {
-		probes = append(probes, extract.NewAppDirect(client, *pc.AppDirect, &extract.Counters{}).Check(ctx)...)
-	}
-	if pc.HighLevel != nil {
-		probes = append(probes, extract.NewHighLevel(client, *pc.HighLevel, &extract.Counters{}).Check(ctx)...)
+	for _, tn := range f.TenantList() {
+		if len(f.Tenants) > 0 {
+			fmt.Fprintf(stdout, "tenant %s:\n", tn.Name)
+		}
+		probes = append(probes, checkSources(ctx, client, tn.Sources, stdout)...)
 	}
 	failed, skipped := 0, 0
 	for _, p := range probes {
@@ -82,7 +71,37 @@ func runCheck(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if failed > 0 {
 		return errors.New(fmt.Sprintf("%d of %d endpoints failed", failed, len(probes)-skipped))
 	}
+	if lakeErr != nil {
+		return errors.New("the lake catalog failed")
+	}
 	return nil
+}
+
+// checkSources prints the auth a sources section uses and probes its endpoints.
+func checkSources(ctx context.Context, client *extract.Client, s config.Sources, stdout io.Writer) []extract.Probe {
+	var pc pipeline.Config
+	pc.AppDirect, pc.HighLevel = sourcesOf(s)
+	if ad := pc.AppDirect; ad != nil {
+		// The auth in use, never a secret nor its length.
+		ad.SetDefaults()
+		fmt.Fprintf(stdout, "appdirect: %s api=%s client_id=%s client_secret %s\n", ad.BaseURL, ad.API, ad.ClientID, setOrNot(ad.ClientSecret))
+		if ad.API == extract.APIMarketplace {
+			fmt.Fprintf(stdout, "appdirect auth: grant client_credentials scope %s (companies, users, invoices, opportunities, events)\n", extract.ScopePartnerRead)
+		}
+		fmt.Fprintf(stdout, "appdirect auth: grant password for user %s (password %s) scope %s (%s); lead fromDate sent in %s\n",
+			ad.LeadUsername, setOrNot(ad.LeadPassword), strings.Join(ad.UserScopes(), " "), userStreams(*ad), ad.LeadFromDateUnit)
+	}
+	if hl := s.HighLevel; hl != nil {
+		fmt.Fprintf(stdout, "highlevel: %s auth=%s %s company_id=%s app_id=%s\n", hl.BaseURL, hl.Auth, highLevelCredentials(hl), hl.CompanyID, hl.AppID)
+	}
+	var probes []extract.Probe
+	if pc.AppDirect != nil {
+		probes = append(probes, extract.NewAppDirect(client, *pc.AppDirect, &extract.Counters{}).Check(ctx)...)
+	}
+	if pc.HighLevel != nil {
+		probes = append(probes, extract.NewHighLevel(client, *pc.HighLevel, &extract.Counters{}).Check(ctx)...)
+	}
+	return probes
 }
 
 // highLevelCredentials describes the credentials of hl's auth mode: which are set, and for

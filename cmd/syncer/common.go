@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/marketsync/marketsync/config"
+	"github.com/marketsync/marketsync/internal/control"
 	"github.com/marketsync/marketsync/load"
 	"github.com/marketsync/marketsync/schemas"
 )
@@ -75,19 +76,24 @@ const (
 	demoParquetDir = "./data/demo/parquet"
 )
 
-// openWarehouseReadOnly resolves the warehouse path (flag, config, default) and opens it read-only.
-func openWarehouseReadOnly(ctx context.Context, flagVal, configPath string) (*sql.DB, error) {
+// readWarehouse resolves the warehouse path (flag, config, default) and runs local on it opened
+// read-only. While another process holds the file (a sync, syncer serve), req runs in that
+// process instead, through its control socket, and prints the same output (note: say on
+// stderr what the holder is doing).
+func readWarehouse(ctx context.Context, flagVal, configPath string, req control.Request, note bool, stdout, stderr io.Writer, local func(*sql.DB) error) error {
 	path, err := warehousePath(flagVal, configPath)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	db, err := load.OpenReadOnly(ctx, path)
 	if errors.Is(err, load.ErrLocked) {
-		if sdb, serr := openServeDB(ctx, path); serr == nil {
-			return sdb, nil // a running syncer serve owns the warehouse: read through it
-		}
+		return viaHolder(ctx, path, err, req, note, stdout, stderr)
 	}
-	return db, err
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return local(db)
 }
 
 func fileExists(p string) error {

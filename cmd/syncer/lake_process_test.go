@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -60,7 +62,6 @@ func lakeShardConfigs(t testing.TB, dir string, s *apisim.Server, shards int, ed
 // same name): not the writer's code path.
 func lakeTables(t testing.TB, catalogPath, warehouse string) map[string][]arrow.RecordBatch {
 	t.Helper()
-	ctx := context.Background()
 	db, err := sql.Open("sqlite", catalogPath)
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +71,13 @@ func lakeTables(t testing.TB, catalogPath, warehouse string) map[string][]arrow.
 	if err != nil {
 		t.Fatal(err)
 	}
+	return catalogTables(t, cat)
+}
+
+// catalogTables reads every table of cat's marketsync namespace with iceberg-go's scan.
+func catalogTables(t testing.TB, cat catalog.Catalog) map[string][]arrow.RecordBatch {
+	t.Helper()
+	ctx := context.Background()
 	out := map[string][]arrow.RecordBatch{}
 	for _, tb := range schemas.Tables {
 		tbl, err := cat.LoadTable(ctx, table.Identifier{"marketsync", tb.Name})
@@ -100,7 +108,6 @@ func lakeTables(t testing.TB, catalogPath, warehouse string) map[string][]arrow.
 // cursor (in its snapshot summaries) is ahead of the newest cursor-column value of its rows.
 func assertLakeCursorsNotAhead(t *testing.T, dir string) {
 	t.Helper()
-	ctx := context.Background()
 	db, err := sql.Open("sqlite", dir+"/lake/catalog.db")
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +117,13 @@ func assertLakeCursorsNotAhead(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	assertCatalogCursorsNotAhead(t, cat)
+}
+
+// assertCatalogCursorsNotAhead is assertLakeCursorsNotAhead on the tables of cat.
+func assertCatalogCursorsNotAhead(t *testing.T, cat catalog.Catalog) {
+	t.Helper()
+	ctx := context.Background()
 	for _, tb := range schemas.Tables {
 		// A CursorFromServerClock cursor is the server's clock when a whole listing began,
 		// committed with that listing's last rows: not a maximum of the data.
@@ -166,7 +180,12 @@ func assertLakeCursorsNotAhead(t *testing.T, dir string) {
 // whole-row oracle.
 func assertLakeEqual(t *testing.T, dir string, s *apisim.Server, incremental bool, when string) {
 	t.Helper()
-	tables := lakeTables(t, dir+"/lake/catalog.db", dir+"/lake/warehouse")
+	assertTablesEqual(t, lakeTables(t, dir+"/lake/catalog.db", dir+"/lake/warehouse"), s, incremental, when)
+}
+
+// assertTablesEqual compares lake tables read independently with the source.
+func assertTablesEqual(t *testing.T, tables map[string][]arrow.RecordBatch, s *apisim.Server, incremental bool, when string) {
+	t.Helper()
 	diff, err := simcheck.CompareArrowRows(s, tables, schemas.Streams, simcheck.RowOptions{UndetectedDeletes: incremental})
 	if err != nil || diff != "" {
 		t.Fatalf("%s: the lake differs from the source (%v):\n%s", when, err, diff)
@@ -279,4 +298,17 @@ func TestLakeShards_SIGKILLAndRerunEqualTheSourceByIndependentScan(t *testing.T)
 		assertLakeEqual(t, dir, s, pass == 0, fmt.Sprintf("after %d SIGKILLs and a rerun %v", killed, args))
 	}
 	t.Logf("%d shard processes killed, %d finished on their own, over %d rounds", killed, finished, *lakeKillRounds)
+	// The killed shards' and the lost attempts' files are unreferenced: remove-orphans (no writer
+	// running now) takes them, and every table still equals the source.
+	code, out, errOut := syncer(t, "lake", "remove-orphans", "--config", cfgs[0], "--older-than", "0s", "--no-writer-running")
+	if code != exitOK {
+		t.Fatalf("remove-orphans: exit %d\n%s%s", code, out, errOut)
+	}
+	removed := 0
+	for _, m := range regexp.MustCompile(`removed (\d+) unreferenced files`).FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.Atoi(m[1])
+		removed += n
+	}
+	t.Logf("remove-orphans removed %d files left by killed shards and lost commit attempts", removed)
+	assertLakeEqual(t, dir, s, false, "after remove-orphans")
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/marketsync/marketsync/apisim"
+	"github.com/marketsync/marketsync/config"
 	"github.com/marketsync/marketsync/schemas"
 )
 
@@ -128,10 +131,96 @@ func TestLakeCommandsRefuseBadInput(t *testing.T) {
 		{[]string{"lake", "expire-snapshots", "--config", noLake, "--retain-last", "0"}, "--retain-last 0: want at least 1"},
 		{[]string{"lake", "expire-snapshots", "--config", noLake, "--older-than", "a week"}, `--older-than "a week": want an age`},
 		{[]string{"lake", "expire-snapshots", "--config", noLake, "--older-than", "7d", "--table", "nope"}, "--table"},
+		{[]string{"lake", "remove-orphans", "--config", noLake, "--older-than", "soon"}, `--older-than "soon": want an age`},
+		{[]string{"lake", "remove-orphans", "--config", noLake, "--older-than", "1h"}, "--older-than 1h is under 24h"},
+		{[]string{"lake", "remove-orphans", "--config", noLake, "--no-writer-running", "--older-than", "0"}, "has no lake: section"},
 	} {
 		code, _, errOut := syncer(t, tc.args...)
 		if code != exitUsage || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d %q, want exit 2 saying %q", tc.args, code, errOut, tc.want)
 		}
 	}
+}
+
+// syncer check shows the lake section without its secrets (a Postgres DSN's password, a REST
+// token, S3 keys), and a catalog it cannot reach fails the check with the reason.
+func TestLakeCheckMasksSecrets(t *testing.T) {
+	const pw, tok, s3secret = "pg-pass-never-shown", "tok-never-shown", "s3-never-shown"
+	var out strings.Builder
+	err := checkLake(context.Background(), &config.Lake{Catalog: "sql", URI: "postgres://lake:" + pw + "@127.0.0.1:1/lake?sslmode=disable",
+		Warehouse: "s3://b/p", Namespace: "marketsync", Upsert: "copy-on-write", S3Endpoint: "http://127.0.0.1:1",
+		S3AccessKeyID: "AKID", S3SecretAccessKey: s3secret}, &out)
+	if err == nil || !strings.Contains(out.String(), "FAIL lake catalog") || !strings.Contains(out.String(), "postgres://lake:xxxxx@127.0.0.1:1/lake") ||
+		!strings.Contains(out.String(), "s3_secret_access_key ****** (set)") {
+		t.Fatalf("postgres: %v\n%s", err, out.String())
+	}
+	t.Log(out.String())
+	out.Reset()
+	err = checkLake(context.Background(), &config.Lake{Catalog: "rest", URI: "http://127.0.0.1:1", Warehouse: "analytics", Namespace: "marketsync",
+		Upsert: "copy-on-write", Token: tok}, &out)
+	if err == nil || !strings.Contains(out.String(), "token ****** (set)") || !strings.Contains(out.String(), "FAIL lake catalog") {
+		t.Fatalf("rest: %v\n%s", err, out.String())
+	}
+	t.Log(out.String())
+	for _, secret := range []string{pw, tok, s3secret} {
+		if strings.Contains(out.String()+fmt.Sprint(err), secret) {
+			t.Fatalf("check shows a secret: %s", out.String())
+		}
+	}
+}
+
+// syncer lake remove-orphans: a killed writer's files (an unreferenced Parquet file and
+// manifest under a table's location) older than the threshold are listed by --dry-run and
+// removed without it; a newer one stays; the lake still equals the source.
+func TestLakeRemoveOrphansCommand(t *testing.T) {
+	s := startSim(t, apisim.Config{Seed: 29, Scale: 120, Profile: "fast"})
+	setSecrets(t)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, s, func(c string) string {
+		return c + "lake:\n  catalog: sql\n  uri: " + dir + "/lake/catalog.db\n  warehouse: " + dir + "/lake/warehouse\n"
+	})
+	if code, _, errOut := syncer(t, "sync", "--config", cfg, "--progress", "never"); code != exitOK {
+		t.Fatalf("sync: exit %d\n%s", code, errOut)
+	}
+	table := dir + "/lake/warehouse/marketsync.db/charges"
+	old := []string{table + "/data/location_id=killed/00000-0-killed.parquet", table + "/metadata/killed-m0.avro"}
+	fresh := table + "/data/00000-0-in-flight.parquet"
+	aged := time.Now().Add(-4 * 24 * time.Hour)
+	for _, p := range append(old, fresh) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("PAR1 written by a writer killed before its commit"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if p != fresh {
+			if err := os.Chtimes(p, aged, aged); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	code, out, errOut := syncer(t, "lake", "remove-orphans", "--config", cfg, "--dry-run")
+	if code != exitOK || !strings.Contains(out, "charges        would remove 2 unreferenced files older than 3d") ||
+		!strings.Contains(out, old[0]) || !strings.Contains(out, old[1]) || strings.Contains(out, fresh) {
+		t.Fatalf("dry run: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Logf("dry run:\n%s", out)
+	for _, p := range append(old, fresh) {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("the dry run removed %s", p)
+		}
+	}
+	code, out, errOut = syncer(t, "lake", "remove-orphans", "--config", cfg)
+	if code != exitOK || !strings.Contains(out, "charges        removed 2 unreferenced files older than 3d") || !strings.Contains(out, "invoices       no unreferenced file older than 3d") {
+		t.Fatalf("remove-orphans: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, p := range old {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("%s is still there (%v)", p, err)
+		}
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatalf("the newer file was removed: %v", err)
+	}
+	assertLakeEqual(t, dir, s, false, "after remove-orphans")
 }

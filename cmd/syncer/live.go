@@ -68,7 +68,7 @@ func newLiveView(w io.Writer, width int, sink *logSink, forceTTY bool) *liveView
 }
 
 func (v *liveView) event(e pipeline.Event) {
-	key := e.Stream
+	key := tenantStream(e.Tenant, e.Stream)
 	if e.Partition != "" {
 		key += " " + e.Partition
 	}

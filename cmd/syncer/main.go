@@ -46,7 +46,7 @@ func commands() []command {
 		{"queries", "list the shipped queries", runQueries},
 		{"serve", "serve SQL over the PostgreSQL protocol while syncing on a schedule", runServe},
 		{"export", "write a consistent Parquet snapshot of every table", runExport},
-		{"lake", "maintain the Iceberg lake: compact, expire-snapshots", runLake},
+		{"lake", "maintain the Iceberg lake: compact, expire-snapshots, remove-orphans", runLake},
 		{"check", "validate config and credentials and reach every endpoint, writing nothing", runCheck},
 		{"auth", "authorize HighLevel (auth: refresh_token): print the authorize URL, store the tokens", runAuth},
 		{"simulate", "serve the AppDirect + HighLevel API simulator", runSimulate},

@@ -92,7 +92,7 @@ func TestSync_NoConfigSyncsTheEmbeddedSimulator(t *testing.T) {
 		t.Fatalf("summary json %+v: want succeeded, 300 companies inserted, 10 stream partitions", rep)
 	}
 	prom, _ := os.ReadFile(dir + "/marketsync.prom")
-	if !strings.Contains(string(prom), `marketsync_last_run_rows{outcome="inserted",partition="",stream="companies"} 300`) ||
+	if !strings.Contains(string(prom), `marketsync_last_run_rows{outcome="inserted",partition="",stream="companies",tenant="default"} 300`) ||
 		!strings.Contains(string(prom), `marketsync_last_run_timestamp_seconds{status="succeeded"}`) {
 		t.Fatalf("metrics file lacks the run's counters:\n%s", prom)
 	}
@@ -139,7 +139,7 @@ func TestSync_NoConfigSyncsTheEmbeddedSimulator(t *testing.T) {
 	}
 	code, out, _ = syncer(t, "query", "lead_funnel", "--format", "csv", "--warehouse", dir+"/w.duckdb")
 	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
-	if code != 0 || err != nil || strings.Join(recs[0], ",") != "status,leads,share,conversion_rate" || len(recs) < 2 {
+	if code != 0 || err != nil || strings.Join(recs[0], ",") != "tenant,status,leads,share,conversion_rate" || len(recs) < 2 {
 		t.Fatalf("query csv: %d %v %q", code, err, out)
 	}
 	code, out, _ = syncer(t, "query", "company_overview", "--warehouse", dir+"/w.duckdb")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -70,9 +71,9 @@ func kindOf(typ string) colKind {
 // aligned table (in blocks of tableBlock rows), CSV, a JSON array of objects, or JSON lines.
 // Every type prints natively: JSON, lists, structs and maps as JSON; DECIMAL and HUGEINT
 // exact; DATE as a date; TIMESTAMPTZ as ISO-8601 in UTC.
-func printQuery(ctx context.Context, db *sql.DB, q, format string, w io.Writer) error {
-	if format != "table" && format != "csv" && format != "json" && format != "jsonl" {
-		return usagef("--format %q: want %s", format, queryFormats)
+func printQuery(ctx context.Context, db queryer, q, format string, w io.Writer) error {
+	if err := checkFormat(format); err != nil {
+		return err
 	}
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
@@ -91,9 +92,18 @@ func printQuery(ctx context.Context, db *sql.DB, q, format string, w io.Writer) 
 	for i, ct := range types {
 		kinds[i] = kindOf(ct.DatabaseTypeName())
 	}
+	duck := isDuckDB(db)
+	// DuckDB's JSON text of nested values needs fixing: bare NaN tokens, zoned timestamps.
+	fixes := make([]bool, len(cols))
+	shapes := make([]*typeShape, len(cols))
+	for i, ct := range types {
+		if duck && kinds[i] == kindJSON && !strings.EqualFold(ct.DatabaseTypeName(), "JSON") {
+			fixes[i], shapes[i] = true, parseNestedType(ct.DatabaseTypeName())
+		}
+	}
 	// DuckDB renders what Go's values cannot carry exactly (key order of structs and JSON,
 	// decimals, UUIDs, intervals): such columns are read as its own text.
-	if strings.Contains(fmt.Sprintf("%T", db.Driver()), "duckdb") {
+	if duck {
 		var casts []string
 		for i, k := range kinds {
 			switch k {
@@ -124,6 +134,11 @@ func printQuery(ctx context.Context, db *sql.DB, q, format string, w io.Writer) 
 		if err := rows.Scan(ptrs...); err != nil {
 			return fmt.Errorf("reading results: %w", err)
 		}
+		for i, fix := range fixes {
+			if s, ok := vals[i].(string); ok && fix {
+				vals[i] = fixNestedJSON(s, shapes[i])
+			}
+		}
 		if err := out.row(vals); err != nil {
 			return err
 		}
@@ -140,6 +155,27 @@ func printQuery(ctx context.Context, db *sql.DB, q, format string, w io.Writer) 
 		return err
 	}
 	return bw.Flush()
+}
+
+// queryer runs queries: a *sql.DB, or a connection or transaction of one.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// isDuckDB tells DuckDB from PostgreSQL (a running syncer serve, through its protocol). A bare
+// connection is the warehouse holder's own, DuckDB.
+func isDuckDB(db queryer) bool {
+	if d, ok := db.(interface{ Driver() driver.Driver }); ok {
+		return strings.Contains(fmt.Sprintf("%T", d.Driver()), "duckdb")
+	}
+	return true
+}
+
+func checkFormat(format string) error {
+	if format != "table" && format != "csv" && format != "json" && format != "jsonl" {
+		return usagef("--format %q: want %s", format, queryFormats)
+	}
+	return nil
 }
 
 func queryError(err error) error {
@@ -313,6 +349,15 @@ func textOf(v any, k colKind) string {
 }
 
 func timeText(t time.Time, k colKind) string {
+	if k == kindTimestamp || k == kindTimestampTZ {
+		// DuckDB's infinite timestamps arrive as the extreme microsecond counts.
+		switch t.UnixMicro() {
+		case math.MaxInt64:
+			return "infinity"
+		case -math.MaxInt64:
+			return "-infinity"
+		}
+	}
 	switch k {
 	case kindDate:
 		return t.Format("2006-01-02")
@@ -359,7 +404,7 @@ func jsonOf(v any, k colKind) string {
 		return string(b)
 	case float64, float32:
 		f := textOf(x, k)
-		if _, err := strconv.ParseFloat(f, 64); err != nil || strings.Contains(f, "Inf") {
+		if n, err := strconv.ParseFloat(f, 64); err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
 			b, _ := json.Marshal(f) // NaN and infinities are not JSON numbers
 			return string(b)
 		}
@@ -413,3 +458,336 @@ func goJSON(v any) any {
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// A typeShape is the shape of a nested column's type, enough to find its TIMESTAMPTZ values
+// in DuckDB's to_json text (which prints them in the session's zone, "2024-02-29 13:45:07+02").
+type typeShape struct {
+	tstz   bool
+	fields map[string]*typeShape // STRUCT, UNION members by name
+	elem   *typeShape            // LIST, ARRAY
+	key    *typeShape            // MAP
+	val    *typeShape            // MAP
+	union  bool
+}
+
+// parseNestedType reads a DuckDB type name such as STRUCT("a b" TIMESTAMP WITH TIME ZONE[],
+// m MAP(VARCHAR, DOUBLE)). It returns nil when the type holds no TIMESTAMPTZ (nothing to fix).
+func parseNestedType(s string) *typeShape {
+	p := &typeParser{s: s}
+	t := p.typ()
+	if p.bad || !t.hasTZ() {
+		return nil
+	}
+	return t
+}
+
+type typeParser struct {
+	s   string
+	i   int
+	bad bool
+}
+
+func (p *typeParser) space() {
+	for p.i < len(p.s) && p.s[p.i] == ' ' {
+		p.i++
+	}
+}
+
+func (p *typeParser) prefix(w string) bool {
+	if len(p.s)-p.i >= len(w) && strings.EqualFold(p.s[p.i:p.i+len(w)], w) {
+		p.i += len(w)
+		return true
+	}
+	return false
+}
+
+func (p *typeParser) expect(c byte) {
+	p.space()
+	if p.i < len(p.s) && p.s[p.i] == c {
+		p.i++
+		return
+	}
+	p.bad = true
+}
+
+func (p *typeParser) typ() *typeShape {
+	p.space()
+	t := &typeShape{}
+	switch {
+	case p.prefix("STRUCT("), p.prefix("UNION("):
+		t.union = strings.EqualFold(p.s[p.i-6:p.i], "UNION(")
+		t.fields = map[string]*typeShape{}
+		for !p.bad {
+			name := p.name()
+			t.fields[name] = p.typ()
+			p.space()
+			if p.i < len(p.s) && p.s[p.i] == ',' {
+				p.i++
+				continue
+			}
+			p.expect(')')
+			break
+		}
+	case p.prefix("MAP("):
+		t.key = p.typ()
+		p.expect(',')
+		t.val = p.typ()
+		p.expect(')')
+	default: // a scalar type: its name, with parenthesized arguments (DECIMAL(18,4), ENUM('a', 'b'))
+		start, depth := p.i, 0
+		for ; p.i < len(p.s); p.i++ {
+			c := p.s[p.i]
+			if c == '\'' {
+				for p.i++; p.i < len(p.s) && p.s[p.i] != '\''; p.i++ {
+				}
+				continue
+			}
+			if depth == 0 && (c == ',' || c == ')' || c == '[') {
+				break
+			}
+			if c == '(' {
+				depth++
+			} else if c == ')' {
+				depth--
+			}
+		}
+		name := strings.ToUpper(strings.TrimSpace(p.s[start:p.i]))
+		t.tstz = name == "TIMESTAMP WITH TIME ZONE" || name == "TIMESTAMPTZ"
+	}
+	for p.i < len(p.s) && p.s[p.i] == '[' { // LIST (T[]) and ARRAY (T[3])
+		end := strings.IndexByte(p.s[p.i:], ']')
+		if end < 0 {
+			p.bad = true
+			break
+		}
+		p.i += end + 1
+		t = &typeShape{elem: t}
+	}
+	return t
+}
+
+// name reads a STRUCT field name: bare, or double-quoted with "" for a quote.
+func (p *typeParser) name() string {
+	p.space()
+	if p.i < len(p.s) && p.s[p.i] == '"' {
+		var b strings.Builder
+		for p.i++; p.i < len(p.s); p.i++ {
+			if p.s[p.i] == '"' {
+				if p.i+1 < len(p.s) && p.s[p.i+1] == '"' {
+					b.WriteByte('"')
+					p.i++
+					continue
+				}
+				p.i++
+				return b.String()
+			}
+			b.WriteByte(p.s[p.i])
+		}
+		p.bad = true
+		return b.String()
+	}
+	start := p.i
+	for p.i < len(p.s) && p.s[p.i] != ' ' {
+		p.i++
+	}
+	return p.s[start:p.i]
+}
+
+func (t *typeShape) hasTZ() bool {
+	if t == nil {
+		return false
+	}
+	if t.tstz || t.elem.hasTZ() || t.key.hasTZ() || t.val.hasTZ() {
+		return true
+	}
+	for _, f := range t.fields {
+		if f.hasTZ() {
+			return true
+		}
+	}
+	return false
+}
+
+// fixNestedJSON rewrites DuckDB's to_json text of a nested value: NaN and infinities, which it
+// writes as bare tokens (not JSON), become the strings "NaN", "Infinity", "-Infinity" as at the
+// top level; with a type (t non-nil), TIMESTAMPTZ values become ISO-8601 in UTC like a
+// top-level TIMESTAMPTZ column. Text it cannot follow is returned as is.
+func fixNestedJSON(s string, t *typeShape) string {
+	if t == nil && !strings.ContainsAny(s, "NI") {
+		return s
+	}
+	f := &jsonFixer{s: s}
+	f.value(t)
+	f.space()
+	if f.bad || f.i != len(s) {
+		return s
+	}
+	return f.b.String()
+}
+
+type jsonFixer struct {
+	s   string
+	i   int
+	b   strings.Builder
+	bad bool
+}
+
+func (f *jsonFixer) space() {
+	for f.i < len(f.s) && strings.IndexByte(" \t\r\n", f.s[f.i]) >= 0 {
+		f.b.WriteByte(f.s[f.i])
+		f.i++
+	}
+}
+
+func (f *jsonFixer) value(t *typeShape) {
+	f.space()
+	if f.i >= len(f.s) || f.bad {
+		f.bad = true
+		return
+	}
+	switch c := f.s[f.i]; {
+	case c == '{':
+		f.b.WriteByte('{')
+		f.i++
+		for first := true; !f.bad; first = false {
+			f.space()
+			if f.i < len(f.s) && f.s[f.i] == '}' {
+				f.b.WriteByte('}')
+				f.i++
+				return
+			}
+			if !first {
+				if f.s[f.i] != ',' {
+					f.bad = true
+					return
+				}
+				f.b.WriteByte(',')
+				f.i++
+				f.space()
+			}
+			key, raw := f.str()
+			var kt, vt *typeShape
+			if t != nil {
+				if t.fields != nil {
+					vt = t.fields[key]
+				} else {
+					kt, vt = t.key, t.val
+				}
+			}
+			f.emitString(key, raw, kt)
+			f.space()
+			if f.i >= len(f.s) || f.s[f.i] != ':' {
+				f.bad = true
+				return
+			}
+			f.b.WriteByte(':')
+			f.i++
+			f.value(vt)
+		}
+	case c == '[':
+		f.b.WriteByte('[')
+		f.i++
+		var et *typeShape
+		if t != nil {
+			et = t.elem
+		}
+		for first := true; !f.bad; first = false {
+			f.space()
+			if f.i < len(f.s) && f.s[f.i] == ']' {
+				f.b.WriteByte(']')
+				f.i++
+				return
+			}
+			if !first {
+				if f.s[f.i] != ',' {
+					f.bad = true
+					return
+				}
+				f.b.WriteByte(',')
+				f.i++
+			}
+			f.value(et)
+		}
+	case c == '"':
+		s, raw := f.str()
+		if t != nil && t.union {
+			t = &typeShape{tstz: anyTZ(t.fields)}
+		}
+		f.emitString(s, raw, t)
+	default:
+		for _, tok := range []string{"-Infinity", "Infinity", "NaN"} {
+			if strings.HasPrefix(f.s[f.i:], tok) {
+				f.b.WriteString(`"` + tok + `"`)
+				f.i += len(tok)
+				return
+			}
+		}
+		start := f.i
+		for f.i < len(f.s) && strings.IndexByte(",]} \t\r\n", f.s[f.i]) < 0 {
+			f.i++
+		}
+		if f.i == start {
+			f.bad = true
+		}
+		f.b.WriteString(f.s[start:f.i])
+	}
+}
+
+func anyTZ(fields map[string]*typeShape) bool {
+	for _, f := range fields {
+		if f.tstz {
+			return true
+		}
+	}
+	return false
+}
+
+// str reads a JSON string, returning its value and its text.
+func (f *jsonFixer) str() (string, string) {
+	if f.i >= len(f.s) || f.s[f.i] != '"' {
+		f.bad = true
+		return "", ""
+	}
+	end := f.i + 1
+	for ; end < len(f.s); end++ {
+		if f.s[end] == '\\' {
+			end++
+			continue
+		}
+		if f.s[end] == '"' {
+			break
+		}
+	}
+	if end >= len(f.s) {
+		f.bad = true
+		return "", ""
+	}
+	raw := f.s[f.i : end+1]
+	var v string
+	if err := json.Unmarshal([]byte(raw), &v); err != nil {
+		f.bad = true
+	}
+	f.i = end + 1
+	return v, raw
+}
+
+// emitString writes a JSON string as it was (raw), or a TIMESTAMPTZ's (t.tstz) in ISO-8601 UTC.
+func (f *jsonFixer) emitString(s, raw string, t *typeShape) {
+	if t != nil && t.tstz {
+		if ts, ok := parseDuckTZ(s); ok {
+			raw = `"` + ts.UTC().Format(time.RFC3339Nano) + `"`
+		}
+	}
+	f.b.WriteString(raw)
+}
+
+// parseDuckTZ reads DuckDB's text of a TIMESTAMPTZ: 2024-02-29 13:45:07.123456+02 (the offset
+// may have minutes and seconds). Other text (infinity, BC dates) is not a time.Time.
+func parseDuckTZ(s string) (time.Time, bool) {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07", "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999-07:00:00"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}

@@ -2,15 +2,17 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/marketsync/marketsync/internal/control"
 	"github.com/marketsync/marketsync/queries"
 )
 
-func runQuery(ctx context.Context, args []string, stdout, _ io.Writer) error {
+func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("query", `query NAME|"SQL" [--format table|csv|json|jsonl] [--warehouse PATH]`, stdout)
 	cfgPath := fs.String("config", "", "YAML config `file` (for its warehouse path)")
 	warehouse := fs.String("warehouse", "", "DuckDB warehouse `path`")
@@ -36,12 +38,11 @@ func runQuery(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	} else if !strings.ContainsAny(q, " \n\t") {
 		return usagef("%q is not a shipped query (see syncer queries) nor SQL", q)
 	}
-	db, err := openWarehouseReadOnly(ctx, *warehouse, *cfgPath)
-	if err != nil {
+	if err := checkFormat(*format); err != nil {
 		return err
 	}
-	defer db.Close()
-	return printQuery(ctx, db, q, *format, stdout)
+	return readWarehouse(ctx, *warehouse, *cfgPath, control.Request{Cmd: "query", SQL: q, Format: *format}, false, stdout, stderr,
+		func(db *sql.DB) error { return printQuery(ctx, db, q, *format, stdout) })
 }
 
 func runQueries(_ context.Context, args []string, stdout, _ io.Writer) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/marketsync/marketsync/schemas"
 	"io"
 	"log/slog"
 	"math"
@@ -36,6 +37,7 @@ type runReport struct {
 }
 
 type streamReport struct {
+	Tenant        string    `json:"tenant"`
 	Stream        string    `json:"stream"`
 	Partition     string    `json:"partition,omitempty"`
 	Status        string    `json:"status"`
@@ -74,7 +76,7 @@ func newRunReport(sum pipeline.Summary, warehouse string, runErr error, interrup
 		rep.Error = runErr.Error()
 	}
 	for _, s := range sum.Streams {
-		rep.Streams = append(rep.Streams, streamReport{Stream: s.Stream, Partition: s.Partition, Status: s.Status, FullScan: s.FullScan,
+		rep.Streams = append(rep.Streams, streamReport{Tenant: s.Tenant, Stream: s.Stream, Partition: s.Partition, Status: s.Status, FullScan: s.FullScan,
 			Started: s.Started, Ended: s.Ended, Inserted: s.Inserted, Updated: s.Updated, Unchanged: s.Unchanged, Deleted: s.Deleted,
 			Rejected: s.Rejected, Rounded: s.Rounded, Stale: s.Stale, Pages: s.Pages, Requests: s.Requests, Retries: s.Retries,
 			Throttled: s.Throttled, Bytes: s.Bytes, WaitedSeconds: s.Waited.Seconds(), Note: s.Note, Error: s.Error})
@@ -157,7 +159,7 @@ func writeMetricsFile(path string, rep runReport, last []state.LastSuccess) erro
 		last = previousLastSuccesses(path)
 	}
 	reg := prometheus.NewRegistry()
-	labels := []string{"stream", "partition"}
+	labels := []string{"tenant", "stream", "partition"}
 	gauge := func(name, help string) *prometheus.GaugeVec {
 		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
 		reg.MustRegister(g)
@@ -173,10 +175,10 @@ func writeMetricsFile(path string, rep runReport, last []state.LastSuccess) erro
 	success := gauge("marketsync_last_run_success", "1 if the stream partition succeeded (or was skipped) in the last run, else 0.")
 	duration := gauge("marketsync_last_run_stream_duration_seconds", "Duration of the stream partition in the last run.")
 	for _, s := range rep.Streams {
-		l := prometheus.Labels{"stream": s.Stream, "partition": s.Partition}
+		l := prometheus.Labels{"tenant": s.Tenant, "stream": s.Stream, "partition": s.Partition}
 		for outcome, n := range map[string]int64{"inserted": s.Inserted, "updated": s.Updated, "unchanged": s.Unchanged,
 			"deleted": s.Deleted, "rejected": s.Rejected, "rounded": s.Rounded, "stale": s.Stale} {
-			rows.With(prometheus.Labels{"stream": s.Stream, "partition": s.Partition, "outcome": outcome}).Set(float64(n))
+			rows.With(prometheus.Labels{"tenant": s.Tenant, "stream": s.Stream, "partition": s.Partition, "outcome": outcome}).Set(float64(n))
 		}
 		requests.With(l).Set(float64(s.Requests))
 		retries.With(l).Set(float64(s.Retries))
@@ -191,7 +193,7 @@ func writeMetricsFile(path string, rep runReport, last []state.LastSuccess) erro
 	}
 	lastSuccess := gauge(lastSuccessMetric, "When the stream partition's last succeeded run ended (Unix time), from the warehouse's history.")
 	for _, l := range last {
-		lastSuccess.With(prometheus.Labels{"stream": l.Stream, "partition": l.Partition}).Set(float64(l.At.UnixMicro()) / 1e6)
+		lastSuccess.With(prometheus.Labels{"tenant": tenantOrDefault(l.Tenant), "stream": l.Stream, "partition": l.Partition}).Set(float64(l.At.UnixMicro()) / 1e6)
 	}
 	run := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "marketsync_last_run_timestamp_seconds",
 		Help: "When the last run ended (Unix time), by its status."}, []string{"status"})
@@ -227,6 +229,8 @@ func previousLastSuccesses(path string) []state.LastSuccess {
 		l := state.LastSuccess{At: time.UnixMicro(int64(math.Round(m.GetGauge().GetValue() * 1e6))).UTC()}
 		for _, lp := range m.GetLabel() {
 			switch lp.GetName() {
+			case "tenant":
+				l.Tenant = lp.GetValue()
 			case "stream":
 				l.Stream = lp.GetValue()
 			case "partition":
@@ -236,4 +240,13 @@ func previousLastSuccesses(path string) []state.LastSuccess {
 		out = append(out, l)
 	}
 	return out
+}
+
+// tenantOrDefault names the tenant of a last success carried over from a metrics file written
+// before tenants existed.
+func tenantOrDefault(t string) string {
+	if t == "" {
+		return schemas.DefaultTenant
+	}
+	return t
 }

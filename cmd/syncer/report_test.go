@@ -458,7 +458,7 @@ func checkSyncRuns(t *testing.T, warehouse string, rep runReport) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(t.Context(), `SELECT stream, partition, status, rows_inserted, rows_updated, rows_unchanged, rows_deleted,
+	rows, err := db.QueryContext(t.Context(), `SELECT tenant, stream, partition, status, rows_inserted, rows_updated, rows_unchanged, rows_deleted,
 		rows_rejected, pages, requests, retries, throttled, epoch_us(started_at), epoch_us(ended_at) FROM _sync_runs WHERE run_id = ?`, rep.RunID)
 	if err != nil {
 		t.Fatal(err)
@@ -468,7 +468,7 @@ func checkSyncRuns(t *testing.T, warehouse string, rep runReport) {
 	for rows.Next() {
 		var s streamReport
 		var started, ended int64
-		if err := rows.Scan(&s.Stream, &s.Partition, &s.Status, &s.Inserted, &s.Updated, &s.Unchanged, &s.Deleted, &s.Rejected,
+		if err := rows.Scan(&s.Tenant, &s.Stream, &s.Partition, &s.Status, &s.Inserted, &s.Updated, &s.Unchanged, &s.Deleted, &s.Rejected,
 			&s.Pages, &s.Requests, &s.Retries, &s.Throttled, &started, &ended); err != nil {
 			t.Fatal(err)
 		}

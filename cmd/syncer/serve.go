@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for query and status through serve
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to reach a running serve (reset's check)
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -34,9 +34,10 @@ const (
 	demoServePassword = "marketsync-demo"
 )
 
-// serveAddrFile is written next to the warehouse while serve owns it, so that `syncer query`
-// and `syncer status` can reach the running server: its address and a random password of the
-// local user serveCLIUser, readable by the warehouse's owner only (like the warehouse itself).
+// serveAddrFile is written next to the warehouse while serve owns it, so that `syncer reset`
+// (and tests) can reach the running server (reads use the control socket, holder.go): its
+// address and a random password of the local user serveCLIUser, readable by the warehouse's
+// owner only (like the warehouse itself).
 const (
 	serveAddrFile = "serve.addr"
 	serveCLIUser  = "_syncer_cli"
@@ -200,6 +201,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	sched := &serve.Scheduler{Schedule: serve.Schedule{Every: sv.Every.Std(), Cron: sv.Cron}, Log: log, Metrics: serve.NewSyncMetrics(reg),
 		Run: func(ctx context.Context) (pipeline.Summary, error) { return pipeline.Run(ctx, pc) }}
+
+	// Other processes' status, runs, query and export are answered on the control socket.
+	hold, err := startHolder(ctx, wh.Path, "serve", log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer hold.close()
+	if hold != nil {
+		hold.restricted, hold.allowedDir = true, wh.ParquetDir
+		hold.syncState = func() (bool, time.Time) { st := sched.Status(); return st.Running, st.LastStarted }
+	}
 
 	var httpSrv *http.Server
 	httpErr := make(chan error, 1)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -39,7 +40,8 @@ const (
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("sync", "sync [--config FILE] [flags]", stdout)
 	cfgPath := fs.String("config", "", "YAML config `file`; without it, sync from the embedded simulator")
-	streams := fs.String("streams", "", "comma-separated streams to sync (default all: "+strings.Join(schemas.Streams, ",")+")")
+	streams := fs.String("streams", "", "comma-separated streams to sync (default all: "+strings.Join(schemas.Streams, ",")+"), of every tenant")
+	tenantsFlag := fs.String("tenants", "", "comma-separated tenants of the config's tenants: list to sync (default all)")
 	full := fs.Bool("full-refresh", false, "ignore cursors: full scans of every stream (also detects deletions)")
 	warehouse := fs.String("warehouse", "", "DuckDB warehouse `path` (default "+config.DefaultWarehouse+"; the demo: "+demoWarehouse+")")
 	parquetDir := fs.String("parquet-dir", "", "Parquet output `dir` (default "+config.DefaultParquetDir+"; the demo: "+demoParquetDir+"; \"-\" for none)")
@@ -125,6 +127,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
+	if set["tenants"] {
+		if err := selectTenants(&pc, file, *tenantsFlag); err != nil {
+			return err
+		}
+	}
 	if *reject != "" {
 		if *reject != pipeline.RejectFail && *reject != pipeline.RejectQuarantine {
 			return usagef("--reject-policy %q: want fail or quarantine", *reject)
@@ -163,6 +170,17 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if live {
 		view = newLiveView(stderr, terminalWidth(stderr), sink, !isTerminal(stderr))
 		pc.Progress = func(e pipeline.Event) { pr.event(e); view.event(e) }
+	}
+	// While it runs, this process answers status, runs, query and export of others (holder.go).
+	hold, err := startHolder(ctx, pc.Warehouse, "sync", log)
+	if err != nil {
+		return err
+	}
+	defer hold.close()
+	if len(pc.Streams) > 0 {
+		hold.syncing(pc.Streams)
+	} else {
+		hold.syncing(schemas.Streams)
 	}
 	stopProgress := pr.run(ctx)
 	sum, err := pipeline.Run(ctx, pc)
@@ -285,17 +303,67 @@ func applyFile(pc *pipeline.Config, f *config.File) {
 			pc.Lookback[k] = v.Std()
 		}
 	}
-	if ad := f.Sources.AppDirect; ad != nil {
-		pc.AppDirect = &extract.AppDirectConfig{BaseURL: strings.TrimRight(ad.BaseURL, "/"), ClientID: ad.ClientID, ClientSecret: ad.ClientSecret,
-			LeadUsername: ad.LeadUsername, LeadPassword: ad.LeadPassword, LeadCompanyID: ad.LeadCompanyID, LeadContext: ad.LeadContext,
-			LeadFromDateUnit: ad.LeadFromDateUnit, API: ad.API, ResellerContext: ad.ResellerContext,
-			PageSize: ad.PageSize, RatePerSecond: ad.RatePerSecond, CompaniesRate: ad.CompaniesRate}
+	if len(f.Tenants) == 0 {
+		pc.AppDirect, pc.HighLevel = sourcesOf(f.Sources)
+		return
 	}
-	if hl := f.Sources.HighLevel; hl != nil {
-		pc.HighLevel = &extract.HighLevelConfig{BaseURL: strings.TrimRight(hl.BaseURL, "/"), ClientID: hl.ClientID, ClientSecret: hl.ClientSecret,
-			CompanyID: hl.CompanyID, AppID: hl.AppID, Auth: hl.Auth, TokenFile: hl.TokenFile, PrivateToken: hl.PrivateToken,
-			PageSize: hl.PageSize, Burst: hl.Burst, Interval: hl.Interval.Std(), DailyFloor: hl.DailyFloor}
+	for _, tn := range f.Tenants {
+		ad, hl := sourcesOf(tn.Sources)
+		pc.Tenants = append(pc.Tenants, pipeline.Tenant{Name: tn.Name, AppDirect: ad, HighLevel: hl})
 	}
+}
+
+// selectTenants keeps the tenants --tenants names (in the config's order). A config without a
+// tenants list has one tenant, default.
+func selectTenants(pc *pipeline.Config, f *config.File, list string) error {
+	var names []string
+	for _, tn := range f.TenantList() {
+		names = append(names, tn.Name)
+	}
+	want := map[string]bool{}
+	for _, n := range strings.Split(list, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if !slices.Contains(names, n) {
+			return usagef("--tenants: no tenant %q in the config; its tenants are %s", n, strings.Join(names, ", "))
+		}
+		want[n] = true
+	}
+	if len(want) == 0 {
+		return usagef("--tenants is empty: name at least one of %s, or leave the flag out to sync all", strings.Join(names, ", "))
+	}
+	if len(f.Tenants) == 0 {
+		return nil // the one default tenant
+	}
+	pc.Tenants = slices.DeleteFunc(pc.Tenants, func(t pipeline.Tenant) bool { return !want[t.Name] })
+	return nil
+}
+
+// sourcesOf maps a sources section onto the extractors' configs (nil: not configured).
+func sourcesOf(s config.Sources) (ad *extract.AppDirectConfig, hl *extract.HighLevelConfig) {
+	if a := s.AppDirect; a != nil {
+		ad = &extract.AppDirectConfig{BaseURL: strings.TrimRight(a.BaseURL, "/"), ClientID: a.ClientID, ClientSecret: a.ClientSecret,
+			LeadUsername: a.LeadUsername, LeadPassword: a.LeadPassword, LeadCompanyID: a.LeadCompanyID, LeadContext: a.LeadContext,
+			LeadFromDateUnit: a.LeadFromDateUnit, API: a.API, ResellerContext: a.ResellerContext,
+			PageSize: a.PageSize, RatePerSecond: a.RatePerSecond, CompaniesRate: a.CompaniesRate}
+	}
+	if h := s.HighLevel; h != nil {
+		hl = &extract.HighLevelConfig{BaseURL: strings.TrimRight(h.BaseURL, "/"), ClientID: h.ClientID, ClientSecret: h.ClientSecret,
+			CompanyID: h.CompanyID, AppID: h.AppID, Auth: h.Auth, TokenFile: h.TokenFile, PrivateToken: h.PrivateToken,
+			PageSize: h.PageSize, Burst: h.Burst, Interval: h.Interval.Std(), DailyFloor: h.DailyFloor}
+	}
+	return ad, hl
+}
+
+// tenantStream names a stream for people: the default tenant's as the stream, another tenant's
+// as tenant/stream.
+func tenantStream(tenant, stream string) string {
+	if tenant == "" || tenant == schemas.DefaultTenant {
+		return stream
+	}
+	return tenant + "/" + stream
 }
 
 // progressReporter logs progress every 10 s when no live view shows it.
@@ -314,7 +382,7 @@ func newProgressReporter(log *slog.Logger, logs bool) *progressReporter {
 }
 
 func (p *progressReporter) event(e pipeline.Event) {
-	key := e.Stream
+	key := tenantStream(e.Tenant, e.Stream)
 	if e.Partition != "" {
 		key += "/" + e.Partition
 	}
@@ -390,11 +458,12 @@ func printSummary(w io.Writer, sum pipeline.Summary, width int) {
 	byStream := map[string]*agg{}
 	var order []string
 	for _, r := range sum.Streams {
-		a := byStream[r.Stream]
+		key := tenantStream(r.Tenant, r.Stream)
+		a := byStream[key]
 		if a == nil {
-			a = &agg{StreamRun: state.StreamRun{Stream: r.Stream, Status: "succeeded"}}
-			byStream[r.Stream] = a
-			order = append(order, r.Stream)
+			a = &agg{StreamRun: state.StreamRun{Stream: key, Status: "succeeded"}}
+			byStream[key] = a
+			order = append(order, key)
 		}
 		a.parts++
 		a.Inserted += r.Inserted

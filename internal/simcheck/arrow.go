@@ -17,11 +17,11 @@ import (
 // _stale_since column have no stale rows.
 func CompareArrowRows(sim *apisim.Server, tables map[string][]arrow.RecordBatch, streams []string, opt RowOptions) (string, error) {
 	return compareAll(sim, streams, opt, func(t *schemas.Table) (map[string]*warehouseRow, []Diff, error) {
-		return arrowRows(t, tables[t.Name])
+		return arrowRows(t, tables[t.Name], opt.Tenant)
 	})
 }
 
-func arrowRows(t *schemas.Table, recs []arrow.RecordBatch) (map[string]*warehouseRow, []Diff, error) {
+func arrowRows(t *schemas.Table, recs []arrow.RecordBatch, tenant string) (map[string]*warehouseRow, []Diff, error) {
 	wh := map[string]*warehouseRow{}
 	var diffs []Diff
 	for _, rec := range recs {
@@ -50,11 +50,21 @@ func arrowRows(t *schemas.Table, recs []arrow.RecordBatch) (map[string]*warehous
 		if err != nil {
 			return nil, nil, err
 		}
-		var stale arrow.Array
+		var stale, tenants arrow.Array
 		if idx := rec.Schema().FieldIndices(schemas.ColStaleSince); len(idx) == 1 {
 			stale = rec.Column(idx[0])
 		}
+		if tenant != "" {
+			if tenants, err = col(schemas.ColTenant); err != nil {
+				return nil, nil, err
+			}
+		}
 		for i := 0; i < int(rec.NumRows()); i++ {
+			if tenants != nil {
+				if v, err := arrowValue(tenants, i); err != nil || fmt.Sprint(v) != tenant {
+					continue
+				}
+			}
 			k, err := arrowValue(pk, i)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s.%s: %w", t.Name, t.PrimaryKey, err)

@@ -39,6 +39,10 @@ type RowOptions struct {
 	// compares companies, users and opportunities with the rows the AppReseller endpoints
 	// serve (apisim.ResellerRows); "" or "marketplace" with the marketplace endpoints'.
 	Family string
+	// Tenant, if set, compares only the warehouse rows of that tenant (the tenant column) with
+	// the source: each tenant of a multi-tenant warehouse has its own simulator. "" reads every
+	// row, so two tenants' rows with one key show as duplicates.
+	Tenant string
 }
 
 // Diff is one cell (or row) where the warehouse differs from the source.
@@ -56,7 +60,7 @@ func (d Diff) String() string {
 // differences ("" if none). Each names table, key, column, source value and warehouse value.
 func CompareRows(ctx context.Context, db *sql.DB, sim *apisim.Server, streams []string, opt RowOptions) (string, error) {
 	return compareAll(sim, streams, opt, func(t *schemas.Table) (map[string]*warehouseRow, []Diff, error) {
-		return duckRows(ctx, db, t)
+		return duckRows(ctx, db, t, opt.Tenant)
 	})
 }
 
@@ -144,7 +148,7 @@ type warehouseRow struct {
 }
 
 // duckRows reads a DuckDB table's rows in canonical form, noting duplicate keys.
-func duckRows(ctx context.Context, db *sql.DB, t *schemas.Table) (map[string]*warehouseRow, []Diff, error) {
+func duckRows(ctx context.Context, db *sql.DB, t *schemas.Table, tenant string) (map[string]*warehouseRow, []Diff, error) {
 	exprs := make([]string, 0, len(t.Columns)+3)
 	exprs = append(exprs, fmt.Sprintf("CAST(%s AS VARCHAR)", load.Quote(t.PrimaryKey)))
 	for _, c := range t.Columns {
@@ -152,7 +156,12 @@ func duckRows(ctx context.Context, db *sql.DB, t *schemas.Table) (map[string]*wa
 	}
 	exprs = append(exprs, fmt.Sprintf("%s IS NOT NULL", load.Quote(schemas.ColStaleSince)),
 		fmt.Sprintf("CAST(%s AS VARCHAR)", load.Quote(schemas.ColExtra)), fmt.Sprintf("%s IS NOT NULL", load.Quote(schemas.ColDeletedAt)))
-	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s", strings.Join(exprs, ", "), load.Quote(t.Name)))
+	q, args := fmt.Sprintf("SELECT %s FROM %s", strings.Join(exprs, ", "), load.Quote(t.Name)), []any{}
+	if tenant != "" {
+		q += fmt.Sprintf(" WHERE %s = ?", load.Quote(schemas.ColTenant))
+		args = append(args, tenant)
+	}
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading %s for the whole-row check: %w", t.Name, err)
 	}

@@ -214,6 +214,10 @@ const (
 // parquet_dir, lake files, TLS files, and the defaults of those left out) are relative to the
 // file's folder, so a config means the same whatever the working directory.
 func Load(path string) (*File, error) {
+	return load(path, false)
+}
+
+func load(path string, deferSecrets bool) (*File, error) {
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, &Error{Msg: fmt.Sprintf("file %s does not exist: check the --config path (relative paths start in the working directory)", path)}
@@ -221,7 +225,7 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, &Error{Msg: fmt.Sprintf("reading %s: %v", path, err)}
 	}
-	f, err := Parse(raw, os.LookupEnv)
+	f, err := parse(raw, os.LookupEnv, deferSecrets)
 	if err != nil {
 		var ce *Error
 		if errors.As(err, &ce) && ce.Key == "" {
@@ -248,17 +252,118 @@ var (
 // keys or structure, so a secret's characters cannot change the document) and validates. Every
 // error is an *Error naming the key (and line) that is wrong, and how to fix it.
 func Parse(raw []byte, lookup func(string) (string, bool)) (*File, error) {
+	return parse(raw, lookup, false)
+}
+
+// deferredSecret stands in, during validation, for a secret whose variable is not set when
+// the secrets are deferred; it is cleared before the file is returned.
+const deferredSecret = "\x00deferred secret\x00"
+
+func parse(raw []byte, lookup func(string) (string, bool), deferSecrets bool) (*File, error) {
 	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, decodeError(raw, err)
 	}
-	if err := expand(reflect.ValueOf(&f).Elem(), "", lookup); err != nil {
+	if err := refuseZeros(raw, &f); err != nil {
+		return nil, err
+	}
+	if err := expand(reflect.ValueOf(&f).Elem(), "", lookup, deferSecrets, false); err != nil {
 		return nil, err
 	}
 	f.SetDefaults()
-	return &f, f.Validate()
+	if err := f.Validate(); err != nil {
+		return &f, err
+	}
+	if deferSecrets {
+		clearDeferred(reflect.ValueOf(&f).Elem())
+	}
+	return &f, nil
+}
+
+// refuseZeros refuses a key written with the value that would silently mean "the default": a
+// concurrency or batch_rows of 0, an empty streams list (the flags refuse them too).
+func refuseZeros(raw []byte, f *File) error {
+	var doc yaml.Node
+	if yaml.Unmarshal(raw, &doc) != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	checks := []struct {
+		key  string
+		zero bool
+		want string
+	}{
+		{"concurrency", f.Concurrency == 0, "want 1 to 64 (streams and locations synced in parallel); leave the key out for the default, 6"},
+		{"batch_rows", f.BatchRows == 0, "want 1 to 1000000 (rows per committed batch); leave the key out for the default, 25000"},
+		{"streams", len(f.Streams) == 0, "name at least one stream (" + strings.Join(schemas.Streams, ", ") + "), or leave the key out to sync all"},
+		{"sources.appdirect.page_size", f.Sources.AppDirect != nil && f.Sources.AppDirect.PageSize == 0, "want 1 to 250; leave the key out for the default"},
+	}
+	for _, c := range checks {
+		n := nodeAt(doc.Content[0], strings.Split(c.key, "."))
+		if n == nil || !c.zero {
+			continue
+		}
+		what := fmt.Sprintf("%q", n.Value)
+		switch {
+		case n.Kind == yaml.SequenceNode:
+			what = "an empty list"
+		case n.Tag == "!!null":
+			what = "no value"
+		}
+		return &Error{Key: c.key, Msg: fmt.Sprintf("%s (line %d) would silently mean the default: %s", what, n.Line, c.want)}
+	}
+	return nil
+}
+
+// nodeAt returns the value node of a dotted key path in a mapping node, or nil.
+func nodeAt(n *yaml.Node, path []string) *yaml.Node {
+	for _, k := range path {
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	return n
+}
+
+// LoadDeferringSecrets is Load for commands that only read the warehouse or its Parquet files
+// (status, runs, query, export): secrets (keys tagged secret) whose environment variables are
+// not set are not an error, and come back empty. Every other value is expanded and checked as
+// Load does.
+func LoadDeferringSecrets(path string) (*File, error) {
+	return load(path, true)
+}
+
+// clearDeferred empties the secrets that stood in for unset variables.
+func clearDeferred(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			clearDeferred(v.Elem())
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			clearDeferred(v.Field(i))
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			clearDeferred(v.Index(i))
+		}
+	case reflect.String:
+		if strings.Contains(v.String(), deferredSecret) {
+			v.SetString("")
+		}
+	}
 }
 
 // decodeError turns the YAML decoder's error into one naming the key: a type error says its
@@ -392,11 +497,14 @@ func sectionName(typ string) string {
 // expand replaces ${NAME} in every string value with the environment variable NAME. A $ not
 // followed by { is kept as is (secrets may contain it); an unset variable and a variable set
 // to "" are errors that say which.
-func expand(v reflect.Value, key string, lookup func(string) (string, bool)) error {
+//
+// With deferSecrets, a secret (a field tagged secret) whose variable is unset or empty gets
+// deferredSecret instead of an error (secret says the field being expanded is one).
+func expand(v reflect.Value, key string, lookup func(string) (string, bool), deferSecrets, secret bool) error {
 	switch v.Kind() {
 	case reflect.Pointer:
 		if !v.IsNil() {
-			return expand(v.Elem(), key, lookup)
+			return expand(v.Elem(), key, lookup, deferSecrets, secret)
 		}
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
@@ -405,18 +513,27 @@ func expand(v reflect.Value, key string, lookup func(string) (string, bool)) err
 			if key != "" {
 				k = key + "." + name
 			}
-			if err := expand(v.Field(i), k, lookup); err != nil {
+			if err := expand(v.Field(i), k, lookup, deferSecrets, v.Type().Field(i).Tag.Get("secret") == "true"); err != nil {
 				return err
 			}
 		}
 	case reflect.Slice:
 		for i := 0; i < v.Len(); i++ {
-			if err := expand(v.Index(i), fmt.Sprintf("%s[%d]", key, i), lookup); err != nil {
+			if err := expand(v.Index(i), fmt.Sprintf("%s[%d]", key, i), lookup, deferSecrets, secret); err != nil {
 				return err
 			}
 		}
 	case reflect.String:
-		out, err := expandString(v.String(), lookup)
+		l := lookup
+		if deferSecrets && secret {
+			l = func(name string) (string, bool) {
+				if val, ok := lookup(name); ok && val != "" {
+					return val, true
+				}
+				return deferredSecret, true
+			}
+		}
+		out, err := expandString(v.String(), l)
 		if err != nil {
 			return &Error{Key: key, Msg: err.Error()}
 		}

@@ -74,6 +74,12 @@ func TestParse_ErrorsNameTheKey(t *testing.T) {
 		{"bad highlevel interval", strings.Replace(good, "app_id: a", "app_id: a\n    interval: 10 seconds", 1), all, "sources.highlevel.interval", "not a duration"},
 		{"bad serve every", good + "serve: {every: weekly}\n", all, "serve.every", "not a duration"},
 		{"bad variable name", strings.Replace(good, "${AD_SECRET}", "${AD-SECRET}", 1), all, "sources.appdirect.client_secret", "not a variable reference"},
+		{"concurrency 0", "concurrency: 0\n" + good, all, "concurrency", `"0" (line 1) would silently mean the default: want 1 to 64`},
+		{"concurrency without a value", "concurrency:\n" + good, all, "concurrency", "no value (line 1)"},
+		{"batch_rows 0", "batch_rows: 0\n" + good, all, "batch_rows", `"0" (line 1) would silently mean the default: want 1 to 1000000`},
+		{"empty streams", "streams: []\n" + strings.Replace(good, "streams: [users, charges]\n", "", 1), all, "streams", "an empty list (line 1) would silently mean the default: name at least one stream"},
+		{"streams without a value", strings.Replace(good, "streams: [users, charges]", "streams:", 1), all, "streams", "no value (line 3)"},
+		{"page_size 0", strings.Replace(good, "client_id: abc", "client_id: abc\n    page_size: 0", 1), all, "sources.appdirect.page_size", `"0" (line 8) would silently mean the default: want 1 to 250`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -194,5 +200,37 @@ func TestLoad_MissingFileIsAConfigError(t *testing.T) {
 	var ce *Error
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), "--config") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// Commands that only read the warehouse load the config without its secrets: an unset (or
+// empty) secret's variable is no error and comes back empty; every other variable still must be
+// set, and Load still needs them all.
+func TestLoadDeferringSecrets_NeedsNoSecret(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yaml")
+	y := strings.Replace(good, "warehouse: /tmp/w.duckdb", "warehouse: ${WH_DIR}/w.duckdb", 1) + "serve:\n  users:\n    - name: bi\n      password: ${BI_PASSWORD}\n"
+	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("WH_DIR", "/data")
+	t.Setenv("HL_SECRET", "") // set but empty
+	os.Unsetenv("AD_SECRET")
+	os.Unsetenv("BI_PASSWORD")
+	f, err := LoadDeferringSecrets(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Warehouse != "/data/w.duckdb" || f.Sources.AppDirect.ClientSecret != "" || f.Sources.HighLevel.ClientSecret != "" || f.Serve.Users[0].Password != "" {
+		t.Fatalf("warehouse %q, secrets %q %q %q: want the path expanded and the secrets empty", f.Warehouse,
+			f.Sources.AppDirect.ClientSecret, f.Sources.HighLevel.ClientSecret, f.Serve.Users[0].Password)
+	}
+	var ce *Error
+	if _, err := Load(p); !errors.As(err, &ce) || ce.Key != "sources.appdirect.client_secret" {
+		t.Fatalf("Load without the secrets: %v, want the unset AD_SECRET named", err)
+	}
+	os.Unsetenv("WH_DIR")
+	if _, err := LoadDeferringSecrets(p); !errors.As(err, &ce) || ce.Key != "warehouse" || !strings.Contains(err.Error(), "WH_DIR is not set") {
+		t.Fatalf("an unset non-secret variable: %v, want it named", err)
 	}
 }

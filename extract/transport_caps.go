@@ -55,21 +55,15 @@ func (t *capsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	res, err := t.next.RoundTrip(req)
 	if c.stats != nil {
-		sent := sends.done()
-		switch {
-		case err != nil && caller.Err() != nil && sent == 0:
+		sent, resent := sends.done()
+		if err != nil && caller.Err() != nil && sent == 0 {
 			c.stats.Requests.Add(-1) // the run was cancelled before the request was sent: no attempt
-		case res != nil && res.ProtoMajor == 2:
-			// HTTP/2 resends only a request the server refused unprocessed (GOAWAY past its
-			// stream, REFUSED_STREAM): the server saw one.
-		case sent > 1:
-			// net/http sent the request again on a new connection after a reused one failed
-			// once the request was written: the server may have read it (a connection dropped
-			// without an answer), so each written attempt past the first is a request and a
-			// retry.
-			c.stats.Requests.Add(int64(sent - 1))
-			c.stats.Retries.Add(int64(sent - 1))
 		}
+		// net/http sent the request again on a new connection after a reused one failed once the
+		// request was written: the server may have read it (a connection dropped without an
+		// answer), so each such attempt is one more request and a retry.
+		c.stats.Requests.Add(int64(resent))
+		c.stats.Retries.Add(int64(resent))
 	}
 	if err != nil {
 		if certificateError(err) {
@@ -198,15 +192,19 @@ func excerpt(b []byte) string {
 // wireAttempts follows net/http's attempts at one request through httptrace: each connection
 // it got (GotConn) starts one; an attempt counts as sent when net/http wrote the request
 // (WroteRequest without error) and, on a connection newWire dialled, bytes of it left on that
-// connection. (WroteRequest alone is not proof: HTTP/1 reports it before flushing, and a
-// connection the server reset fails the flush with nothing sent, which net/http resends.)
+// connection and the server did not answer them with a reset. (WroteRequest alone is not
+// proof: HTTP/1 reports it before flushing, and a connection the server reset fails the flush
+// with nothing sent, which net/http resends.) An HTTP/2 attempt net/http followed with another
+// was refused unprocessed (GOAWAY past its stream, REFUSED_STREAM): the only ones it resends.
 type wireAttempts struct {
-	mu    sync.Mutex
-	sent  int
-	conn  *sentConn // the current attempt's connection, if countable
-	at    int64     // its bytes sent when the attempt began
-	wrote bool      // the current attempt was written
-	open  bool      // an attempt is under way
+	mu     sync.Mutex
+	sent   int       // attempts sent
+	resent int       // attempts sent over HTTP/1 that net/http followed with another
+	conn   *sentConn // the current attempt's connection, if countable
+	at     int64     // its bytes sent when the attempt began
+	h2     bool      // the current attempt is an HTTP/2 stream
+	wrote  bool      // the current attempt was written
+	open   bool      // an attempt is under way
 }
 
 func (w *wireAttempts) trace() *httptrace.ClientTrace {
@@ -214,8 +212,13 @@ func (w *wireAttempts) trace() *httptrace.ClientTrace {
 		GotConn: func(info httptrace.GotConnInfo) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
-			w.closeLocked()
-			w.open, w.wrote, w.conn = true, false, sentConnOf(info.Conn)
+			if w.closeLocked() && !w.h2 {
+				w.resent++
+			}
+			w.open, w.wrote, w.conn, w.h2 = true, false, sentConnOf(info.Conn), false
+			if tc, ok := info.Conn.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == "h2" {
+				w.h2 = true
+			}
 			if w.conn != nil {
 				w.at = w.conn.sent.Load()
 			}
@@ -230,18 +233,22 @@ func (w *wireAttempts) trace() *httptrace.ClientTrace {
 	}
 }
 
-func (w *wireAttempts) closeLocked() {
-	if w.open && w.wrote && (w.conn == nil || (w.conn.sent.Load() > w.at && !w.conn.reset.Load())) {
+// closeLocked ends the current attempt and reports whether it was sent.
+func (w *wireAttempts) closeLocked() bool {
+	sent := w.open && w.wrote && (w.h2 || w.conn == nil || (w.conn.sent.Load() > w.at && !w.conn.reset.Load()))
+	if sent {
 		w.sent++
 	}
 	w.open = false
+	return sent
 }
 
 // done ends the last attempt (call it when RoundTrip returned, before the body is read: the
-// connection is not reused before) and returns how many attempts were sent.
-func (w *wireAttempts) done() int {
+// connection is not reused before) and returns how many attempts were sent, and how many of
+// them net/http sent again (each one the server may have read: a request and a retry).
+func (w *wireAttempts) done() (sent, resent int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.closeLocked()
-	return w.sent
+	return w.sent, w.resent
 }

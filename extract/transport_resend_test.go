@@ -138,14 +138,14 @@ func TestCaps_TransportResendsCountAsTheServerSawThem(t *testing.T) {
 
 // Over HTTP/2 (not what NewClient speaks: its custom dialer and TLS config keep net/http on
 // HTTP/1.1, but the counting must hold if a wire does), net/http resends only streams the
-// server refused unprocessed: a GOAWAY's streams past its last one. A server that ends every
-// third connection's life with a graceful GOAWAY (Connection: close) under concurrent requests
-// makes net/http resend some; the counters equal what the handler served, and no resend is a
-// retry.
+// server refused unprocessed: a GOAWAY's streams past its last one. A server that answers every
+// eighth request with a graceful GOAWAY (Connection: close), under concurrent requests, makes
+// net/http resend some; the counters equal what the handler served, and no resend is a
+// retry. (Each attempt has a minute: net/http backs off up to 31 s between its own resends.)
 func TestCaps_HTTP2GoawayResendsAreNotCounted(t *testing.T) {
 	var served atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if served.Add(1)%3 == 0 {
+		if served.Add(1)%8 == 0 {
 			w.Header().Set("Connection", "close") // HTTP/2: a GOAWAY, the connection closes when idle
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -158,7 +158,7 @@ func TestCaps_HTTP2GoawayResendsAreNotCounted(t *testing.T) {
 	wire := newWire((&net.Dialer{}).DialContext)
 	wire.TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
 	wire.ForceAttemptHTTP2 = true
-	c := &Client{http: &http.Client{Transport: newStack(wire, discard, RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: time.Millisecond}, 5*time.Second, DefaultMaxBody)}, wire: wire}
+	c := &Client{http: &http.Client{Transport: newStack(wire, discard, RetryPolicy{MaxAttempts: 1}, time.Minute, DefaultMaxBody)}, wire: wire}
 	defer c.CloseIdle()
 	var conns, h2 atomic.Int64
 	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { conns.Add(1) }})

@@ -113,7 +113,9 @@ func TestRun_EndedAtCoversTheParquetPhase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := sum.Ended.Sub(sum.Started); d > wall || wall-d > 150*time.Millisecond {
+	// Closing the warehouse follows the run's end; before the fix the run missed a pause per
+	// table (8 tables: 2.4 s), so two pauses is tolerance enough for a loaded machine.
+	if d := sum.Ended.Sub(sum.Started); d > wall || wall-d > 2*pause {
 		t.Errorf("the run took %s of wall time, its summary says %s", wall, d)
 	}
 	files := mtimes(t, cfg.ParquetDir)

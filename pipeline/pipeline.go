@@ -189,8 +189,8 @@ type Summary struct {
 	// ParquetPartitions is how many Parquet partition files the run rewrote (only changed ones).
 	ParquetPartitions int
 	// LastSuccess is, per stream partition the warehouse has a history of, when it last
-	// succeeded (this run included), read from _sync_runs after the run was recorded. Empty
-	// when the run stopped before it could read the warehouse.
+	// succeeded (this run included), read from _sync_runs after the run was recorded. nil when
+	// the run stopped before it could read the warehouse (empty: no success yet).
 	LastSuccess []state.LastSuccess
 }
 

@@ -93,7 +93,7 @@ type StreamRun struct {
 // LastSuccess is when a stream partition's last succeeded run ended (_sync_runs).
 type LastSuccess struct {
 	Tenant, Stream, Partition string
-	At                time.Time
+	At                        time.Time
 }
 
 // DDL creates the state tables.

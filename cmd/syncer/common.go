@@ -54,7 +54,7 @@ func warehousePath(flagVal, configPath string) (string, error) {
 		return flagVal, nil
 	}
 	if configPath != "" {
-		f, err := config.Load(configPath)
+		f, err := config.LoadDeferringSecrets(configPath) // reading needs no secret
 		if err != nil {
 			return "", err
 		}

@@ -28,7 +28,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *dir == "" {
 		*dir = config.DefaultParquetDir
 		if *cfgPath != "" {
-			f, err := config.Load(*cfgPath)
+			f, err := config.LoadDeferringSecrets(*cfgPath) // reading needs no secret
 			if err != nil {
 				return err
 			}

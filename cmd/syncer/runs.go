@@ -17,7 +17,8 @@ import (
 // carries every counter of the run's JSON summary under the same names (bytes and
 // budget_wait_seconds are null for runs recorded before they were stored).
 // %[1]s filters the runs and their rows (a stream), %[2]d is how many runs, %[3]s is the tenant
-// column ("r.tenant, ") or "" (see tenantColumn).
+// column ("r.tenant, ") or "" (see tenantColumn), %[4]s and %[5]s are the bytes and budget wait
+// columns (typed nulls in a warehouse no sync has migrated yet).
 const runsSQL = `
 WITH picked AS (
   SELECT run_id, min(started_at) AS run_started FROM _sync_runs WHERE true%[1]s
@@ -33,7 +34,7 @@ SELECT r.run_id, %[3]sr.stream, count(*) AS parts,
        CAST(sum(r.rows_deleted) AS BIGINT) AS deleted, CAST(sum(r.rows_rejected) AS BIGINT) AS rejected, CAST(sum(r.requests) AS BIGINT) AS requests,
        CAST(sum(r.retries) AS BIGINT) AS retries, CAST(sum(r.throttled) AS BIGINT) AS throttled,
        CAST(sum(r.pages) AS BIGINT) AS pages, CAST(sum(r.rows_rounded) AS BIGINT) AS rounded, CAST(sum(r.rows_stale) AS BIGINT) AS stale,
-       CAST(sum(r.bytes) AS BIGINT) AS bytes, round(sum(r.budget_wait_seconds), 6) AS budget_wait_seconds,
+       CAST(sum(%[4]s) AS BIGINT) AS bytes, round(sum(%[5]s), 6) AS budget_wait_seconds,
        max(r.resumes_at) AS resumes_at,
        nullif(string_agg(DISTINCT nullif(r.note, ''), '; '), '') AS note,
        nullif(string_agg(DISTINCT nullif(r.error, ''), '; '), '') AS error
@@ -94,9 +95,30 @@ func printRuns(ctx context.Context, db queryer, stream string, last int, format 
 		filter = fmt.Sprintf(" AND stream = '%s'", stream)
 	}
 	tenant := tenantColumn(ctx, db)
-	q := fmt.Sprintf(runsSQL, filter, last, strings.ReplaceAll(tenant, "tenant", "r.tenant"))
+	// A warehouse last written by a build that did not store bytes and budget wait gets the
+	// columns at its next sync; until then they read as null.
+	bytesCol, waitCol := "r.bytes", "r.budget_wait_seconds"
+	if !hasRunsColumn(ctx, db, "budget_wait_seconds") {
+		bytesCol, waitCol = "CAST(NULL AS BIGINT)", "CAST(NULL AS DOUBLE)"
+	}
+	q := fmt.Sprintf(runsSQL, filter, last, strings.ReplaceAll(tenant, "tenant", "r.tenant"), bytesCol, waitCol)
 	if format == "table" {
 		q = fmt.Sprintf(runsTableSQL, q, tenant) // csv and json carry every column
 	}
 	return printQuery(ctx, db, q, format, stdout)
+}
+
+// hasRunsColumn reports whether _sync_runs has the column (true when it cannot tell: the query
+// then names the column and its error is the one to see).
+func hasRunsColumn(ctx context.Context, db queryer, column string) bool {
+	rows, err := db.QueryContext(ctx, `SELECT count(*) FROM information_schema.columns WHERE table_name = '_sync_runs' AND column_name = '`+column+`'`)
+	if err != nil {
+		return true
+	}
+	defer rows.Close()
+	var n int
+	if !rows.Next() || rows.Scan(&n) != nil {
+		return true
+	}
+	return n > 0
 }

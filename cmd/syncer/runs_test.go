@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/marketsync/marketsync/apisim"
+	"github.com/marketsync/marketsync/load"
 )
 
 // syncer runs shows the history of _sync_runs, newest run first, one row per run and stream.
@@ -217,5 +219,67 @@ func TestRuns_JSONCarriesEverySummaryField(t *testing.T) {
 		if code != exitOK || !slices.Contains(header, col) {
 			t.Errorf("runs --format csv: exit %d, no column %s in %v", code, col, header)
 		}
+	}
+}
+
+// The commands that only read the warehouse (status, runs, query, export) take --config for
+// its paths and need none of its secrets' variables; sync still needs them all.
+func TestReadCommands_WithConfigNeedNoSecrets(t *testing.T) {
+	s := startSim(t, apisim.Config{Seed: 2, Scale: 20, Profile: "fast"})
+	setSecrets(t)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, s, nil)
+	if code, _, errOut := syncer(t, "sync", "--config", cfg, "--streams", "users", "--progress", "never"); code != exitOK {
+		t.Fatalf("sync: exit %d: %s", code, errOut)
+	}
+	for _, v := range []string{"TEST_AD_SECRET", "TEST_LEAD_PASSWORD", "TEST_HL_SECRET"} {
+		os.Unsetenv(v) // t.Setenv above restores them
+	}
+	for _, args := range [][]string{
+		{"status", "--config", cfg},
+		{"runs", "--config", cfg, "--format", "json"},
+		{"query", "SELECT count(*) AS n FROM users", "--config", cfg, "--format", "csv"},
+		{"export", "--config", cfg, "--parquet-dir", filepath.Join(dir, "export")},
+	} {
+		if code, out, errOut := syncer(t, args...); code != exitOK {
+			t.Errorf("%s without the secrets' variables: exit %d\n%s%s", args[0], code, out, errOut)
+		} else if args[0] == "query" && !strings.Contains(out, "20") {
+			t.Errorf("query: %s", out)
+		}
+	}
+	if code, _, errOut := syncer(t, "sync", "--config", cfg, "--progress", "never"); code != exitUsage || !strings.Contains(errOut, "TEST_AD_SECRET is not set") {
+		t.Errorf("sync without the secrets: exit %d, want 2 naming TEST_AD_SECRET: %s", code, errOut)
+	}
+}
+
+// A warehouse last written by a build that did not store bytes and budget wait still lists
+// its runs, with those two null, until a sync adds the columns.
+func TestRuns_AWarehouseWithoutTheNewColumnsStillLists(t *testing.T) {
+	s := startSim(t, apisim.Config{Seed: 2, Scale: 10, Profile: "fast"})
+	setSecrets(t)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, s, nil)
+	wh := filepath.Join(dir, "w.duckdb")
+	if code, _, errOut := syncer(t, "sync", "--config", cfg, "--streams", "users", "--progress", "never"); code != exitOK {
+		t.Fatalf("sync: exit %d: %s", code, errOut)
+	}
+	db, err := load.Open(t.Context(), wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, col := range []string{"bytes", "budget_wait_seconds"} {
+		if _, err := db.Conn().ExecContext(t.Context(), "ALTER TABLE _sync_runs DROP COLUMN "+col); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	code, out, errOut := syncer(t, "runs", "--warehouse", wh, "--format", "json")
+	var rows []struct {
+		Stream string   `json:"stream"`
+		Bytes  *int64   `json:"bytes"`
+		Wait   *float64 `json:"budget_wait_seconds"`
+	}
+	if code != exitOK || json.Unmarshal([]byte(out), &rows) != nil || len(rows) == 0 || rows[0].Bytes != nil || rows[0].Wait != nil {
+		t.Fatalf("runs on an older warehouse: exit %d %s\n%s", code, out, errOut)
 	}
 }

@@ -172,21 +172,23 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		pc.Progress = func(e pipeline.Event) { pr.event(e); view.event(e) }
 	}
 	// While it runs, this process answers status, runs, query and export of others (holder.go).
-	// A warehouse it cannot open is the run's own error (reported with its summary and metrics
-	// below): the sync meets it again and fails with it.
+	// A warehouse that cannot even be opened fails the run, which is still reported (summary,
+	// metrics) like any other failure.
+	var sum pipeline.Summary
 	hold, err := startHolder(ctx, pc.Warehouse, "sync", log)
-	if err != nil {
-		log.Debug("not answering reads of other processes", "error", err)
-	}
-	defer hold.close()
-	if len(pc.Streams) > 0 {
-		hold.syncing(pc.Streams)
+	if err == nil {
+		defer hold.close()
+		if len(pc.Streams) > 0 {
+			hold.syncing(pc.Streams)
+		} else {
+			hold.syncing(schemas.Streams)
+		}
+		stopProgress := pr.run(ctx)
+		sum, err = pipeline.Run(ctx, pc)
+		stopProgress()
 	} else {
-		hold.syncing(schemas.Streams)
+		sum.Started = time.Now().UTC()
 	}
-	stopProgress := pr.run(ctx)
-	sum, err := pipeline.Run(ctx, pc)
-	stopProgress()
 	if view != nil {
 		view.stop()
 	}

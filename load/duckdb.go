@@ -75,8 +75,11 @@ func Open(ctx context.Context, path string) (*DuckDB, error) {
 	// Checkpoint (WAL -> database file) every 256 MB of WAL instead of DuckDB's 16 MB: a bulk
 	// load otherwise spends a third of its time rewriting the file. The WAL is as durable.
 	// Nothing depends on insertion order; without it COPY ... TO parquet streams instead of
-	// buffering, which keeps exports inside the memory limit.
-	if _, err := conn.ExecContext(ctx, "SET checkpoint_threshold = '256MB'; SET preserve_insertion_order = false"); err != nil {
+	// buffering, which keeps exports inside the memory limit. Nothing is downloaded at run time:
+	// a query naming an extension that is not built in (sqlite_scan, a read of s3://) fails
+	// instead of fetching it from the internet.
+	if _, err := conn.ExecContext(ctx, "SET checkpoint_threshold = '256MB'; SET preserve_insertion_order = false; "+
+		"SET autoinstall_known_extensions = false; SET allow_community_extensions = false"); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("configuring %s: %w", path, err)
 	}

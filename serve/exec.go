@@ -168,6 +168,9 @@ func (ss *session) plan(st statement) (*pstmt, error) {
 	if !queryKeywords[kw] {
 		return nil, refusePrivileged(fmt.Sprintf("a statement starting with %q", firstText(st)))
 	}
+	if kw == "explain" && !explainsAQuery(st) {
+		return nil, refusePrivileged("EXPLAIN [ANALYZE] of anything but a query")
+	}
 	for _, f := range st.calls() {
 		if deniedFunctions[f] {
 			return nil, refusePrivileged(f + "()")

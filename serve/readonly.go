@@ -31,10 +31,28 @@ func CheckReadOnly(sql string) error {
 	case !queryKeywords[kw]:
 		return fmt.Errorf("%w: a statement starting with %q", ErrNotReadOnly, firstText(st))
 	}
+	if kw == "explain" && !explainsAQuery(st) {
+		return fmt.Errorf("%w: EXPLAIN [ANALYZE] of anything but a SELECT, WITH, VALUES, TABLE or FROM query", ErrNotReadOnly)
+	}
 	for _, f := range st.calls() {
 		if deniedFunctions[f] {
 			return fmt.Errorf("%w: %s() is not allowed", ErrNotReadOnly, f)
 		}
 	}
 	return nil
+}
+
+// explainsAQuery tells whether an EXPLAIN statement wraps a query. EXPLAIN ANALYZE runs the
+// statement it wraps, and DuckDB types the whole as an EXPLAIN whatever that is (a SET of a
+// global setting, a COPY TO a file, a CHECKPOINT): only a query may follow, and no option list.
+func explainsAQuery(st statement) bool {
+	i := 1
+	if k := st.keyword(1); k == "analyze" || k == "analyse" {
+		i = 2
+	}
+	switch st.keyword(i) {
+	case "select", "with", "values", "table", "from":
+		return true
+	}
+	return false
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -333,6 +335,12 @@ func TestServe_RefusesEveryWrite(t *testing.T) {
 		{"SELECT * FROM glob('/etc/*')", "42501"},
 		{"SELECT * FROM read_parquet('" + dir + "/../*.parquet')", "42501"},
 		{"WITH x AS (SELECT 1) INSERT INTO companies (id) SELECT 'x'", "25006"},
+		// EXPLAIN ANALYZE runs what it wraps (DuckDB types it EXPLAIN whatever that is).
+		{"EXPLAIN ANALYZE SET memory_limit = '3MB'", "42501"},
+		{"EXPLAIN ANALYZE SET threads = 1", "42501"},
+		{"EXPLAIN ANALYZE COPY (SELECT 1) TO '" + outside + "'", "42501"},
+		{"EXPLAIN ANALYZE CHECKPOINT", "42501"},
+		{"EXPLAIN ANALYZE FORCE CHECKPOINT", "42501"},
 	}
 	for _, tc := range cases {
 		for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeDescribeExec} {
@@ -363,6 +371,13 @@ func TestServe_RefusesEveryWrite(t *testing.T) {
 	}
 	if err := c.QueryRow(ctx, "SELECT current_setting('enable_external_access')::VARCHAR").Scan(new(string)); err != nil {
 		t.Fatal(err)
+	}
+	var threads int64
+	if err := c.QueryRow(ctx, "SELECT current_setting('threads')::BIGINT").Scan(&threads); err != nil || threads == 1 && runtime.NumCPU() > 1 {
+		t.Fatalf("threads %d after the refusals (%v)", threads, err)
+	}
+	if _, err := os.Stat(outside); err == nil {
+		t.Fatalf("%s was written", outside)
 	}
 	// Inside an explicit transaction block a refusal aborts the block, as in PostgreSQL.
 	tx, err := c.Begin(ctx)

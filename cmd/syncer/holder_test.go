@@ -97,6 +97,8 @@ func TestHolder_RefusesWrites(t *testing.T) {
 		"UPDATE t SET i = 0", "DROP TABLE t", "CREATE TABLE u (a INT)", "COPY t TO '" + outside + "'",
 		"SELECT 1; DELETE FROM t", "FORCE CHECKPOINT", "SELECT * FROM checkpoint()", "ATTACH ':memory:' AS m", "SET threads = 1",
 		"PRAGMA version", "CALL checkpoint()",
+		// EXPLAIN ANALYZE runs what it wraps, which DuckDB types as an EXPLAIN.
+		"EXPLAIN ANALYZE SET memory_limit = '2MB'", "EXPLAIN ANALYZE COPY (SELECT 1) TO '" + outside + "'", "EXPLAIN ANALYZE CHECKPOINT",
 	} {
 		code, out, errOut := runBin(t, "query", q, "--warehouse", wh)
 		if code != exitUsage || !strings.Contains(errOut, "only a read") || out != "" {
@@ -109,6 +111,10 @@ func TestHolder_RefusesWrites(t *testing.T) {
 	}
 	if _, err := os.Stat(outside); err == nil {
 		t.Fatal("COPY wrote a file through the socket")
+	}
+	var limit string
+	if err := h.db.QueryRow("SELECT current_setting('memory_limit')").Scan(&limit); err != nil || strings.HasPrefix(limit, "1.9") {
+		t.Fatalf("memory_limit %s (%v) after the refused statements", limit, err)
 	}
 	// A read still answers.
 	if code, out, errOut := runBin(t, "query", "SELECT count(*) AS n FROM t", "--warehouse", wh, "--format", "csv"); code != 0 || out != "n\r\n3\r\n" {

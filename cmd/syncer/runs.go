@@ -98,20 +98,20 @@ func printRuns(ctx context.Context, db queryer, stream string, last int, format 
 	// A warehouse last written by a build that did not store bytes and budget wait gets the
 	// columns at its next sync; until then they read as null.
 	bytesCol, waitCol := "r.bytes", "r.budget_wait_seconds"
-	if !hasRunsColumn(ctx, db, "budget_wait_seconds") {
+	if !hasColumn(ctx, db, "_sync_runs", "budget_wait_seconds") {
 		bytesCol, waitCol = "CAST(NULL AS BIGINT)", "CAST(NULL AS DOUBLE)"
 	}
 	q := fmt.Sprintf(runsSQL, filter, last, strings.ReplaceAll(tenant, "tenant", "r.tenant"), bytesCol, waitCol)
 	if format == "table" {
 		q = fmt.Sprintf(runsTableSQL, q, tenant) // csv and json carry every column
 	}
-	return printQuery(ctx, db, q, format, stdout)
+	return printQuery(ctx, db, preTenantCompat(ctx, db, q), format, stdout)
 }
 
-// hasRunsColumn reports whether _sync_runs has the column (true when it cannot tell: the query
-// then names the column and its error is the one to see).
-func hasRunsColumn(ctx context.Context, db queryer, column string) bool {
-	rows, err := db.QueryContext(ctx, `SELECT count(*) FROM information_schema.columns WHERE table_name = '_sync_runs' AND column_name = '`+column+`'`)
+// hasColumn reports whether the state table has the column (true when it cannot tell: the
+// query then names the column and its error is the one to see). Both names are constants.
+func hasColumn(ctx context.Context, db queryer, table, column string) bool {
+	rows, err := db.QueryContext(ctx, `SELECT count(*) FROM information_schema.columns WHERE table_name = '`+table+`' AND column_name = '`+column+`'`)
 	if err != nil {
 		return true
 	}

@@ -66,7 +66,7 @@ func printStatus(ctx context.Context, db queryer, format string, stdout io.Write
 	if tenantColumn(ctx, db) == "" {
 		q = statusOneTenantSQL
 	}
-	if err := printQuery(ctx, db, q, format, stdout); err != nil {
+	if err := printQuery(ctx, db, preTenantCompat(ctx, db, q), format, stdout); err != nil {
 		return err
 	}
 	if format == "table" {
@@ -88,4 +88,18 @@ func tableCountsSQL() string {
 	}
 	parts = append(parts, `SELECT '_rejected', count(*), 0, 0 FROM _rejected`)
 	return strings.Join(parts, "\nUNION ALL ")
+}
+
+// preTenantCompat reads the state tables of a warehouse that no sync of a build with tenants
+// has migrated yet (a read-only open cannot migrate) as the default tenant's, so status and
+// runs work from the moment the binary is upgraded rather than after its first sync.
+func preTenantCompat(ctx context.Context, db queryer, q string) string {
+	if hasColumn(ctx, db, "_sync_runs", "tenant") {
+		return q
+	}
+	for _, t := range []string{"_sync_runs", "_sync_state"} {
+		q = strings.ReplaceAll(q, "FROM "+t+" ", fmt.Sprintf("FROM (SELECT '%s' AS tenant, * FROM %s) ", schemas.DefaultTenant, t))
+		q = strings.ReplaceAll(q, "JOIN "+t+" ", fmt.Sprintf("JOIN (SELECT '%s' AS tenant, * FROM %s) ", schemas.DefaultTenant, t))
+	}
+	return q
 }

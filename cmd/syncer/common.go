@@ -87,8 +87,8 @@ func readWarehouse(ctx context.Context, flagVal, configPath string, req control.
 		return err
 	}
 	// A holder that is exiting has removed its socket but may hold the file a moment longer
-	// (DuckDB checkpoints as it closes): a read then asks again for a short while rather than
-	// failing with "no control socket" at the end of every sync.
+	// (DuckDB checkpoints as it closes, and reads in flight finish first): a read then asks again
+	// for a few seconds rather than failing with "no control socket" at the end of a sync.
 	deadline := time.Now().Add(holderExitWait)
 	for {
 		db, err := load.OpenReadOnly(ctx, path)
@@ -114,7 +114,7 @@ func readWarehouse(ctx context.Context, flagVal, configPath string, req control.
 
 // holderExitWait is how long a read waits for a locked warehouse without a control socket
 // to be released (the holder exiting) before it reports the lock.
-const holderExitWait = 3 * time.Second
+const holderExitWait = 8 * time.Second
 
 func fileExists(p string) error {
 	if _, err := os.Stat(p); err != nil {

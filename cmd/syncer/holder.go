@@ -53,7 +53,21 @@ func startHolder(ctx context.Context, path, kind string, log *slog.Logger, opts 
 	}
 	// load.Open as the sync's own open: the state tables exist before the first read, and the
 	// instance has the settings exports rely on.
+	// A reader (status, query, export, a duckdb shell) may hold the file for a moment: wait a
+	// little for it rather than fail a scheduled run for a read that was just ending.
 	owner, err := load.Open(ctx, path)
+	for deadline, said := time.Now().Add(lockWait), false; errors.Is(err, load.ErrLocked) && time.Now().Before(deadline); {
+		if !said {
+			log.Info("the warehouse is held by another process; waiting for it", "up_to_seconds", lockWait.Seconds(), "holder", err.Error())
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(200 * time.Millisecond):
+		}
+		owner, err = load.Open(ctx, path)
+	}
 	if errors.Is(err, load.ErrLocked) {
 		return nil, nil
 	}
@@ -71,6 +85,9 @@ func startHolder(ctx context.Context, path, kind string, log *slog.Logger, opts 
 	}
 	return h, nil
 }
+
+// lockWait is how long a sync or serve waits for another process to release the warehouse.
+const lockWait = 10 * time.Second
 
 // syncing records that a sync of streams started now (at nil: ended).
 func (h *holder) syncing(streams []string) {
@@ -284,8 +301,8 @@ func viaHolder(ctx context.Context, path string, lockErr error, req control.Requ
 		return fmt.Errorf("%w; its control socket %s belongs to another user, so this read cannot be answered by it: "+
 			"run the command as the user running the sync (or serve), or wait for it to finish", lockErr, sock)
 	case errors.Is(err, control.ErrNoHolder) && errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("%w; it answers no reads: the control socket %s was left by a syncer that was killed, and the "+
-			"process holding the file now is not a syncer sync or serve (a duckdb shell, a BI tool?). Close it, or wait for it", lockErr, sock)
+		return fmt.Errorf("%w%w; it answers no reads: the control socket %s was left by a syncer that was killed, and the "+
+			"process holding the file now is not a syncer sync or serve (a duckdb shell, a BI tool?). Close it, or wait for it", errHolderGone, lockErr, sock)
 	case errors.Is(err, control.ErrNoHolder):
 		return fmt.Errorf("%w%w; it answers no reads (no control socket at %s): it is a syncer older than this one, or "+
 			"not syncer (a duckdb shell, a BI tool?). Wait for it to finish, or stop it and run it with this version, which "+

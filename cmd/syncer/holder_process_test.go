@@ -289,3 +289,25 @@ func TestHolder_ServeAnswersReadsLikeTheFile(t *testing.T) {
 		t.Errorf("serve's Parquet directory holds %d entries (staging left behind?), want %d tables", len(entries), len(schemas.Tables))
 	}
 }
+
+// A scheduled sync that starts while a reader holds the file (an export, a duckdb shell that is
+// about to close) waits for it a few seconds instead of failing at once with "locked".
+func TestSync_WaitsForAReaderThatIsAboutToReleaseTheWarehouse(t *testing.T) {
+	s := startSim(t, apisim.Config{Seed: 12, Scale: 200, Profile: "fast"})
+	setSecrets(t)
+	dir := t.TempDir()
+	wh := filepath.Join(dir, "w.duckdb")
+	cfg := writeConfig(t, dir, s, func(c string) string { return c })
+	if code, _, errOut := runBin(t, "sync", "--config", cfg, "--progress", "never", "--streams", "companies"); code != 0 {
+		t.Fatalf("first sync: exit %d\n%s", code, errOut)
+	}
+	reader, err := load.OpenReadOnly(t.Context(), wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(1500*time.Millisecond, func() { reader.Close() })
+	code, _, errOut := runBin(t, "sync", "--config", cfg, "--progress", "never", "--streams", "companies")
+	if code != 0 || !strings.Contains(errOut, "waiting for it") {
+		t.Fatalf("a sync behind a reader: exit %d, want 0 after a logged wait\n%s", code, errOut)
+	}
+}

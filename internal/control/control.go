@@ -175,16 +175,31 @@ func removeStale(path string) error {
 // Path is the socket's path.
 func (s *Server) Path() string { return s.path }
 
-// Close stops accepting, cancels the requests in flight, waits for them and removes the socket.
+// Close removes the socket, stops accepting, lets the requests in flight finish (cancelling
+// those still running after closeGrace) and waits for them.
 func (s *Server) Close() error {
-	err := s.ln.Close()
-	s.cancel()
-	s.wg.Wait()
+	// The socket goes first: a reader that comes now finds none and waits for the file to be
+	// released (instead of a refused connection, which reads as a killed holder). Reads in
+	// flight get closeGrace to finish before they are cancelled.
+	var err error
 	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-		err = errors.Join(err, rerr)
+		err = rerr
 	}
+	err = errors.Join(err, s.ln.Close())
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(closeGrace):
+		s.cancel()
+		<-done
+	}
+	s.cancel()
 	return err
 }
+
+// closeGrace is how long Close lets reads in flight finish.
+const closeGrace = 5 * time.Second
 
 func (s *Server) accept() {
 	defer s.wg.Done()

@@ -136,3 +136,49 @@ func (w *signalWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// A holder that stops (a sync ending) removes its socket before anything else, so a reader
+// arriving then finds none (and waits for the file) rather than a refused connection that
+// reads as a killed holder; a read already in flight is answered, not cut off.
+func TestClose_RemovesTheSocketFirstAndLetsReadsInFlightFinish(t *testing.T) {
+	wh := filepath.Join(t.TempDir(), "w.duckdb")
+	started := make(chan struct{})
+	s, err := Listen(wh, info, func(ctx context.Context, req Request, out io.Writer) error {
+		close(started)
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		_, err := io.WriteString(out, "whole answer")
+		return err
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	var out bytes.Buffer
+	go func() { got <- Do(t.Context(), wh, Request{Cmd: "query"}, nil, &out) }()
+	<-started
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	deadline := time.Now().Add(400 * time.Millisecond)
+	for {
+		if _, err := os.Stat(wh + ".sock"); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the socket is still there while Close waits for the read in flight")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := Do(t.Context(), wh, Request{Cmd: "query"}, nil, io.Discard); !errors.Is(err, ErrNoHolder) || errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("a reader arriving while the holder stops: %v, want ErrNoHolder for a missing socket", err)
+	}
+	if err := <-got; err != nil || out.String() != "whole answer" {
+		t.Fatalf("the read in flight: %v %q, want the whole answer", err, out.String())
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+}

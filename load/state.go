@@ -159,6 +159,39 @@ func (d *DuckDB) sourceBacked(ctx context.Context, tenant, source string) (bool,
 	return false, nil
 }
 
+// otherTenantHolding returns another tenant whose claim of source has the same identity (case
+// aside: an URL's scheme and host are) and is backed by rows or cursors, or "".
+func (d *DuckDB) otherTenantHolding(ctx context.Context, tenant, source, identity string) (string, error) {
+	rows, err := d.conn.QueryContext(ctx, `SELECT tenant FROM _sources WHERE source = ? AND tenant <> ? AND lower(identity) = lower(?) ORDER BY tenant`,
+		source, tenant, identity)
+	if err != nil {
+		return "", fmt.Errorf("reading the %s claims of %s: %w", source, d.path, err)
+	}
+	var others []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return "", fmt.Errorf("reading the %s claims of %s: %w", source, d.path, err)
+		}
+		others = append(others, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	for _, t := range others {
+		backed, err := d.sourceBacked(ctx, t, source)
+		if err != nil {
+			return "", err
+		}
+		if backed {
+			return t, nil
+		}
+	}
+	return "", nil
+}
+
 // ClaimSources records which account or server each source's data comes from (source ->
 // identity), or, if the warehouse already holds a source's data from another one, refuses,
 // naming every mismatched source at once: a full scan would mix the two or soft-delete
@@ -203,6 +236,22 @@ func (d *DuckDB) ClaimTenantSources(ctx context.Context, tenant string, identiti
 			}
 			held = append(held, fmt.Sprintf("%s data from %s (this run reads %s)", what, have, identities[source]))
 			streams = append(streams, StreamsOf(source)...)
+		}
+	}
+	if len(held) == 0 {
+		// The same account under two tenant names (a tenant renamed, or a warehouse of one
+		// tenant moved to a tenants: list under a new name) would hold every row twice.
+		for _, source := range sources {
+			other, err := d.otherTenantHolding(ctx, tenant, source, identities[source])
+			if err != nil {
+				return err
+			}
+			if other != "" {
+				return fmt.Errorf("%w: warehouse %s holds %s data from %s as tenant %q; tenant %q reads the same account, so every row "+
+					"would be held twice. A tenant's name is part of every key: if you renamed the tenant, give it its old name %q again "+
+					"(a config without tenants: is the tenant %q); otherwise sync it into another warehouse",
+					ErrSourceMismatch, d.path, source, identities[source], other, tenant, other, schemas.DefaultTenant)
+			}
 		}
 	}
 	if len(held) > 0 {

@@ -857,10 +857,11 @@ func (f *File) validateTenants() error {
 			ids = append(ids, fmt.Sprintf("the HighLevel agency %s at %s", hl.CompanyID, strings.TrimRight(hl.BaseURL, "/")))
 		}
 		for _, id := range ids {
-			if other, dup := accounts[id]; dup {
+			// A URL's scheme and host are case-insensitive: HTTPS://Acme.example.com is acme's.
+			if other, dup := accounts[strings.ToLower(id)]; dup {
 				return &Error{Key: key + ".sources", Msg: fmt.Sprintf("tenants %s and %s both read %s: one account is one tenant (its rate budget is one)", other, tn.Name, id)}
 			}
-			accounts[id] = tn.Name
+			accounts[strings.ToLower(id)] = tn.Name
 		}
 	}
 	return nil

@@ -50,6 +50,7 @@ func TestParse_TenantErrorsNameTheKey(t *testing.T) {
 		{"a tenant's missing secret", strings.Replace(twoTenants, "client_secret: s}", "}", 1), "tenants[1].sources.appdirect.client_secret", "required"},
 		{"a tenant's bad auth", strings.Replace(twoTenants, "app_id: x}", "app_id: x, auth: magic}", 1), "tenants[0].sources.highlevel.auth", "client_credentials"},
 		{"one account in two tenants", strings.Replace(twoTenants, "https://globex.example.com, client_id: g", "https://acme.example.com, client_id: a", 1), "tenants[1].sources", "one account"},
+		{"one account in two tenants, the URL in capitals", strings.Replace(twoTenants, "https://globex.example.com, client_id: g", "HTTPS://ACME.example.com, client_id: a", 1), "tenants[1].sources", "one account"},
 		{"unknown key in a tenant", strings.Replace(twoTenants, "name: globex", "name: globex\n    sorces: {}", 1), "sorces", "tenants"},
 		{"tenants with a lake", twoTenants + "lake: {catalog: sql, uri: cat.db, warehouse: ./lake}\n", "tenants", "lake"},
 	}

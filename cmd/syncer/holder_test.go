@@ -245,7 +245,7 @@ func TestHolder_ReadsNeverSeeABatchInFlight(t *testing.T) {
 	tb, _ := schemas.Lookup("companies")
 	w := d.Conn()
 	for _, q := range []string{"BEGIN TRANSACTION", fmt.Sprintf("INSERT INTO companies (%s) SELECT 'c-' || range FROM range(500)", tb.PrimaryKey),
-		`INSERT INTO _sync_state (stream, partition, cursor, updated_at) VALUES ('companies', '', '{"value_us": 1}', now())`} {
+		`INSERT INTO _sync_state (tenant, stream, partition, cursor, updated_at) VALUES ('default', 'companies', '', '{"value_us": 1}', now())`} {
 		if _, err := w.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}

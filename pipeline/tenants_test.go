@@ -15,6 +15,7 @@ import (
 
 	"github.com/marketsync/marketsync/apisim"
 	"github.com/marketsync/marketsync/internal/simcheck"
+	"github.com/marketsync/marketsync/lake/shard"
 	"github.com/marketsync/marketsync/load"
 	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
@@ -309,5 +310,53 @@ func gunzip(t *testing.T, from, to string) {
 	}
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// N shards cover every tenant's streams and locations exactly once, and a tenant's units spread
+// over the shards on their own (the shard key includes the tenant).
+func TestRun_ShardsCoverEveryTenantsWorkExactlyOnce(t *testing.T) {
+	a := startSim(t, apisim.Config{Seed: 4, Scale: 40, Locations: 5, Profile: "fast"})
+	b := startSim(t, apisim.Config{Seed: 5, Scale: 40, Locations: 4, Profile: "fast"})
+	adA, hlA := simcheck.Sources(a, 1)
+	adB, hlB := simcheck.Sources(b, 1)
+	seen := map[string]int{}
+	byShard := map[string]map[int]bool{}
+	for i := range 3 {
+		cfg := testConfig(a, 1, t.TempDir())
+		cfg.ParquetDir, cfg.Shard = "", &shard.Spec{Index: i, Of: 3}
+		cfg.Tenants = []Tenant{{Name: "acme", AppDirect: adA, HighLevel: hlA}, {Name: "globex", AppDirect: adB, HighLevel: hlB}}
+		sum, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sum.Streams {
+			seen[s.Tenant+"/"+s.Stream+"/"+s.Partition]++
+			if byShard[s.Tenant] == nil {
+				byShard[s.Tenant] = map[int]bool{}
+			}
+			byShard[s.Tenant][i] = true
+		}
+	}
+	installed := 0
+	for _, sim := range []*apisim.Server{a, b} {
+		for _, r := range must(sim.Rows("locations")) {
+			if r.Values["isInstalled"] == true {
+				installed++
+			}
+		}
+	}
+	if len(seen) != 2*7+installed {
+		t.Fatalf("%d units synced (%v), want 6 AppDirect streams and locations per tenant and %d location partitions", len(seen), seen, installed)
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s synced by %d shards", k, n)
+		}
+	}
+	for tenant, shards := range byShard {
+		if len(shards) < 2 {
+			t.Errorf("tenant %s's units all went to shards %v", tenant, shards)
+		}
 	}
 }

@@ -361,3 +361,33 @@ func TestRun_ShardsCoverEveryTenantsWorkExactlyOnce(t *testing.T) {
 		}
 	}
 }
+
+// Each tenant draws on its own rate budgets: a tenant whose AppDirect client is held to a slow
+// rate waits on it, the other tenant (same client id, another marketplace) barely waits.
+func TestRun_TenantsHaveTheirOwnBudgets(t *testing.T) {
+	a := startSim(t, apisim.Config{Seed: 6, Scale: 100, Profile: "fast"})
+	b := startSim(t, apisim.Config{Seed: 7, Scale: 100, Profile: "fast"})
+	cfg := testConfig(a, 1, t.TempDir())
+	cfg.ParquetDir, cfg.Streams = "", []string{"users", "invoices", "events"}
+	slow, _ := simcheck.Sources(a, 1)
+	fast, _ := simcheck.Sources(b, 1)
+	slow.PageSize, slow.RatePerSecond, slow.Burst = 10, 8, 1
+	fast.PageSize, fast.RatePerSecond, fast.Burst = 10, 10_000, 100
+	cfg.Tenants = []Tenant{{Name: "slow", AppDirect: slow}, {Name: "fast", AppDirect: fast}}
+	sum, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited, requests := map[string]time.Duration{}, map[string]int64{}
+	for _, s := range sum.Streams {
+		waited[s.Tenant] += s.Waited
+		requests[s.Tenant] += s.Requests
+	}
+	// 3 streams of 100 rows in pages of 10: 30 and more requests at 8/s (less the limiter's
+	// RateFactor) is seconds of waiting, summed over the 3 concurrent streams; at 10,000/s
+	// there is next to none. Had the tenants one limiter, both would wait alike.
+	if waited["slow"] < 3*time.Second || waited["fast"] > 200*time.Millisecond || requests["fast"] < 30 {
+		t.Fatalf("budget waits %v over requests %v: want the slow tenant to wait and the fast one hardly", waited, requests)
+	}
+	t.Logf("budget waits %v over requests %v", waited, requests)
+}

@@ -104,6 +104,13 @@ func TestSync_TenantsConfigSyncsEveryTenant(t *testing.T) {
 		t.Errorf("runs: exit %d\n%s", code, out)
 	}
 
+	// check probes each tenant, under its name.
+	code, out, _ = syncer(t, "check", "--config", cfg)
+	if _, globex, _ := strings.Cut(out, "tenant globex:\n"); code != exitOK || !strings.Contains(out, "tenant acme:") ||
+		!strings.Contains(globex, "ok   appdirect users") || strings.Contains(globex, "highlevel") {
+		t.Errorf("check: exit %d\n%s", code, out)
+	}
+
 	// --tenants globex syncs globex only.
 	code, out, errOut = syncer(t, "sync", "--config", cfg, "--tenants", "globex", "--full-refresh", "--progress", "never", "--summary-json", "-")
 	if code != exitOK {

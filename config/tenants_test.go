@@ -67,3 +67,24 @@ func TestParse_TenantErrorsNameTheKey(t *testing.T) {
 		})
 	}
 }
+
+// With auth: refresh_token each tenant's rotating token gets its own file by default, and two
+// tenants may not share one.
+func TestParse_TenantsTokenFiles(t *testing.T) {
+	refresh := strings.Replace(twoTenants, "app_id: x}", "app_id: x, auth: refresh_token}", 1)
+	refresh = strings.Replace(refresh, "      appdirect: {base_url: https://globex.example.com, client_id: g, client_secret: s}",
+		"      appdirect: {base_url: https://globex.example.com, client_id: g, client_secret: s}\n      highlevel: {client_id: hl, client_secret: h, company_id: c2, app_id: x, auth: refresh_token}", 1)
+	f, err := Parse([]byte(refresh), env(map[string]string{"ACME_SECRET": "s3"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, g := f.Tenants[0].Sources.HighLevel.TokenFile, f.Tenants[1].Sources.HighLevel.TokenFile; a != "highlevel-token-acme.json" || g != "highlevel-token-globex.json" {
+		t.Fatalf("token files %q %q", a, g)
+	}
+	shared := strings.ReplaceAll(refresh, "auth: refresh_token}", "auth: refresh_token, token_file: t.json}")
+	_, err = Parse([]byte(shared), env(map[string]string{"ACME_SECRET": "s3"}))
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Key != "tenants[1].sources.highlevel.token_file" || !strings.Contains(err.Error(), "acme") {
+		t.Fatalf("shared token file: %v", err)
+	}
+}

@@ -29,7 +29,7 @@ func duckRows(t *testing.T, w *Writer, tb *schemas.Table) (map[string]row, int) 
 	quote := func(p string) string { return "'" + strings.ReplaceAll(localPath(p), "'", "''") + "'" }
 	pk := `"` + tb.PrimaryKey + `"`
 	var sel []string
-	for _, c := range tb.AllColumns() {
+	for _, c := range lakeColumns(tb) {
 		q := `"` + c.Name + `"`
 		switch c.Kind {
 		case schemas.Timestamp:
@@ -75,7 +75,7 @@ func duckRows(t *testing.T, w *Writer, tb *schemas.Table) (map[string]row, int) 
 		t.Fatal(err)
 	}
 	defer rs.Close()
-	cols := tb.AllColumns()
+	cols := lakeColumns(tb)
 	for rs.Next() {
 		vals := make([]string, len(cols))
 		ptrs := make([]any, len(cols))

@@ -119,6 +119,11 @@ func canon(a arrow.Array, i int) string {
 	return a.ValueStr(i)
 }
 
+// lakeColumns are the columns of tb's lake table: every column but the tenant (see tableSchema).
+func lakeColumns(tb *schemas.Table) []schemas.Column {
+	return slices.DeleteFunc(tb.AllColumns(), func(c schemas.Column) bool { return c.Name == schemas.ColTenant })
+}
+
 // rowsOf adds the rows of recs to m by primary key.
 func rowsOf(t testing.TB, tb *schemas.Table, m map[string]row, recs ...arrow.RecordBatch) map[string]row {
 	t.Helper()
@@ -129,6 +134,9 @@ func rowsOf(t testing.TB, tb *schemas.Table, m map[string]row, recs ...arrow.Rec
 		for i := 0; i < int(rec.NumRows()); i++ {
 			r := row{}
 			for c, f := range rec.Schema().Fields() {
+				if f.Name == schemas.ColTenant {
+					continue // lake tables hold the default tenant only, without the column
+				}
 				r[f.Name] = canon(rec.Column(c), i)
 			}
 			m[r[tb.PrimaryKey]] = r

@@ -73,7 +73,8 @@ func PreviewReset(ctx context.Context, q Querier, tables []*schemas.Table) (Rese
 			remaining[t.Source] += c.Rows + c.Cursors
 		}
 	}
-	rows, err := q.QueryContext(ctx, `SELECT source, identity FROM _sources ORDER BY source`)
+	// A reset clears the streams of every tenant: each tenant's claim of a source goes with them.
+	rows, err := q.QueryContext(ctx, `SELECT source, identity FROM _sources ORDER BY source, tenant`)
 	if err != nil {
 		return rep, fmt.Errorf("reading _sources: %w", err)
 	}
@@ -84,6 +85,9 @@ func PreviewReset(ctx context.Context, q Querier, tables []*schemas.Table) (Rese
 			return rep, fmt.Errorf("reading _sources: %w", err)
 		}
 		if remaining[source] == 0 {
+			if have, ok := rep.Released[source]; ok && have != identity {
+				identity = have + "; " + identity
+			}
 			rep.Released[source] = identity
 		}
 	}

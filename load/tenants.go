@@ -66,8 +66,12 @@ func (d *DuckDB) migrateTenants(ctx context.Context) error {
 		}
 	}
 	stmts = append(stmts, "COMMIT")
-	for _, q := range stmts {
-		if _, err := d.conn.ExecContext(ctx, q); err != nil {
+	for i, q := range stmts {
+		_, err := d.conn.ExecContext(ctx, q)
+		if err == nil && migrateFailAt != nil && i < len(stmts)-1 {
+			err = migrateFailAt(i)
+		}
+		if err != nil {
 			_, rbErr := d.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 			return errors.Join(fmt.Errorf("adding the tenant column to %s (warehouse %s, unchanged): %w", strings.Join(todo, ", "), d.path, err), rbErr)
 		}
@@ -82,6 +86,10 @@ func (d *DuckDB) migrateTenants(ctx context.Context) error {
 	}
 	return nil
 }
+
+// migrateFailAt, if set (tests), is called after each statement of the tenant migration but
+// the COMMIT; an error fails the migration there.
+var migrateFailAt func(stmt int) error
 
 func tableNames() []string {
 	var out []string

@@ -15,6 +15,7 @@ import (
 
 	"github.com/marketsync/marketsync/apisim"
 	"github.com/marketsync/marketsync/internal/simcheck"
+	"github.com/marketsync/marketsync/lake/shard"
 	"github.com/marketsync/marketsync/load"
 	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
@@ -75,6 +76,7 @@ func tenantCursors(t *testing.T, warehouse, tenant string) map[string]state.Curs
 // incremental one and full scans that find deletions in one tenant only, each tenant's rows
 // equal its own source, row for row; a full scan of one tenant never soft-deletes the other's.
 func TestRun_TwoTenantsEachEqualTheirSource(t *testing.T) {
+	skipUnderRace(t) // about 110 s under -race; .ci/run runs it without
 	acme := startSim(t, apisim.Config{Seed: 1, Scale: 300, Profile: "realistic", Speed: 50})
 	globex := startSim(t, apisim.Config{Seed: 2, Scale: 300, Profile: "realistic", Speed: 50})
 	cfg := testConfig(acme, 50, t.TempDir())
@@ -310,4 +312,82 @@ func gunzip(t *testing.T, from, to string) {
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// N shards cover every tenant's streams and locations exactly once, and a tenant's units spread
+// over the shards on their own (the shard key includes the tenant).
+func TestRun_ShardsCoverEveryTenantsWorkExactlyOnce(t *testing.T) {
+	a := startSim(t, apisim.Config{Seed: 4, Scale: 40, Locations: 5, Profile: "fast"})
+	b := startSim(t, apisim.Config{Seed: 5, Scale: 40, Locations: 4, Profile: "fast"})
+	adA, hlA := simcheck.Sources(a, 1)
+	adB, hlB := simcheck.Sources(b, 1)
+	seen := map[string]int{}
+	byShard := map[string]map[int]bool{}
+	for i := range 3 {
+		cfg := testConfig(a, 1, t.TempDir())
+		cfg.ParquetDir, cfg.Shard = "", &shard.Spec{Index: i, Of: 3}
+		cfg.Tenants = []Tenant{{Name: "acme", AppDirect: adA, HighLevel: hlA}, {Name: "globex", AppDirect: adB, HighLevel: hlB}}
+		sum, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sum.Streams {
+			seen[s.Tenant+"/"+s.Stream+"/"+s.Partition]++
+			if byShard[s.Tenant] == nil {
+				byShard[s.Tenant] = map[int]bool{}
+			}
+			byShard[s.Tenant][i] = true
+		}
+	}
+	installed := 0
+	for _, sim := range []*apisim.Server{a, b} {
+		for _, r := range must(sim.Rows("locations")) {
+			if r.Values["isInstalled"] == true {
+				installed++
+			}
+		}
+	}
+	if len(seen) != 2*7+installed {
+		t.Fatalf("%d units synced (%v), want 6 AppDirect streams and locations per tenant and %d location partitions", len(seen), seen, installed)
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s synced by %d shards", k, n)
+		}
+	}
+	for tenant, shards := range byShard {
+		if len(shards) < 2 {
+			t.Errorf("tenant %s's units all went to shards %v", tenant, shards)
+		}
+	}
+}
+
+// Each tenant draws on its own rate budgets: a tenant whose AppDirect client is held to a slow
+// rate waits on it, the other tenant (same client id, another marketplace) barely waits.
+func TestRun_TenantsHaveTheirOwnBudgets(t *testing.T) {
+	a := startSim(t, apisim.Config{Seed: 6, Scale: 100, Profile: "fast"})
+	b := startSim(t, apisim.Config{Seed: 7, Scale: 100, Profile: "fast"})
+	cfg := testConfig(a, 1, t.TempDir())
+	cfg.ParquetDir, cfg.Streams = "", []string{"users", "invoices", "events"}
+	slow, _ := simcheck.Sources(a, 1)
+	fast, _ := simcheck.Sources(b, 1)
+	slow.PageSize, slow.RatePerSecond, slow.Burst = 10, 8, 1
+	fast.PageSize, fast.RatePerSecond, fast.Burst = 10, 10_000, 100
+	cfg.Tenants = []Tenant{{Name: "slow", AppDirect: slow}, {Name: "fast", AppDirect: fast}}
+	sum, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited, requests := map[string]time.Duration{}, map[string]int64{}
+	for _, s := range sum.Streams {
+		waited[s.Tenant] += s.Waited
+		requests[s.Tenant] += s.Requests
+	}
+	// 3 streams of 100 rows in pages of 10: 30 and more requests at 8/s (less the limiter's
+	// RateFactor) is seconds of waiting, summed over the 3 concurrent streams; at 10,000/s
+	// there is next to none. Had the tenants one limiter, both would wait alike.
+	if waited["slow"] < 3*time.Second || waited["fast"] > 200*time.Millisecond || requests["fast"] < 30 {
+		t.Fatalf("budget waits %v over requests %v: want the slow tenant to wait and the fast one hardly", waited, requests)
+	}
+	t.Logf("budget waits %v over requests %v", waited, requests)
 }

@@ -20,7 +20,7 @@ import (
 func TestHTTP_HealthzAndMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	sm := NewSyncMetrics(reg)
-	sm.ran(pipeline.Summary{RunID: "r1", Streams: []state.StreamRun{{Stream: "users", Inserted: 5, Requests: 2}}}, 0, nil)
+	sm.ran(pipeline.Summary{RunID: "r1", Streams: []state.StreamRun{{Tenant: "default", Stream: "users", Inserted: 5, Requests: 2}}}, 0, nil)
 	sm.skipped()
 	_, _, addr := startServer(t, t.TempDir(), func(c *Config) { c.Metrics = NewMetrics(reg) })
 	c := connect(t, addr)

@@ -47,29 +47,29 @@ func runCheck(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	client := extract.NewClient(slog.New(slog.DiscardHandler), extract.RetryPolicy{MaxAttempts: 3}, 0)
 	defer client.CloseIdle()
-	var probes []extract.Probe
-	for _, tn := range f.TenantList() {
+	failed, skipped, probed := 0, 0, 0
+	for _, tn := range f.TenantList() { // each tenant's probes under its name
 		if len(f.Tenants) > 0 {
 			fmt.Fprintf(stdout, "tenant %s:\n", tn.Name)
 		}
-		probes = append(probes, checkSources(ctx, client, tn.Sources, stdout)...)
-	}
-	failed, skipped := 0, 0
-	for _, p := range probes {
-		if p.Skipped != "" {
-			skipped++
-			fmt.Fprintf(stdout, "skip %s %s: %s\n", p.Source, p.Endpoint, strings.TrimPrefix(p.Skipped, "skipped: "))
-			continue
-		}
-		if p.Err != nil {
-			failed++
-			fmt.Fprintf(stdout, "FAIL %s %s: %v\n", p.Source, p.Endpoint, p.Err)
-		} else {
-			fmt.Fprintf(stdout, "ok   %s %s\n", p.Source, p.Endpoint)
+		probes := checkSources(ctx, client, tn.Sources, stdout)
+		probed += len(probes)
+		for _, p := range probes {
+			if p.Skipped != "" {
+				skipped++
+				fmt.Fprintf(stdout, "skip %s %s: %s\n", p.Source, p.Endpoint, strings.TrimPrefix(p.Skipped, "skipped: "))
+				continue
+			}
+			if p.Err != nil {
+				failed++
+				fmt.Fprintf(stdout, "FAIL %s %s: %v\n", p.Source, p.Endpoint, p.Err)
+			} else {
+				fmt.Fprintf(stdout, "ok   %s %s\n", p.Source, p.Endpoint)
+			}
 		}
 	}
 	if failed > 0 {
-		return errors.New(fmt.Sprintf("%d of %d endpoints failed", failed, len(probes)-skipped))
+		return errors.New(fmt.Sprintf("%d of %d endpoints failed", failed, probed-skipped))
 	}
 	if lakeErr != nil {
 		return errors.New("the lake catalog failed")

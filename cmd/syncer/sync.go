@@ -558,7 +558,7 @@ func printSummary(w io.Writer, sum pipeline.Summary, width int) {
 	}
 	for _, r := range sum.Streams {
 		if r.Note != "" {
-			name := r.Stream
+			name := tenantStream(r.Tenant, r.Stream)
 			if r.Partition != "" {
 				name += " " + r.Partition
 			}

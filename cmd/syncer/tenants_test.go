@@ -104,6 +104,13 @@ func TestSync_TenantsConfigSyncsEveryTenant(t *testing.T) {
 		t.Errorf("runs: exit %d\n%s", code, out)
 	}
 
+	// check probes each tenant, under its name.
+	code, out, _ = syncer(t, "check", "--config", cfg)
+	if _, globex, _ := strings.Cut(out, "tenant globex:\n"); code != exitOK || !strings.Contains(out, "tenant acme:") ||
+		!strings.Contains(globex, "ok   appdirect users") || strings.Contains(globex, "highlevel") {
+		t.Errorf("check: exit %d\n%s", code, out)
+	}
+
 	// --tenants globex syncs globex only.
 	code, out, errOut = syncer(t, "sync", "--config", cfg, "--tenants", "globex", "--full-refresh", "--progress", "never", "--summary-json", "-")
 	if code != exitOK {
@@ -121,5 +128,23 @@ func TestSync_TenantsConfigSyncsEveryTenant(t *testing.T) {
 	code, _, errOut = syncer(t, "sync", "--config", cfg, "--tenants", "initech", "--progress", "never")
 	if code != exitUsage || !strings.Contains(errOut, `no tenant "initech"`) || !strings.Contains(errOut, "acme, globex") {
 		t.Errorf("sync --tenants initech: exit %d %s", code, errOut)
+	}
+}
+
+// syncer auth highlevel with a tenants list needs --tenant, and names the tenant's keys.
+func TestAuth_TenantsNeedTheTenantFlag(t *testing.T) {
+	setSecrets(t)
+	dir := t.TempDir()
+	a := startSim(t, apisim.Config{Seed: 11, Scale: 10, Profile: "fast"})
+	b := startSim(t, apisim.Config{Seed: 12, Scale: 10, Profile: "fast"})
+	cfg := writeTenantsConfig(t, dir, a, b)
+	if code, _, errOut := syncer(t, "auth", "highlevel", "--config", cfg); code != exitUsage || !strings.Contains(errOut, "--tenant") || !strings.Contains(errOut, "acme, globex") {
+		t.Errorf("without --tenant: exit %d %s", code, errOut)
+	}
+	if code, _, errOut := syncer(t, "auth", "highlevel", "--config", cfg, "--tenant", "globex"); code != exitUsage || !strings.Contains(errOut, "tenants[1].sources.highlevel") {
+		t.Errorf("--tenant globex (no highlevel): exit %d %s", code, errOut)
+	}
+	if code, _, errOut := syncer(t, "auth", "highlevel", "--config", cfg, "--tenant", "acme"); code != exitUsage || !strings.Contains(errOut, "tenants[0].sources.highlevel.auth") {
+		t.Errorf("--tenant acme (client_credentials): exit %d %s", code, errOut)
 	}
 }

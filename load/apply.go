@@ -10,6 +10,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
@@ -165,25 +167,28 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 
 type upsertCounts struct{ Inserted, Updated, Unchanged int64 }
 
-// upsert writes the batch into its table by its key (schemas.Table.Key: tenant and primary key).
-// Keys are unique within a batch (the Batcher guarantees it), so each row of the table matches
-// at most one row of the batch.
+// What the classification found for each row of a batch.
+const (
+	classNew       = 0 // key not in the table: inserted
+	classChanged   = 1 // content differs, or the row was deleted or marked stale: rewritten
+	classSeen      = 2 // same content, first seen in this run: only _run_id moves
+	classUntouched = 3 // same content, already seen in this run: left alone
+)
+
+// upsert writes the batch into its table by primary key. Keys are unique within a batch (the
+// Batcher guarantees it), so each row of the table matches at most one row of the batch.
+//
+// One query classifies every row of the batch (a LEFT JOIN that reads the table's key and
+// state columns once) and returns, per row, its class and content hash to Go. Each statement
+// then reads an Arrow view of just its rows, with the hash as a column: the batch itself (zero
+// copy) when every row is of that kind, as in a first load, else those rows taken from it. New
+// keys are a plain INSERT from Arrow, changed rows one UPDATE, rows seen again one UPDATE of
+// _run_id; a kind with no rows runs nothing. Nothing is copied into a DuckDB temp table: the
+// staged version (the batch materialized in a temp table with its classification, then
+// applied from it) measured about 2x slower per batch, first loads and upserts alike
+// (BENCHMARKS.md, issue 16).
 func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordBatch) (c upsertCounts, err error) {
-	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
-	if err != nil {
-		return c, fmt.Errorf("reading batch of %s: %w", t.Name, err)
-	}
-	defer rdr.Release()
-	d.views++
-	view := fmt.Sprintf("_batch_%s_%d", t.Name, d.views)
-	release, err := d.arrow.RegisterView(rdr, view)
-	if err != nil {
-		return c, fmt.Errorf("registering batch of %s: %w", t.Name, err)
-	}
-	defer func() {
-		release()
-		_, _ = d.conn.ExecContext(context.WithoutCancel(ctx), "DROP VIEW IF EXISTS "+Quote(view))
-	}()
+	n := int(rec.NumRows())
 	cols := t.AllColumns()
 	names := make([]string, 0, len(cols)+1)
 	srcs := make([]string, 0, len(cols)+1)
@@ -201,70 +206,209 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 		}
 	}
 	hashCol := Quote(schemas.ColContentHash)
-	names, srcs = append(names, hashCol), append(srcs, "s._h")
-	sets = append(sets, Quote(schemas.ColStaleSince)+" = NULL", hashCol+" = s._h") // a good version is current again
+	names, srcs = append(names, hashCol), append(srcs, "s._ms_hash")
+	sets = append(sets, Quote(schemas.ColStaleSince)+" = NULL", hashCol+" = s._ms_hash") // a good version is current again
 	pk, run := Quote(t.PrimaryKey), Quote(schemas.ColRunID)
-	// The batch is staged in a temp table with its content hash and what the table holds for
-	// each key (one join that reads the table's keys once), then applied by statements that
-	// each touch only their rows: a MERGE whose matched rows are spread over a large table
-	// measured 3-5x slower and grew with the table (BENCHMARKS.md, issue 16). New keys are a
-	// plain INSERT; an UPDATE runs only if the stage says it has rows.
-	stage := Quote("_stage_" + t.Name)
 	del, stale := Quote(schemas.ColDeletedAt), Quote(schemas.ColStaleSince)
-	if _, err := d.conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE %[1]s AS
-		SELECT s.*, (hash(%[2]s) >> 1)::BIGINT AS _h, t.%[4]s IS NOT NULL AS _exists,
-			t.%[4]s IS NOT NULL AND (t.%[5]s IS DISTINCT FROM (hash(%[2]s) >> 1)::BIGINT OR t.%[6]s IS DISTINCT FROM s.%[6]s OR t.%[7]s IS NOT NULL) AS _changed,
-			t.%[8]s IS DISTINCT FROM s.%[8]s AS _new_run
-		FROM %[3]s AS s LEFT JOIN %[9]s AS t ON %[10]s`,
-		stage, strings.Join(content, ", "), Quote(view), pk, hashCol, del, stale, run, Quote(t.Name), keyMatch(t, "t", "s"))); err != nil {
-		return c, fmt.Errorf("upserting %d rows into %s (staging): %w", rec.NumRows(), t.Name, err)
+
+	// Classify: each row's position in the batch, content hash and class. The view holds
+	// exactly the columns the query reads: DuckDB's Arrow scan can crash when it reads only
+	// some columns of a batch with list columns (duckdb/duckdb-go#28), so every view here is
+	// read whole.
+	pos := make([]int32, n)
+	for i := range pos {
+		pos[i] = int32(i)
 	}
-	defer func() {
-		if _, dropErr := d.conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+stage); dropErr != nil && err == nil {
-			err = fmt.Errorf("upserting into %s (dropping the stage): %w", t.Name, dropErr)
+	posArr := int32Array(pos)
+	defer posArr.Release()
+	keep := []string{}
+	for _, c := range cols {
+		// The key (tenant and primary key), the content, the run, and _deleted_at (a batch copied
+		// from the lake carries the lake's soft deletes).
+		if c.Name == t.PrimaryKey || c.Name == schemas.ColRunID || c.Name == schemas.ColExtra || c.Name == schemas.ColDeletedAt ||
+			!strings.HasPrefix(c.Name, "_") {
+			keep = append(keep, c.Name)
 		}
-	}()
-	var changed, seen int64
-	if err := d.conn.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FILTER (WHERE NOT _exists), count(*) FILTER (WHERE _changed),
-		count(*) FILTER (WHERE _exists AND NOT _changed AND _new_run) FROM %s`, stage)).Scan(&c.Inserted, &changed, &seen); err != nil {
-		return c, fmt.Errorf("upserting into %s (counting the stage): %w", t.Name, err)
+	}
+	probe, err := project(rec, keep, []string{"_ms_pos"}, []arrow.Array{posArr})
+	if err != nil {
+		return c, fmt.Errorf("upserting into %s: %w", t.Name, err)
+	}
+	defer probe.Release()
+	hashes := make([]int64, n)
+	classes := make([]int8, n)
+	for i := range classes {
+		classes[i] = -1
+	}
+	err = d.withView(ctx, probe, "_batch_"+t.Name, func(view string) error {
+		rows, err := d.conn.QueryContext(ctx, fmt.Sprintf(`SELECT s._ms_pos, (hash(%[1]s) >> 1)::BIGINT AS h,
+			CASE WHEN t.%[3]s IS NULL THEN %[9]d
+				WHEN t.%[4]s IS DISTINCT FROM (hash(%[1]s) >> 1)::BIGINT OR t.%[5]s IS DISTINCT FROM s.%[5]s OR t.%[6]s IS NOT NULL THEN %[10]d
+				WHEN t.%[7]s IS DISTINCT FROM s.%[7]s THEN %[11]d ELSE %[12]d END::TINYINT AS class
+			FROM %[2]s AS s LEFT JOIN %[8]s AS t ON %[13]s`,
+			strings.Join(content, ", "), Quote(view), pk, hashCol, del, stale, run, Quote(t.Name),
+			classNew, classChanged, classSeen, classUntouched, keyMatch(t, "t", "s")))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var at int32
+			var h int64
+			var k int8
+			if err := rows.Scan(&at, &h, &k); err != nil {
+				return err
+			}
+			if at < 0 || int(at) >= n || classes[at] != -1 {
+				return fmt.Errorf("row %d of the batch classified twice (a key held twice by the table?)", at)
+			}
+			hashes[at], classes[at] = h, k
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return c, fmt.Errorf("upserting %d rows into %s (classifying): %w", n, t.Name, err)
+	}
+	var byClass [4][]int32
+	for i, k := range classes {
+		if k < 0 || int(k) >= len(byClass) {
+			return c, fmt.Errorf("upserting into %s: row %d of the batch was not classified", t.Name, i)
+		}
+		byClass[k] = append(byClass[k], int32(i))
+	}
+	hashArr := int64Array(hashes)
+	defer hashArr.Release()
+	all := make([]string, 0, len(cols))
+	for _, c := range cols {
+		all = append(all, c.Name)
 	}
 	steps := []struct {
-		what string
-		rows int64
-		q    string
+		what  string
+		class int8
+		cols  []string
+		q     string
 	}{
-		// A changed row, or one deleted or marked stale before, is rewritten (a good version
-		// is current again). So is one whose _deleted_at differs from the batch's: a sync's
-		// batch is live (NULL), and a batch copied from the lake carries the lake's soft
-		// delete, which the DuckDB file then takes even when the content is the same.
-		{"updating changed rows", changed, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s FROM %[3]s AS s WHERE s._changed AND %[4]s`,
-			Quote(t.Name), strings.Join(sets, ", "), stage, keyMatch(t, "t", "s"))},
+		// A changed row, or one marked stale before, is rewritten (a good version is current
+		// again). So is one whose _deleted_at differs from the batch's: a sync's batch is live
+		// (NULL), and a batch copied from the lake carries the lake's soft delete, which the
+		// DuckDB file then takes even when the content is the same.
+		{"updating changed rows", classChanged, all, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s FROM %%s AS s WHERE %[3]s`,
+			Quote(t.Name), strings.Join(sets, ", "), keyMatch(t, "t", "s"))},
 		// A row whose content did not change is not rewritten: only _run_id moves (the scan saw
 		// it); _synced_at stays when its content was last written. One seen earlier in this run
 		// is left alone.
-		{"marking unchanged rows seen", seen, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s = s.%[2]s FROM %[3]s AS s WHERE s._exists AND NOT s._changed AND s._new_run AND %[4]s`,
-			Quote(t.Name), run, stage, keyMatch(t, "t", "s"))},
-		{"inserting new rows", c.Inserted, fmt.Sprintf(`INSERT INTO %[1]s (%[2]s) SELECT %[3]s FROM %[4]s AS s WHERE NOT s._exists`,
-			Quote(t.Name), strings.Join(names, ", "), strings.Join(srcs, ", "), stage)},
+		{"marking unchanged rows seen", classSeen, append(t.Key(), schemas.ColRunID), fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s = s.%[2]s FROM %%s AS s WHERE %[3]s`,
+			Quote(t.Name), run, keyMatch(t, "t", "s"))},
+		{"inserting new rows", classNew, all, fmt.Sprintf(`INSERT INTO %[1]s (%[2]s) SELECT %[3]s FROM %%s AS s`,
+			Quote(t.Name), strings.Join(names, ", "), strings.Join(srcs, ", "))},
 	}
 	for _, st := range steps {
-		if st.rows == 0 {
+		idx := byClass[st.class]
+		if len(idx) == 0 {
 			continue
 		}
-		r, err := d.conn.ExecContext(ctx, st.q)
+		part, err := rowsOf(ctx, rec, hashArr, idx, st.cols, st.class == classSeen)
 		if err != nil {
-			return c, fmt.Errorf("upserting %d rows into %s (%s): %w", rec.NumRows(), t.Name, st.what, err)
+			return c, fmt.Errorf("upserting into %s (%s): %w", t.Name, st.what, err)
 		}
-		if n, err := r.RowsAffected(); err != nil || n != st.rows {
-			return c, fmt.Errorf("upserting into %s (%s): %d rows written, %d staged (%v)", t.Name, st.what, n, st.rows, err)
+		err = d.withView(ctx, part, "_batch_"+t.Name, func(view string) error {
+			r, err := d.conn.ExecContext(ctx, fmt.Sprintf(st.q, Quote(view)))
+			if err != nil {
+				return err
+			}
+			if w, err := r.RowsAffected(); err != nil || w != int64(len(idx)) {
+				return fmt.Errorf("%d rows written, %d classified (%v)", w, len(idx), err)
+			}
+			return nil
+		})
+		part.Release()
+		if err != nil {
+			return c, fmt.Errorf("upserting %d rows into %s (%s): %w", n, t.Name, st.what, err)
 		}
 	}
+	c.Inserted = int64(len(byClass[classNew]))
+	changed, seen := int64(len(byClass[classChanged])), int64(len(byClass[classSeen]))
 	c.Updated = changed
 	// Listed again with the same content, and not already counted earlier in this run (a full
 	// scan that repeats itself, or a sweep re-reading rows of the window, counts a row once).
 	c.Unchanged = seen
 	return c, nil
+}
+
+func int32Array(v []int32) *array.Int32 {
+	return array.NewInt32Data(array.NewData(arrow.PrimitiveTypes.Int32, len(v), []*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(v))}, nil, 0, 0))
+}
+
+func int64Array(v []int64) *array.Int64 {
+	return array.NewInt64Data(array.NewData(arrow.PrimitiveTypes.Int64, len(v), []*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(v))}, nil, 0, 0))
+}
+
+// project returns the named columns of rec, in that order, followed by extra (no data copied).
+func project(rec arrow.RecordBatch, names []string, extraNames []string, extra []arrow.Array) (arrow.RecordBatch, error) {
+	fields := make([]arrow.Field, 0, len(names)+len(extra))
+	cols := make([]arrow.Array, 0, len(names)+len(extra))
+	for _, name := range names {
+		idx := rec.Schema().FieldIndices(name)
+		if len(idx) != 1 {
+			return nil, fmt.Errorf("the batch has %d columns named %q, want 1", len(idx), name)
+		}
+		fields, cols = append(fields, rec.Schema().Field(idx[0])), append(cols, rec.Column(idx[0]))
+	}
+	for i, a := range extra {
+		fields, cols = append(fields, arrow.Field{Name: extraNames[i], Type: a.DataType()}), append(cols, a)
+	}
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rec.NumRows()), nil
+}
+
+// rowsOf returns the rows idx (ascending) of rec's columns names, with the content hash as
+// _ms_hash unless noHash. Every row of the batch is taken without copying.
+func rowsOf(ctx context.Context, rec arrow.RecordBatch, hashes arrow.Array, idx []int32, names []string, noHash bool) (arrow.RecordBatch, error) {
+	extraNames, extra := []string{"_ms_hash"}, []arrow.Array{hashes}
+	if noHash {
+		extraNames, extra = nil, nil
+	}
+	whole, err := project(rec, names, extraNames, extra)
+	if err != nil || len(idx) == int(rec.NumRows()) {
+		return whole, err
+	}
+	defer whole.Release()
+	ia := int32Array(idx)
+	defer ia.Release()
+	cols := make([]arrow.Array, whole.NumCols())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for i := range cols {
+		if cols[i], err = compute.TakeArray(ctx, whole.Column(i), ia); err != nil {
+			return nil, fmt.Errorf("taking rows of column %s: %w", whole.Schema().Field(i).Name, err)
+		}
+	}
+	return array.NewRecordBatch(whole.Schema(), cols, int64(len(idx))), nil
+}
+
+// withView registers rec as a view (one Arrow stream: a view is read once), runs f with its
+// name and removes the view.
+func (d *DuckDB) withView(ctx context.Context, rec arrow.RecordBatch, prefix string, f func(view string) error) error {
+	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
+	if err != nil {
+		return err
+	}
+	defer rdr.Release()
+	d.views++
+	view := fmt.Sprintf("%s_%d", prefix, d.views)
+	release, err := d.arrow.RegisterView(rdr, view)
+	if err != nil {
+		return fmt.Errorf("registering the batch: %w", err)
+	}
+	defer func() {
+		release()
+		_, _ = d.conn.ExecContext(context.WithoutCancel(ctx), "DROP VIEW IF EXISTS "+Quote(view))
+	}()
+	return f(view)
 }
 
 // Append inserts the batch without any key check (append-only use; the benchmarks' floor).

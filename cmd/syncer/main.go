@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -58,6 +59,9 @@ func commands() []command {
 func main() {
 	// Everything syncer creates (warehouse, WAL, Parquet) holds business data: owner-only.
 	syscall.Umask(0o077)
+	if len(os.Args) > 1 && os.Args[1] == "sync" {
+		limitGoHeap()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -160,4 +164,16 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return usagef("%v", err)
 	}
 	return nil
+}
+
+// defaultGoMemoryLimit is the Go heap's soft limit for `syncer sync` unless GOMEMLIMIT is set.
+// The heap is mostly the Arrow batches in flight (about 50 MB at 25k-row batches): with the
+// default GOGC alone it doubled that before collecting (peak RSS of a sync of 1M users 454 MB
+// against 390 MB with the limit, the CPU time the same; 64MiB cost 20 % more CPU in GC).
+const defaultGoMemoryLimit = 96 << 20
+
+func limitGoHeap() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultGoMemoryLimit)
+	}
 }

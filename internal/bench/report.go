@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/marketsync/marketsync/pipeline"
 )
 
 // The generated part of BENCHMARKS.md lies between these lines; Splice keeps everything else.
@@ -82,9 +84,10 @@ const analysis = `
   each value's offset to the column it feeds and appends straight into reused Arrow builders.
   Limits: the two passes over each record, and Arrow's per-value append.
 - **Loader: first load** appends 25k-row Arrow batches of users (the pipeline's batch size) into a new
-  warehouse through the production write path: each batch is registered as an Arrow view, staged
-  in a temp table with its content hash, then changed rows are updated and new keys inserted by
-  key joins, in one transaction per batch, with DuckDB's memory_limit at the sync's default 256MB.
+  warehouse through the production write path: each batch is registered as an Arrow view and
+  classified by one key join (new, changed, seen again) that returns each row's kind and content
+  hash; new keys are then inserted straight from Arrow and changed rows updated by key, in one
+  transaction per batch, with DuckDB's memory_limit at the sync's default ` + pipeline.DefaultDuckDBMemoryLimit + `.
   Rows past the first million are copies with new keys, built outside the timing; only the time in
   ` + "`Apply`" + ` counts.
 - **Loader: one 25k-row upsert** is a batch of which half updates existing rows spread over the
@@ -112,7 +115,9 @@ const analysis = `
   warehouse (rows written, deleted or marked stale since the run began).
 - **Memory** runs ` + "`syncer sync`" + ` with default settings as its own process against ` + "`syncer simulate`" + ` in
   another and polls its peak RSS (VmHWM). It is bounded by batch size (25k rows), pages in flight
-  and DuckDB's buffer pool (memory_limit 256MB, the table lives on disk), not by rows synced.
+  and DuckDB's buffer pool (memory_limit ` + pipeline.DefaultDuckDBMemoryLimit + `, checkpoints every 32 MB of WAL, the table
+  lives on disk), with the Go heap's soft limit at 96 MiB; not by rows synced. About 100 MB of the
+  peak is the binary's own mapped code (file-backed pages: DuckDB's library is most of it).
 - **Simulator** computes row i on demand; only changes are kept, so its memory does not grow with
   scale and any page is served in microseconds.
 - **The machine is shared.** The header gives the load average during the run and per measure; on

@@ -186,7 +186,7 @@ const (
 	DefaultServeListen = "127.0.0.1:5433"
 	DefaultServeHTTP   = "127.0.0.1:9188"
 	DefaultServeEvery  = Duration(15 * time.Minute)
-	// DefaultServeMemoryLimit is larger than a sync's own 256MB: readers share the buffer pool
+	// DefaultServeMemoryLimit is larger than a sync's own (pipeline.DefaultDuckDBMemoryLimit, 128MB): readers share the buffer pool
 	// (and spill to the warehouse's .tmp directory beyond it).
 	DefaultServeMemoryLimit = "1GB"
 )

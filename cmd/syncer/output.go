@@ -639,6 +639,27 @@ func (f *jsonFixer) space() {
 	}
 }
 
+// member reads what precedes the next member of an object or array: its closing byte (true:
+// the container ended) or, after the first member, a comma (false: a member follows).
+func (f *jsonFixer) member(first bool, closer byte) bool {
+	f.space()
+	if f.i < len(f.s) && f.s[f.i] == closer {
+		f.b.WriteByte(closer)
+		f.i++
+		return true
+	}
+	if !first {
+		if f.i >= len(f.s) || f.s[f.i] != ',' {
+			f.bad = true
+			return true
+		}
+		f.b.WriteByte(',')
+		f.i++
+		f.space()
+	}
+	return false
+}
+
 func (f *jsonFixer) value(t *typeShape) {
 	f.space()
 	if f.i >= len(f.s) || f.bad {
@@ -649,22 +670,7 @@ func (f *jsonFixer) value(t *typeShape) {
 	case c == '{':
 		f.b.WriteByte('{')
 		f.i++
-		for first := true; !f.bad; first = false {
-			f.space()
-			if f.i < len(f.s) && f.s[f.i] == '}' {
-				f.b.WriteByte('}')
-				f.i++
-				return
-			}
-			if !first {
-				if f.s[f.i] != ',' {
-					f.bad = true
-					return
-				}
-				f.b.WriteByte(',')
-				f.i++
-				f.space()
-			}
+		for first := true; !f.bad && !f.member(first, '}'); first = false {
 			key, raw := f.str()
 			var kt, vt *typeShape
 			if t != nil {
@@ -691,21 +697,7 @@ func (f *jsonFixer) value(t *typeShape) {
 		if t != nil {
 			et = t.elem
 		}
-		for first := true; !f.bad; first = false {
-			f.space()
-			if f.i < len(f.s) && f.s[f.i] == ']' {
-				f.b.WriteByte(']')
-				f.i++
-				return
-			}
-			if !first {
-				if f.s[f.i] != ',' {
-					f.bad = true
-					return
-				}
-				f.b.WriteByte(',')
-				f.i++
-			}
+		for first := true; !f.bad && !f.member(first, ']'); first = false {
 			f.value(et)
 		}
 	case c == '"':

@@ -102,6 +102,8 @@ const analysis = `
 - **End to end** syncs from the in-process simulator in replay mode (every page rendered once in a
   warm-up run, then served from memory), so the generator is not measured. The read_json baseline
   reads the same lead pages from disk in the same process (` + "`unnest(content, max_depth := 2)`" + `).
+  The leads run (the target) uses the bench's ` + "`--rows`" + `; the all-streams run and the incremental
+  measure, which read every stream twice, stop at 200,000 rows per stream to keep the bench short.
 - **Rate budget** uses the realistic profile (AppDirect: a leaky bucket of 20 leaking 4/s per client;
   HighLevel: 100 per 10 s per location) sped up 10x; the client's limiter runs at 97 % (AppDirect)
   and 98 % (HighLevel) of the documented rate, so a few percent are deliberately left unused to keep

@@ -78,12 +78,24 @@ func runReset(ctx context.Context, args []string, stdout, _ io.Writer) error {
 			path, serveAddrFile)
 	}
 
-	if len(tenants) > 0 {
+	preTenant, err := isPreTenant(ctx, path)
+	if err != nil {
+		return err
+	}
+	if len(tenants) > 0 && !preTenant {
 		if err := checkResetTenants(ctx, path, file, tenants); err != nil {
 			return err
 		}
 	}
+	if len(tenants) > 0 && preTenant && (len(tenants) > 1 || tenants[0] != schemas.DefaultTenant) {
+		return usagef("--tenants: %s was written by a marketsync build before tenants: it holds the tenant %s only", path, schemas.DefaultTenant)
+	}
 	if !*yes {
+		if preTenant {
+			// A preview only reads: it cannot count a file the next write upgrades first.
+			return usagef("%s was written by a marketsync build before tenants, so a preview cannot count it: "+
+				"run the reset with --yes (it upgrades the file first, as a sync would), or `syncer sync` once and preview again", path)
+		}
 		db, err := load.OpenReadOnly(ctx, path)
 		if err != nil {
 			return err
@@ -134,6 +146,17 @@ func runReset(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "\nthe next `syncer sync` loads %s from the source again (a full scan)\n", strings.Join(selected, ", "))
 	return nil
+}
+
+// isPreTenant says whether the warehouse at path predates tenants (no sync of a build with
+// tenants has upgraded it yet).
+func isPreTenant(ctx context.Context, path string) (bool, error) {
+	db, err := load.OpenReadOnly(ctx, path)
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	return !hasColumn(ctx, db, "_sync_state", "tenant"), nil
 }
 
 // checkResetTenants refuses a tenant that neither the warehouse nor the config knows: a

@@ -48,7 +48,8 @@ func TestReset_AllOrNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Tables) != 1 || rep.Tables[0].Rows != 5 || rep.Tables[0].Cursors != 1 || rep.Released["appdirect"] != "https://a.example.com" {
+	if len(rep.Tables) != 1 || rep.Tables[0].Rows != 5 || rep.Tables[0].Cursors != 1 || len(rep.Released) != 1 ||
+		rep.Released[0] != (load.ReleasedClaim{Tenant: schemas.DefaultTenant, Source: "appdirect", Identity: "https://a.example.com"}) {
 		t.Fatalf("report %+v", rep)
 	}
 	if got := snapshot(); got != [3]int64{0, 0, 0} {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -18,11 +19,12 @@ import (
 )
 
 func runReset(ctx context.Context, args []string, stdout, _ io.Writer) error {
-	fs := newFlags("reset", "reset [--streams a,b] --yes [--warehouse PATH | --config FILE] [--parquet-dir DIR]", stdout)
+	fs := newFlags("reset", "reset [--streams a,b] [--tenants a,b] --yes [--warehouse PATH | --config FILE] [--parquet-dir DIR]", stdout)
 	cfgPath := fs.String("config", "", "YAML config `file` (for its warehouse and parquet paths)")
 	warehouse := fs.String("warehouse", "", "DuckDB warehouse `path`")
 	parquetDir := fs.String("parquet-dir", "", "the warehouse's Parquet output `dir` (default: the config's, or the default one beside the default warehouse)")
 	streams := fs.String("streams", "", "comma-separated streams to clear (default all: "+strings.Join(schemas.Streams, ",")+")")
+	tenantsFlag := fs.String("tenants", "", "comma-separated tenants whose rows and cursors to clear (default every tenant); the other tenants' stay as they are")
 	yes := fs.Bool("yes", false, "really delete; without it, print what would be deleted and change nothing")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -38,6 +40,17 @@ func runReset(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		var err error
 		if selected, err = parseStreams(*streams); err != nil {
 			return err
+		}
+	}
+	var tenants []string
+	if setFlags(fs)["tenants"] {
+		for _, n := range strings.Split(*tenantsFlag, ",") {
+			if n = strings.TrimSpace(n); n != "" && !slices.Contains(tenants, n) {
+				tenants = append(tenants, n)
+			}
+		}
+		if len(tenants) == 0 {
+			return usagef("--tenants is empty: name the tenants to clear, or leave the flag out to clear every tenant")
 		}
 	}
 	tables, err := load.ResetTables(selected)
@@ -65,13 +78,30 @@ func runReset(ctx context.Context, args []string, stdout, _ io.Writer) error {
 			path, serveAddrFile)
 	}
 
+	preTenant, err := isPreTenant(ctx, path)
+	if err != nil {
+		return err
+	}
+	if len(tenants) > 0 && !preTenant {
+		if err := checkResetTenants(ctx, path, file, tenants); err != nil {
+			return err
+		}
+	}
+	if len(tenants) > 0 && preTenant && (len(tenants) > 1 || tenants[0] != schemas.DefaultTenant) {
+		return usagef("--tenants: %s was written by a marketsync build before tenants: it holds the tenant %s only", path, schemas.DefaultTenant)
+	}
 	if !*yes {
+		if preTenant {
+			// A preview only reads: it cannot count a file the next write upgrades first.
+			return usagef("%s was written by a marketsync build before tenants, so a preview cannot count it: "+
+				"run the reset with --yes (it upgrades the file first, as a sync would), or `syncer sync` once and preview again", path)
+		}
 		db, err := load.OpenReadOnly(ctx, path)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		rep, err := load.PreviewReset(ctx, db, tables)
+		rep, err := load.PreviewReset(ctx, db, tables, tenants...)
 		if err != nil {
 			return err
 		}
@@ -87,12 +117,21 @@ func runReset(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	// Parquet files are counted before and deleted after the commit: they derive from DuckDB,
 	// so a failure after it leaves files that `syncer export` or the next sync rewrites.
 	files := parquetFiles(pqDir, tables)
-	rep, err := db.Reset(ctx, tables)
+	rep, err := db.Reset(ctx, tables, tenants...)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "syncer reset deleted from %s:\n\n", path)
 	printResetWith(stdout, rep, pqDir, files, file)
+	if len(tenants) > 0 {
+		// Parquet files hold every tenant's rows: rewrite the tables' files from what committed
+		// (the other tenants' rows), where the warehouse has an export.
+		if err := rewriteParquet(ctx, db, pqDir, tables); err != nil {
+			return fmt.Errorf("the warehouse was reset, but rewriting its Parquet files failed (run `syncer export` to rewrite them from the warehouse): %w", err)
+		}
+		fmt.Fprintf(stdout, "\nthe next `syncer sync` loads %s of %s from the source again (a full scan)\n", strings.Join(selected, ", "), strings.Join(tenants, ", "))
+		return nil
+	}
 	var errs []error
 	for _, t := range tables {
 		if pqDir == "" {
@@ -107,6 +146,62 @@ func runReset(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "\nthe next `syncer sync` loads %s from the source again (a full scan)\n", strings.Join(selected, ", "))
 	return nil
+}
+
+// isPreTenant says whether the warehouse at path predates tenants (no sync of a build with
+// tenants has upgraded it yet).
+func isPreTenant(ctx context.Context, path string) (bool, error) {
+	db, err := load.OpenReadOnly(ctx, path)
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	return !hasColumn(ctx, db, "_sync_state", "tenant"), nil
+}
+
+// checkResetTenants refuses a tenant that neither the warehouse nor the config knows: a
+// mistyped name must not pass for a reset that deleted nothing.
+func checkResetTenants(ctx context.Context, path string, file *config.File, tenants []string) error {
+	db, err := load.OpenReadOnly(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	known, err := load.KnownTenants(ctx, db)
+	if err != nil {
+		return err
+	}
+	if file != nil {
+		for _, t := range file.TenantList() {
+			if !slices.Contains(known, t.Name) {
+				known = append(known, t.Name)
+			}
+		}
+	}
+	slices.Sort(known)
+	for _, n := range tenants {
+		if !slices.Contains(known, n) {
+			return usagef("--tenants: no tenant %q in %s; its tenants are %s", n, path, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+// rewriteParquet rewrites the Parquet files of the tables that have an export under pqDir.
+func rewriteParquet(ctx context.Context, db *load.DuckDB, pqDir string, tables []*schemas.Table) error {
+	if pqDir == "" {
+		return nil
+	}
+	var have []*schemas.Table
+	for _, t := range tables {
+		if _, err := os.Stat(filepath.Join(pqDir, t.Name)); err == nil {
+			have = append(have, t)
+		}
+	}
+	if len(have) == 0 {
+		return nil
+	}
+	return db.ExportParquet(ctx, pqDir, have, nil)
 }
 
 // removeParquet deletes the Parquet files under dir and the folders they leave empty, and
@@ -186,6 +281,9 @@ func tablesOf(rep load.ResetReport) []*schemas.Table {
 
 func printResetWith(w io.Writer, rep load.ResetReport, pqDir string, files map[string]int, file *config.File) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	if len(rep.Tenants) > 0 {
+		fmt.Fprintf(w, "of tenants %s only (the other tenants' rows and cursors are kept):\n\n", strings.Join(rep.Tenants, ", "))
+	}
 	fmt.Fprintln(tw, "table\trows\trejected\tcursors\tparquet files\t")
 	for _, r := range rep.Tables {
 		pf := fmt.Sprint(files[r.Table])
@@ -197,15 +295,18 @@ func printResetWith(w io.Writer, rep load.ResetReport, pqDir string, files map[s
 	tw.Flush()
 	if len(rep.Released) > 0 {
 		var names []string
-		for s, id := range rep.Released {
-			names = append(names, fmt.Sprintf("%s (%s)", s, id))
+		for _, c := range rep.Released {
+			names = append(names, fmt.Sprintf("%s of tenant %s (%s)", c.Source, c.Tenant, c.Identity))
 		}
 		sort.Strings(names)
 		fmt.Fprintf(w, "\nsource claims released (no stream of the source keeps data): %s\n", strings.Join(names, "; "))
 	}
-	if pqDir == "" {
+	switch {
+	case pqDir != "" && len(rep.Tenants) > 0:
+		fmt.Fprintf(w, "\nParquet: the tables' files under %s are rewritten with the other tenants' rows\n", pqDir)
+	case pqDir == "":
 		fmt.Fprintln(w, "\nParquet: not touched (its folder is not known for this warehouse: pass --parquet-dir DIR, or --config)")
-	} else {
+	default:
 		fmt.Fprintf(w, "\nParquet: the tables' folders under %s\n", pqDir)
 	}
 	fmt.Fprintln(w, "run history (_sync_runs) is kept")

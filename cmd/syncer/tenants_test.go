@@ -148,3 +148,101 @@ func TestAuth_TenantsNeedTheTenantFlag(t *testing.T) {
 		t.Errorf("--tenant acme (client_credentials): exit %d %s", code, errOut)
 	}
 }
+
+// syncer reset --tenants clears those tenants' rows, quarantine, cursors and claims and nothing
+// of the others: their rows and cursors stay byte for byte, Parquet keeps only their rows, and
+// the next sync scans the reset tenant in full and the other one incrementally.
+func TestReset_TenantsClearsOnlyThoseTenants(t *testing.T) {
+	setSecrets(t)
+	dir := t.TempDir()
+	a := startSim(t, apisim.Config{Seed: 11, Scale: 120, Profile: "fast"})
+	b := startSim(t, apisim.Config{Seed: 12, Scale: 90, Profile: "fast"})
+	cfg := writeTenantsConfig(t, dir, a, b)
+	wh := dir + "/w.duckdb"
+	sync := func() {
+		t.Helper()
+		if code, out, errOut := syncer(t, "sync", "--config", cfg, "--progress", "never"); code != exitOK {
+			t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	sync()
+	// What globex holds, every column of every row and every cursor, as one digest per table.
+	digest := func(tenant string) map[string]string {
+		db, err := load.OpenReadOnly(context.Background(), wh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		out := map[string]string{}
+		for _, tbl := range schemas.Tables {
+			var d string
+			q := fmt.Sprintf(`SELECT count(*) || ':' || coalesce(md5(string_agg(CAST(r AS VARCHAR), '|' ORDER BY CAST(r AS VARCHAR))), '') FROM %s r WHERE tenant = ?`, load.Quote(tbl.Name))
+			if err := db.QueryRowContext(context.Background(), q, tenant).Scan(&d); err != nil {
+				t.Fatal(err)
+			}
+			out[tbl.Name] = d
+		}
+		for _, st := range []string{"_sync_state", "_sources"} {
+			var d string
+			q := fmt.Sprintf(`SELECT count(*) || ':' || coalesce(md5(string_agg(CAST(r AS VARCHAR), '|' ORDER BY CAST(r AS VARCHAR))), '') FROM %s r WHERE tenant = ?`, st)
+			if err := db.QueryRowContext(context.Background(), q, tenant).Scan(&d); err != nil {
+				t.Fatal(err)
+			}
+			out[st] = d
+		}
+		return out
+	}
+	before := digest("globex")
+
+	code, out, errOut := syncer(t, "reset", "--config", cfg, "--tenants", "acme")
+	if code != exitUsage || !strings.Contains(out, "would delete") || !strings.Contains(out, "of tenants acme only") {
+		t.Fatalf("reset --tenants acme without --yes: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, _, errOut = syncer(t, "reset", "--config", cfg, "--tenants", "acme,initech", "--yes")
+	if code != exitUsage || !strings.Contains(errOut, `no tenant "initech"`) || !strings.Contains(errOut, "acme, globex") {
+		t.Fatalf("reset --tenants initech: exit %d %s", code, errOut)
+	}
+	if got := digest("acme"); got["users"] == "0:" {
+		t.Fatalf("a refused reset deleted acme's rows: %v", got)
+	}
+	code, out, errOut = syncer(t, "reset", "--config", cfg, "--tenants", "acme", "--yes")
+	if code != exitOK || !strings.Contains(out, "appdirect of tenant acme") || strings.Contains(out, "of tenant globex") {
+		t.Fatalf("reset --tenants acme --yes: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for name, d := range digest("acme") {
+		if d != "0:" {
+			t.Errorf("after the reset acme still has %s in %s", d, name)
+		}
+	}
+	if after := digest("globex"); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("the reset changed globex:\nbefore %v\nafter  %v", before, after)
+	}
+	// Parquet holds every tenant's rows in one file per partition: rewritten with globex's only.
+	pq := queryInt(t, wh, fmt.Sprintf(`SELECT count(*) FILTER (WHERE tenant = 'acme') * 1000000 + count(*) FROM read_parquet('%s/parquet/users/*/*.parquet')`, dir))
+	if want := queryInt(t, wh, `SELECT count(*) FROM users WHERE tenant = 'globex'`); pq != want {
+		t.Errorf("users Parquet after the reset: %d (acme rows x 1e6 + rows), want %d globex rows", pq, want)
+	}
+
+	sync()
+	// The run after the reset scanned acme's streams in full and globex's users incrementally.
+	full := queryInt(t, wh, `SELECT count(*) FILTER (WHERE tenant = 'acme' AND full_scan) * 1000 + count(*) FILTER (WHERE tenant = 'globex' AND stream = 'users' AND NOT full_scan)
+		FROM _sync_runs WHERE run_id = (SELECT max_by(run_id, started_at) FROM _sync_runs)`)
+	if acmeRuns := queryInt(t, wh, `SELECT count(*) FROM _sync_runs WHERE tenant = 'acme' AND run_id = (SELECT max_by(run_id, started_at) FROM _sync_runs)`); full != acmeRuns*1000+1 {
+		t.Errorf("the sync after the reset: %d (acme full scans x 1000 + globex incremental users), want %d", full, acmeRuns*1000+1)
+	}
+	db, err := load.OpenReadOnly(context.Background(), wh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, c := range []struct {
+		tenant  string
+		sim     *apisim.Server
+		streams []string
+	}{{"acme", a, schemas.Streams}, {"globex", b, []string{"companies", "users", "invoices", "leads", "opportunities", "events"}}} {
+		diff, err := simcheck.CompareRows(context.Background(), db, c.sim, c.streams, simcheck.RowOptions{Tenant: c.tenant})
+		if err != nil || diff != "" {
+			t.Errorf("tenant %s differs from its source after the reset and a sync (%v):\n%s", c.tenant, err, diff)
+		}
+	}
+}

@@ -143,7 +143,15 @@ func (d *DuckDB) exportTable(ctx context.Context, t *schemas.Table, tdir string,
 		if err := os.Chmod(tmp, 0o600); err != nil {
 			return 0, err
 		}
+		// The file's bytes reach the disk before its name does: a crash after the rename must
+		// not leave a reader a whole-looking name over a torn file.
+		if err := syncFile(tmp); err != nil {
+			return 0, err
+		}
 		if err := os.Rename(tmp, final); err != nil {
+			return 0, err
+		}
+		if err := syncFile(pdir); err != nil {
 			return 0, err
 		}
 	}
@@ -156,6 +164,22 @@ func (d *DuckDB) exportTable(ctx context.Context, t *schemas.Table, tdir string,
 		}
 	}
 	return len(values), ownerOnly(tdir)
+}
+
+// syncFile flushes a file (or a directory's entries) to stable storage.
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("syncing %s to disk: %w", path, err)
+	}
+	return nil
 }
 
 func (d *DuckDB) distinct(ctx context.Context, q string, args ...any) ([]sql.NullString, error) {

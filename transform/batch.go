@@ -77,6 +77,18 @@ type node struct {
 	// raw: a leaf keeps the member's JSON text (Kind JSON), so the value is checked strictly even
 	// where a conversion would not look (a string's escapes, a nested object's numbers).
 	raw bool
+	// order predicts the members of this object by position, as Batcher.order does at the top
+	// level: a slot is used only when its raw key equals the member's, and it is rewritten in
+	// place (no allocation) when the shape changes.
+	order []childSlot
+}
+
+// childSlot is one predicted member of a nested object: its raw name (checked valid), the node
+// it names (nil: not a declared path), and whether the raw name escapes a lone surrogate.
+type childSlot struct {
+	key  []byte
+	ch   *node
+	lone bool
 }
 
 func (n *node) child(key string) *node {
@@ -122,6 +134,7 @@ type Batcher struct {
 	// not an allocation; it is bounded, so names that never repeat cannot grow it.
 	order []*orderSlot
 	slots map[string]*orderSlot
+	spare childSlot // the slot of a nested member past maxChildSlots
 	// lastData remembers each column's data bytes in the last batch, to pre-size builders.
 	lastData []int
 }
@@ -327,6 +340,9 @@ func (b *Batcher) Add(rec []byte) error {
 // maxSlots bounds the interned member names of a Batcher.
 const maxSlots = 4096
 
+// maxChildSlots bounds the predicted members of each nested object.
+const maxChildSlots = 256
+
 // slot returns the slot of the raw top-level member name key, checking the name the first time.
 func (b *Batcher) slot(key []byte) (*orderSlot, error) {
 	if s := b.slots[string(key)]; s != nil {
@@ -355,12 +371,39 @@ func (b *Batcher) slot(key []byte) (*orderSlot, error) {
 // depth is how many containers enclose the object's member values. It returns the end of the
 // object.
 func (b *Batcher) walk(rec []byte, vs int, n *node, depth int) (int, error) {
+	member := 0
 	return jsonscan.Members(rec, vs, func(key []byte, ks int) (int, error) {
-		name, err := b.strict.Key(key, &b.keyBuf)
-		if err != nil {
-			return 0, err
+		m := member
+		member++
+		var slot *childSlot
+		switch {
+		case m < len(n.order):
+			slot = &n.order[m]
+		case m < maxChildSlots:
+			n.order = append(n.order, childSlot{})
+			slot = &n.order[m]
+		default:
+			slot = &b.spare // past the bound: looked up every time
+			slot.key = nil
 		}
-		ch := n.child(jsonscan.String(name))
+		if string(slot.key) != string(key) || slot.key == nil {
+			lone := b.strict.LoneSurrogates
+			b.strict.LoneSurrogates = false
+			name, err := b.strict.Key(key, &b.keyBuf)
+			if err != nil {
+				return 0, err
+			}
+			slot.key = append(slot.key[:0], key...)
+			if slot.key == nil {
+				slot.key = []byte{} // an empty name is a valid prediction too
+			}
+			slot.ch, slot.lone = n.child(jsonscan.String(name)), b.strict.LoneSurrogates
+			b.strict.LoneSurrogates = lone || slot.lone
+		} else if slot.lone {
+			b.strict.LoneSurrogates = true
+		}
+		ch := slot.ch
+		var err error
 		if ch == nil {
 			return b.strict.Skip(rec, ks, depth)
 		}

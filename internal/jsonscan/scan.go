@@ -79,6 +79,33 @@ func skipString(b []byte, i int) (int, error) {
 	return 0, syntaxErr(b, i, "unterminated string")
 }
 
+// SkipString returns the offset just past the string that starts at b[i] == '"', and whether
+// the string is plain: printable ASCII without escapes, so it is valid JSON and its content is
+// b[i+1:end-1] (what Unquote would return). Plain strings are found in one pass, 8 bytes at a
+// time; any other string is skipped as Skip does (its content unchecked).
+func SkipString(b []byte, i int) (end int, plain bool, err error) {
+	j := i + 1
+	for ; j+8 <= len(b); j += 8 {
+		if m := special8(binary.LittleEndian.Uint64(b[j:])); m != 0 {
+			j += bits.TrailingZeros64(m) >> 3
+			if b[j] == '"' {
+				return j + 1, true, nil
+			}
+			end, err := skipString(b, i)
+			return end, false, err
+		}
+	}
+	for ; j < len(b); j++ {
+		if c := b[j]; c == '"' {
+			return j + 1, true, nil
+		} else if c < 0x20 || c >= 0x80 || c == '\\' {
+			break
+		}
+	}
+	end, err = skipString(b, i)
+	return end, false, err
+}
+
 // quote8 marks, in the high bit of each byte, the quotes and backslashes among the 8 bytes of x
 // (little-endian). Borrows can only mark bytes above a marked one, so the lowest mark is exact.
 func quote8(x uint64) uint64 {

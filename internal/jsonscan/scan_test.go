@@ -321,3 +321,39 @@ func BenchmarkUnquote(b *testing.B) {
 		}
 	}
 }
+
+// SkipString finds a string's end like Skip, and calls it plain only when its content is
+// printable ASCII without escapes (Unquote's content as it stands), at every length around the
+// 8-byte steps.
+func TestSkipString_PlainOnlyWithoutEscapesControlOrNonASCII(t *testing.T) {
+	for n := 0; n < 20; n++ {
+		for _, c := range []struct {
+			special string
+			plain   bool
+		}{{"", true}, {`\"`, false}, {`\\`, false}, {`\n`, false}, {"\t", false}, {"é", false}, {"\x7f", true}} {
+			for at := 0; at <= n; at++ {
+				body := strings.Repeat("a", at) + c.special + strings.Repeat("b", n-at)
+				in := []byte(`"` + body + `",1`)
+				end, plain, err := SkipString(in, 0)
+				want, werr := Skip(in, 0)
+				if err != nil || werr != nil || end != want {
+					t.Fatalf("%q: end %d, %v; Skip says %d, %v", in, end, err, want, werr)
+				}
+				if plain != c.plain {
+					t.Fatalf("%q: plain %v, want %v", in, plain, c.plain)
+				}
+				if plain {
+					u, err := Unquote(in[:end], nil)
+					if err != nil || string(u) != string(in[1:end-1]) {
+						t.Fatalf("%q: a plain string's content %q is not Unquote's %q (%v)", in, in[1:end-1], u, err)
+					}
+				}
+			}
+		}
+	}
+	for _, in := range []string{`"abc`, `"abcdefghijklmnop`, `"abcdefgh\"`} {
+		if _, _, err := SkipString([]byte(in), 0); err == nil {
+			t.Errorf("%q: want an unterminated-string error", in)
+		}
+	}
+}

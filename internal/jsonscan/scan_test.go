@@ -357,3 +357,54 @@ func TestSkipString_PlainOnlyWithoutEscapesControlOrNonASCII(t *testing.T) {
 		}
 	}
 }
+
+// Skip of an object or array (strings scanned 8 bytes at a time inside the container loop)
+// ends where a byte-by-byte bracket matcher does, for strings of every length and escapes at
+// every position, including at the end of the input.
+func TestSkip_ContainerAgreesWithByteByByte(t *testing.T) {
+	ref := func(b []byte) int {
+		depth, in := 0, false
+		for j := 0; j < len(b); j++ {
+			switch c := b[j]; {
+			case in && c == '\\':
+				j++
+			case c == '"':
+				in = !in
+			case in:
+			case c == '{' || c == '[':
+				depth++
+			case c == '}' || c == ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte(`ab"\\\\{}[]:,é`)
+	for n := 0; n < 30000; n++ {
+		size := 1 + rng.IntN(120)
+		b := make([]byte, size)
+		b[0] = "{["[rng.IntN(2)]
+		for k := 1; k < size; k++ {
+			if rng.IntN(5) == 0 {
+				b[k] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				b[k] = 'a' + byte(rng.IntN(26))
+			}
+		}
+		want := ref(b)
+		got, err := Skip(b, 0)
+		if want < 0 {
+			if err == nil {
+				t.Fatalf("%q: ended at %d, want unterminated", b, got)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Fatalf("%q: got %d, %v; want %d", b, got, err, want)
+		}
+	}
+}

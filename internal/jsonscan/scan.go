@@ -23,7 +23,8 @@ func syntaxErr(b []byte, i int, what string) error {
 }
 
 func ws(b []byte, i int) int {
-	for i < len(b) {
+	// One comparison for the usual case, a token right here (APIs send minified JSON).
+	for i < len(b) && b[i] <= ' ' {
 		switch b[i] {
 		case ' ', '\t', '\n', '\r':
 			i++

@@ -137,9 +137,16 @@ type Batcher struct {
 	order []*orderSlot
 	slots map[string]*orderSlot
 	spare childSlot // the slot of a nested member past maxChildSlots
-	// The metadata columns' constant text.
+	// The metadata columns' constant text, and the longest of it plus 2 (_extra's braces).
 	source, runID, tenant []byte
+	constText             int
+	// textBound bounds the text of any one column of the pending batch.
+	textBound int
 }
+
+// maxBatchText is the most text one string column of a batch holds (arrow's 32-bit offsets);
+// a variable so that a test can reach it.
+var maxBatchText = 1<<31 - 1
 
 type orderSlot struct {
 	key  string // the raw member name (still escaped), checked valid
@@ -165,7 +172,10 @@ type Digest struct {
 
 // SetRunID changes the _run_id written from now on (a repeated scan within a run gets its own,
 // so deletions can be judged against the last scan alone).
-func (b *Batcher) SetRunID(id string) { b.meta.RunID, b.runID = id, []byte(id) }
+func (b *Batcher) SetRunID(id string) {
+	b.meta.RunID, b.runID = id, []byte(id)
+	b.constText = max(b.constText, len(id)+2)
+}
 
 // Digest returns the keys added since ResetDigest.
 func (b *Batcher) Digest() Digest { return b.digest }
@@ -189,7 +199,8 @@ func NewBatcher(t *schemas.Table, mem memory.Allocator, meta Meta) *Batcher {
 	}
 	b := &Batcher{table: t, meta: meta, schema: t.Schema(),
 		byKey: map[string]*node{}, keys: map[string]struct{}{},
-		source: []byte(t.Source), runID: []byte(meta.RunID), tenant: []byte(meta.Tenant)}
+		source: []byte(t.Source), runID: []byte(meta.RunID), tenant: []byte(meta.Tenant),
+		constText: max(len(t.Source), len(meta.RunID), len(meta.Tenant)) + 2}
 	for i, c := range t.AllColumns() {
 		b.builders = append(b.builders, newColBuilder(mem, c, b.schema.Field(i).Type))
 	}
@@ -338,6 +349,13 @@ func (b *Batcher) Add(rec []byte) error {
 	if _, dup := b.keys[key]; dup {
 		return ErrDuplicateKey
 	}
+	// Arrow strings have 32-bit offsets: no column of a batch may hold 2 GiB of text. A record
+	// puts at most its own length (plus the braces of _extra) into any column, so the bound is
+	// checked once per record.
+	if b.textBound+len(rec)+b.constText > maxBatchText {
+		return fmt.Errorf("stream %s: the batch would hold more than 2 GiB of text in one column after %d rows (arrow's 32-bit string offsets); lower batch_rows", b.table.Name, b.rows)
+	}
+	b.textBound += len(rec) + b.constText
 	b.keys[key] = struct{}{}
 	b.digest.Rows++
 	b.digest.Sum += keyHash(key)
@@ -717,7 +735,7 @@ func (b *Batcher) Flush() arrow.RecordBatch {
 	for _, a := range cols {
 		a.Release()
 	}
-	b.rows = 0
+	b.rows, b.textBound = 0, 0
 	clear(b.keys)
 	return rec
 }

@@ -441,3 +441,34 @@ func TestBatcher_NestedMemberPredictionKeepsWhatTheCheckFound(t *testing.T) {
 	wantCells(t, rec, "customer_country", "US", "FR", "DE", "NULL", "NULL")
 	wantCells(t, rec, "customer_email", "NULL", "NULL", "NULL", "e4", "e5")
 }
+
+// A batch never holds more text in one column than arrow's 32-bit offsets address: the record
+// that would pass the bound is refused with an error naming the stream and what to change,
+// nothing of it is appended, and after a flush it is added.
+func TestBatcher_RefusesARecordPastTheTextBound(t *testing.T) {
+	defer func(old int) { maxBatchText = old }(maxBatchText)
+	maxBatchText = 200
+	b := newTestBatcher(t, "leads")
+	recs := []string{`{"id":"a","notes":"` + strings.Repeat("x", 60) + `"}`, `{"id":"b","notes":"y"}`, `{"id":"c","notes":"` + strings.Repeat("z", 60) + `"}`}
+	for _, r := range recs[:2] {
+		if err := b.Add([]byte(r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := b.Add([]byte(recs[2]))
+	if err == nil || !strings.Contains(err.Error(), "stream leads") || !strings.Contains(err.Error(), "lower batch_rows") {
+		t.Fatalf("err %v, want the text bound named", err)
+	}
+	if b.Len() != 2 {
+		t.Fatalf("%d rows pending, want 2", b.Len())
+	}
+	first := b.Flush()
+	defer first.Release()
+	wantCells(t, first, "id", "a", "b")
+	if err := b.Add([]byte(recs[2])); err != nil {
+		t.Fatal(err)
+	}
+	second := b.Flush()
+	defer second.Release()
+	wantCells(t, second, "notes", strings.Repeat("z", 60))
+}

@@ -1,7 +1,6 @@
 package transform
 
 import (
-	"math"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -123,9 +122,6 @@ func (c *colBuilder) appendNull() {
 
 func (c *colBuilder) appendBytes(v []byte) {
 	c.next(true)
-	if c.dataLen+len(v) > math.MaxInt32 {
-		panic("transform: a batch's column holds more than 2 GiB of text (arrow's 32-bit string offsets)")
-	}
 	if c.dataLen+len(v) > len(c.dataB) {
 		c.data.Reserve(max(2*len(c.dataB), c.dataLen+len(v)))
 		c.dataB = c.data.Buf()

@@ -77,6 +77,18 @@ type node struct {
 	// raw: a leaf keeps the member's JSON text (Kind JSON), so the value is checked strictly even
 	// where a conversion would not look (a string's escapes, a nested object's numbers).
 	raw bool
+	// order predicts the members of this object by position, as Batcher.order does at the top
+	// level: a slot is used only when its raw key equals the member's, and it is rewritten in
+	// place (no allocation) when the shape changes.
+	order []childSlot
+}
+
+// childSlot is one predicted member of a nested object: its raw name (checked valid), the node
+// it names (nil: not a declared path), and whether the raw name escapes a lone surrogate.
+type childSlot struct {
+	key  []byte
+	ch   *node
+	lone bool
 }
 
 func (n *node) child(key string) *node {
@@ -93,7 +105,8 @@ func (n *node) child(key string) *node {
 type Batcher struct {
 	table    *schemas.Table
 	meta     Meta
-	rb       *array.RecordBuilder
+	schema   *arrow.Schema
+	builders []*colBuilder // one per column of the schema, declared then metadata
 	cols     []*column
 	decimals []*column
 	byKey    map[string]*node
@@ -104,6 +117,7 @@ type Batcher struct {
 	vals   []value
 	seen   []bool
 	bad    bool // some vals[i].err was set in this record
+	plain  bool // the value being converted is a plain string (see setLeaves)
 	extras []extraMember
 	extra  []byte
 	last   map[string]int // unknown member name -> its last index in extras, for many members
@@ -122,9 +136,17 @@ type Batcher struct {
 	// not an allocation; it is bounded, so names that never repeat cannot grow it.
 	order []*orderSlot
 	slots map[string]*orderSlot
-	// lastData remembers each column's data bytes in the last batch, to pre-size builders.
-	lastData []int
+	spare childSlot // the slot of a nested member past maxChildSlots
+	// The metadata columns' constant text, and the longest of it plus 2 (_extra's braces).
+	source, runID, tenant []byte
+	constText             int
+	// textBound bounds the text of any one column of the pending batch.
+	textBound int
 }
+
+// maxBatchText is the most text one string column of a batch holds (arrow's 32-bit offsets);
+// a variable so that a test can reach it.
+var maxBatchText = 1<<31 - 1
 
 type orderSlot struct {
 	key  string // the raw member name (still escaped), checked valid
@@ -150,7 +172,10 @@ type Digest struct {
 
 // SetRunID changes the _run_id written from now on (a repeated scan within a run gets its own,
 // so deletions can be judged against the last scan alone).
-func (b *Batcher) SetRunID(id string) { b.meta.RunID = id }
+func (b *Batcher) SetRunID(id string) {
+	b.meta.RunID, b.runID = id, []byte(id)
+	b.constText = max(b.constText, len(id)+2)
+}
 
 // Digest returns the keys added since ResetDigest.
 func (b *Batcher) Digest() Digest { return b.digest }
@@ -172,8 +197,13 @@ func NewBatcher(t *schemas.Table, mem memory.Allocator, meta Meta) *Batcher {
 	if meta.Tenant == "" {
 		meta.Tenant = schemas.DefaultTenant
 	}
-	b := &Batcher{table: t, meta: meta, rb: array.NewRecordBuilder(mem, t.Schema()),
-		byKey: map[string]*node{}, keys: map[string]struct{}{}}
+	b := &Batcher{table: t, meta: meta, schema: t.Schema(),
+		byKey: map[string]*node{}, keys: map[string]struct{}{},
+		source: []byte(t.Source), runID: []byte(meta.RunID), tenant: []byte(meta.Tenant),
+		constText: max(len(t.Source), len(meta.RunID), len(meta.Tenant)) + 2}
+	for i, c := range t.AllColumns() {
+		b.builders = append(b.builders, newColBuilder(mem, c, b.schema.Field(i).Type))
+	}
 	for i, c := range t.Columns {
 		cc := &column{Column: c, idx: i}
 		b.cols = append(b.cols, cc)
@@ -216,7 +246,11 @@ func (b *Batcher) Len() int { return b.rows }
 func (b *Batcher) Rounded() int64 { return b.rounded }
 
 // Release frees the builders.
-func (b *Batcher) Release() { b.rb.Release() }
+func (b *Batcher) Release() {
+	for _, cb := range b.builders {
+		cb.release()
+	}
+}
 
 // Add converts one JSON object and appends it. On a *FieldError nothing is appended (every value
 // is converted before any is appended), so the caller can quarantine the record and go on.
@@ -266,19 +300,17 @@ func (b *Batcher) Add(rec []byte) error {
 			// One walk of the nested object serves every flattened column under it.
 			ve, err = b.walk(rec, vs, g, 2)
 		case rec[vs] == '"' && !g.raw && len(g.leaves) > 0:
-			ve, err = jsonscan.Skip(rec, vs) // every conversion of a string checks it
+			// A plain string is found and checked in one pass; any other is checked by every
+			// conversion of a string (Unquote).
+			ve, b.plain, err = jsonscan.SkipString(rec, vs)
 		default:
 			ve, err = b.strict.Skip(rec, vs, 1)
 		}
 		if err != nil {
 			return 0, err
 		}
-		for _, c := range g.leaves {
-			if err := b.set(c, rec[vs:ve]); err != nil {
-				return 0, err
-			}
-		}
-		return ve, nil
+		err = b.setLeaves(g, rec[vs:ve])
+		return ve, err
 	})
 	if err == nil {
 		for _, c := range rec[end:] {
@@ -317,6 +349,13 @@ func (b *Batcher) Add(rec []byte) error {
 	if _, dup := b.keys[key]; dup {
 		return ErrDuplicateKey
 	}
+	// Arrow strings have 32-bit offsets: no column of a batch may hold 2 GiB of text. A record
+	// puts at most its own length (plus the braces of _extra) into any column, so the bound is
+	// checked once per record.
+	if b.textBound+len(rec)+b.constText > maxBatchText {
+		return fmt.Errorf("stream %s: the batch would hold more than 2 GiB of text in one column after %d rows (arrow's 32-bit string offsets); lower batch_rows", b.table.Name, b.rows)
+	}
+	b.textBound += len(rec) + b.constText
 	b.keys[key] = struct{}{}
 	b.digest.Rows++
 	b.digest.Sum += keyHash(key)
@@ -326,6 +365,9 @@ func (b *Batcher) Add(rec []byte) error {
 
 // maxSlots bounds the interned member names of a Batcher.
 const maxSlots = 4096
+
+// maxChildSlots bounds the predicted members of each nested object.
+const maxChildSlots = 256
 
 // slot returns the slot of the raw top-level member name key, checking the name the first time.
 func (b *Batcher) slot(key []byte) (*orderSlot, error) {
@@ -355,12 +397,39 @@ func (b *Batcher) slot(key []byte) (*orderSlot, error) {
 // depth is how many containers enclose the object's member values. It returns the end of the
 // object.
 func (b *Batcher) walk(rec []byte, vs int, n *node, depth int) (int, error) {
+	member := 0
 	return jsonscan.Members(rec, vs, func(key []byte, ks int) (int, error) {
-		name, err := b.strict.Key(key, &b.keyBuf)
-		if err != nil {
-			return 0, err
+		m := member
+		member++
+		var slot *childSlot
+		switch {
+		case m < len(n.order):
+			slot = &n.order[m]
+		case m < maxChildSlots:
+			n.order = append(n.order, childSlot{})
+			slot = &n.order[m]
+		default:
+			slot = &b.spare // past the bound: looked up every time
+			slot.key = nil
 		}
-		ch := n.child(jsonscan.String(name))
+		if string(slot.key) != string(key) || slot.key == nil {
+			lone := b.strict.LoneSurrogates
+			b.strict.LoneSurrogates = false
+			name, err := b.strict.Key(key, &b.keyBuf)
+			if err != nil {
+				return 0, err
+			}
+			slot.key = append(slot.key[:0], key...)
+			if slot.key == nil {
+				slot.key = []byte{} // an empty name is a valid prediction too
+			}
+			slot.ch, slot.lone = n.child(jsonscan.String(name)), b.strict.LoneSurrogates
+			b.strict.LoneSurrogates = lone || slot.lone
+		} else if slot.lone {
+			b.strict.LoneSurrogates = true
+		}
+		ch := slot.ch
+		var err error
 		if ch == nil {
 			return b.strict.Skip(rec, ks, depth)
 		}
@@ -368,21 +437,36 @@ func (b *Batcher) walk(rec []byte, vs int, n *node, depth int) (int, error) {
 			b.seen[c.idx] = false
 		}
 		var ke int
-		if len(ch.children) > 0 && rec[ks] == '{' {
+		switch {
+		case len(ch.children) > 0 && rec[ks] == '{':
 			ke, err = b.walk(rec, ks, ch, depth+1)
-		} else {
+		case rec[ks] == '"':
+			// A plain string is valid JSON as it stands; any other gets the strict check.
+			if ke, b.plain, err = jsonscan.SkipString(rec, ks); err == nil && !b.plain {
+				ke, err = b.strict.Skip(rec, ks, depth)
+			}
+		default:
 			ke, err = b.strict.Skip(rec, ks, depth)
 		}
 		if err != nil {
 			return 0, err
 		}
-		for _, c := range ch.leaves {
-			if err := b.set(c, rec[ks:ke]); err != nil {
-				return 0, err
-			}
-		}
-		return ke, nil
+		err = b.setLeaves(ch, rec[ks:ke])
+		return ke, err
 	})
+}
+
+// setLeaves converts v into every column read from n's whole value. b.plain says v is a plain
+// string (SkipString); it holds for this value only.
+func (b *Batcher) setLeaves(n *node, v []byte) error {
+	var err error
+	for _, c := range n.leaves {
+		if err = b.set(c, v); err != nil {
+			break
+		}
+	}
+	b.plain = false
+	return err
 }
 
 func (b *Batcher) recordID(rec []byte) string {
@@ -430,7 +514,7 @@ func (b *Batcher) convert(c *column, v []byte) error {
 	case schemas.String:
 		switch kind {
 		case '"':
-			s, err := jsonscan.Unquote(v, &c.scratch)
+			s, err := b.unquote(c, v)
 			if err != nil {
 				return b.fail(c, v, err)
 			}
@@ -470,7 +554,7 @@ func (b *Batcher) convert(c *column, v []byte) error {
 		s := v
 		if kind == '"' {
 			var err error
-			if s, err = jsonscan.Unquote(v, &c.scratch); err != nil {
+			if s, err = b.unquote(c, v); err != nil {
 				return b.fail(c, v, err)
 			}
 		}
@@ -538,13 +622,22 @@ func (b *Batcher) scalarText(c *column, v []byte) ([]byte, error) {
 	case '0':
 		return v, nil
 	case '"':
-		s, err := jsonscan.Unquote(v, &c.scratch)
+		s, err := b.unquote(c, v)
 		if err != nil {
 			return nil, b.fail(c, v, err)
 		}
 		return s, nil
 	}
 	return nil, b.fail(c, v, fmt.Errorf("%w: want a %s", ErrType, c.Kind))
+}
+
+// unquote returns the content of the JSON string v: as it stands if it is plain (b.plain), else
+// checked and unescaped by jsonscan.Unquote.
+func (b *Batcher) unquote(c *column, v []byte) ([]byte, error) {
+	if b.plain {
+		return v[1 : len(v)-1], nil
+	}
+	return jsonscan.Unquote(v, &c.scratch)
 }
 
 // buildExtra writes the unknown members into b.extra as one JSON object (nothing if none), the
@@ -607,61 +700,23 @@ func (b *Batcher) appendRow() {
 	b.buildExtra()
 	for _, c := range b.cols {
 		if !b.seen[c.idx] {
-			b.rb.Field(c.idx).AppendNull()
+			b.builders[c.idx].appendNull()
 			continue
 		}
-		appendValue(b.rb.Field(c.idx), c.Kind, &b.vals[c.idx])
+		b.builders[c.idx].appendValue(&b.vals[c.idx])
 	}
-	m := b.metaIdx
-	b.rb.Field(m).(*array.StringBuilder).Append(b.table.Source)
-	b.rb.Field(m + 1).(*array.TimestampBuilder).Append(arrow.Timestamp(b.meta.SyncedAt))
-	b.rb.Field(m + 2).(*array.StringBuilder).Append(b.meta.RunID)
-	b.rb.Field(m + 3).AppendNull()
+	m := b.builders[b.metaIdx:]
+	m[0].appendBytes(b.source)
+	m[1].appendInt(b.meta.SyncedAt)
+	m[2].appendBytes(b.runID)
+	m[3].appendNull()
 	if len(b.extra) > 0 {
-		b.rb.Field(m + 4).(*array.StringBuilder).BinaryBuilder.Append(b.extra)
+		m[4].appendBytes(b.extra)
 	} else {
-		b.rb.Field(m + 4).AppendNull()
+		m[4].appendNull()
 	}
-	b.rb.Field(m + 5).(*array.StringBuilder).Append(b.meta.Tenant)
+	m[5].appendBytes(b.tenant)
 	b.rows++
-}
-
-func appendValue(fb array.Builder, k schemas.Kind, v *value) {
-	if v.null {
-		fb.AppendNull()
-		return
-	}
-	switch k {
-	case schemas.String, schemas.JSON:
-		sb := fb.(*array.StringBuilder)
-		// The unchecked append skips a capacity check per value when Flush already reserved room.
-		if sb.Len() < sb.Cap() && sb.DataLen()+len(v.b) <= sb.DataCap() {
-			sb.BinaryBuilder.UnsafeAppend(v.b)
-		} else {
-			sb.BinaryBuilder.Append(v.b)
-		}
-	case schemas.Int64:
-		fb.(*array.Int64Builder).Append(v.i)
-	case schemas.Float64:
-		fb.(*array.Float64Builder).Append(v.f)
-	case schemas.Bool:
-		fb.(*array.BooleanBuilder).Append(v.i == 1)
-	case schemas.Timestamp:
-		fb.(*array.TimestampBuilder).Append(arrow.Timestamp(v.i))
-	case schemas.Decimal:
-		fb.(*array.Decimal128Builder).Append(v.d)
-	case schemas.StringList:
-		lb := fb.(*array.ListBuilder)
-		lb.Append(true)
-		sb := lb.ValueBuilder().(*array.StringBuilder)
-		for _, e := range v.list {
-			if e == nil {
-				sb.AppendNull()
-			} else {
-				sb.BinaryBuilder.Append(e)
-			}
-		}
-	}
 }
 
 // Flush returns the pending rows as a batch (nil if none) and resets the builders for reuse.
@@ -670,24 +725,17 @@ func (b *Batcher) Flush() arrow.RecordBatch {
 	if b.rows == 0 {
 		return nil
 	}
-	rows := b.rows
-	if b.lastData == nil {
-		b.lastData = make([]int, len(b.cols)+len(schemas.MetaColumns))
+	// Each column's next batch starts on buffers sized like this one's, so it is not grown
+	// (and copied) row by row.
+	cols := make([]arrow.Array, len(b.builders))
+	for i, cb := range b.builders {
+		cols[i] = cb.finish()
 	}
-	for i := range b.lastData {
-		if sb, ok := b.rb.Field(i).(*array.StringBuilder); ok {
-			b.lastData[i] = sb.DataLen()
-		}
+	rec := array.NewRecordBatch(b.schema, cols, int64(b.rows))
+	for _, a := range cols {
+		a.Release()
 	}
-	rec := b.rb.NewRecordBatch()
-	b.rows = 0
+	b.rows, b.textBound = 0, 0
 	clear(b.keys)
-	// The next batch is likely as large: reserve now instead of growing (and copying) per row.
-	b.rb.Reserve(rows)
-	for i, n := range b.lastData {
-		if sb, ok := b.rb.Field(i).(*array.StringBuilder); ok && n > 0 {
-			sb.ReserveData(n)
-		}
-	}
 	return rec
 }

@@ -416,3 +416,59 @@ func TestBatcher_ManyRepeatedUnknownMembers(t *testing.T) {
 	defer rec.Release()
 	wantCells(t, rec, "_extra", "{"+strings.Join(want, ",")+"}")
 }
+
+// Nested members are predicted by position from the previous record (no key check or lookup
+// when the raw name repeats): a prediction must carry everything the check found, so a
+// predicted name escaping a lone surrogate still gets the enclosing JSON text repaired, and a
+// shifted, escaped or new name is looked up again.
+func TestBatcher_NestedMemberPredictionKeepsWhatTheCheckFound(t *testing.T) {
+	b := newTestBatcher(t, "leads")
+	rec := addAll(t, b,
+		`{"id":"a","customer":{"k\ud800":1,"company":{"name":"n1","country":"US"}}}`,
+		`{"id":"b","customer":{"k\ud800":2,"company":{"name":"n2","country":"FR"}}}`,
+		`{"id":"c","customer":{"company":{"country":"DE","name":"n3"},"k\ud800":3}}`,
+		`{"id":"d","customer":{"\u0063ompany":{"\u006eame":"n4"},"contact":{"email":"e4"}}}`,
+		`{"id":"e","customer":{"company":{"name":"n5"},"contact":{"email":"e5"}}}`,
+	)
+	defer rec.Release()
+	wantCells(t, rec, "customer",
+		`{"k\ufffd":1,"company":{"name":"n1","country":"US"}}`,
+		`{"k\ufffd":2,"company":{"name":"n2","country":"FR"}}`,
+		`{"company":{"country":"DE","name":"n3"},"k\ufffd":3}`,
+		`{"\u0063ompany":{"\u006eame":"n4"},"contact":{"email":"e4"}}`,
+		`{"company":{"name":"n5"},"contact":{"email":"e5"}}`)
+	wantCells(t, rec, "customer_company_name", "n1", "n2", "n3", "n4", "n5")
+	wantCells(t, rec, "customer_country", "US", "FR", "DE", "NULL", "NULL")
+	wantCells(t, rec, "customer_email", "NULL", "NULL", "NULL", "e4", "e5")
+}
+
+// A batch never holds more text in one column than arrow's 32-bit offsets address: the record
+// that would pass the bound is refused with an error naming the stream and what to change,
+// nothing of it is appended, and after a flush it is added.
+func TestBatcher_RefusesARecordPastTheTextBound(t *testing.T) {
+	defer func(old int) { maxBatchText = old }(maxBatchText)
+	maxBatchText = 200
+	b := newTestBatcher(t, "leads")
+	recs := []string{`{"id":"a","notes":"` + strings.Repeat("x", 60) + `"}`, `{"id":"b","notes":"y"}`, `{"id":"c","notes":"` + strings.Repeat("z", 60) + `"}`}
+	for _, r := range recs[:2] {
+		if err := b.Add([]byte(r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := b.Add([]byte(recs[2]))
+	if err == nil || !strings.Contains(err.Error(), "stream leads") || !strings.Contains(err.Error(), "lower batch_rows") {
+		t.Fatalf("err %v, want the text bound named", err)
+	}
+	if b.Len() != 2 {
+		t.Fatalf("%d rows pending, want 2", b.Len())
+	}
+	first := b.Flush()
+	defer first.Release()
+	wantCells(t, first, "id", "a", "b")
+	if err := b.Add([]byte(recs[2])); err != nil {
+		t.Fatal(err)
+	}
+	second := b.Flush()
+	defer second.Release()
+	wantCells(t, second, "notes", strings.Repeat("z", 60))
+}

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -103,4 +104,29 @@ func BenchmarkEncodingJSON(b *testing.B) {
 	pages, recs, size := benchInputs(b)
 	_, _, stdlib := transformBenchmarks(pages, recs)
 	runPass(b, size, stdlib)
+}
+
+// The transform row names the figure by the measuring thread's CPU time next to the wall-clock
+// one (on Linux, where it is measured), for the measure and its encoding/json baseline.
+func TestTransformRowNamesThreadCPUFigure(t *testing.T) {
+	if raceEnabled {
+		t.Skip("timings under -race mean nothing; the row's shape is checked without it")
+	}
+	rep, err := Run(context.Background(), Options{Rows: 5000, BigRows: 12_000, Dir: t.TempDir(), Command: "smoke", Quick: true, Only: []string{"transform"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != 1 || !strings.HasPrefix(rep.Rows[0].Measure, "Transform: lead pages") {
+		t.Fatalf("rows: %+v", rep.Rows)
+	}
+	var cpu, base float64
+	notes := rep.Rows[0].Notes
+	i := strings.Index(notes, "CPU time (steadier on a shared machine): ")
+	if i < 0 {
+		t.Fatalf("notes lack the CPU-time figure: %s", notes)
+	}
+	if _, err := fmt.Sscanf(notes[i:], "CPU time (steadier on a shared machine): %f MB/s, encoding/json %f MB/s", &cpu, &base); err != nil || cpu <= 0 || base <= 0 {
+		t.Fatalf("CPU-time figures %v / %v (%v) in: %s", cpu, base, err, notes)
+	}
+	t.Logf("%s: %s (%s); %s", rep.Rows[0].Ours, rep.Rows[0].Baseline, rep.Rows[0].Ratio, notes)
 }

@@ -23,7 +23,8 @@ func syntaxErr(b []byte, i int, what string) error {
 }
 
 func ws(b []byte, i int) int {
-	for i < len(b) {
+	// One comparison for the usual case, a token right here (APIs send minified JSON).
+	for i < len(b) && b[i] <= ' ' {
 		switch b[i] {
 		case ' ', '\t', '\n', '\r':
 			i++
@@ -79,6 +80,33 @@ func skipString(b []byte, i int) (int, error) {
 	return 0, syntaxErr(b, i, "unterminated string")
 }
 
+// SkipString returns the offset just past the string that starts at b[i] == '"', and whether
+// the string is plain: printable ASCII without escapes, so it is valid JSON and its content is
+// b[i+1:end-1] (what Unquote would return). Plain strings are found in one pass, 8 bytes at a
+// time; any other string is skipped as Skip does (its content unchecked).
+func SkipString(b []byte, i int) (end int, plain bool, err error) {
+	j := i + 1
+	for ; j+8 <= len(b); j += 8 {
+		if m := special8(binary.LittleEndian.Uint64(b[j:])); m != 0 {
+			j += bits.TrailingZeros64(m) >> 3
+			if b[j] == '"' {
+				return j + 1, true, nil
+			}
+			end, err := skipString(b, i)
+			return end, false, err
+		}
+	}
+	for ; j < len(b); j++ {
+		if c := b[j]; c == '"' {
+			return j + 1, true, nil
+		} else if c < 0x20 || c >= 0x80 || c == '\\' {
+			break
+		}
+	}
+	end, err = skipString(b, i)
+	return end, false, err
+}
+
 // quote8 marks, in the high bit of each byte, the quotes and backslashes among the 8 bytes of x
 // (little-endian). Borrows can only mark bytes above a marked one, so the lowest mark is exact.
 func quote8(x uint64) uint64 {
@@ -107,7 +135,26 @@ func Skip(b []byte, i int) (int, error) {
 			}
 			switch b[j] {
 			case '"':
-				e, err := skipString(b, j)
+				// skipString's 8-bytes-at-a-time loop, inlined: a record is mostly short
+				// strings, so the call was a good part of the split's time.
+				k := j + 1
+				for k+8 <= len(b) {
+					m := quote8(binary.LittleEndian.Uint64(b[k:]))
+					if m == 0 {
+						k += 8
+						continue
+					}
+					k += bits.TrailingZeros64(m) >> 3
+					if b[k] == '"' {
+						break
+					}
+					k += 2 // a backslash and the byte it escapes
+				}
+				if k < len(b) && b[k] == '"' {
+					j = k
+					continue
+				}
+				e, err := skipString(b, j) // near the end of b, or after an escape at its edge
 				if err != nil {
 					return 0, err
 				}

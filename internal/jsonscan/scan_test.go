@@ -321,3 +321,90 @@ func BenchmarkUnquote(b *testing.B) {
 		}
 	}
 }
+
+// SkipString finds a string's end like Skip, and calls it plain only when its content is
+// printable ASCII without escapes (Unquote's content as it stands), at every length around the
+// 8-byte steps.
+func TestSkipString_PlainOnlyWithoutEscapesControlOrNonASCII(t *testing.T) {
+	for n := 0; n < 20; n++ {
+		for _, c := range []struct {
+			special string
+			plain   bool
+		}{{"", true}, {`\"`, false}, {`\\`, false}, {`\n`, false}, {"\t", false}, {"é", false}, {"\x7f", true}} {
+			for at := 0; at <= n; at++ {
+				body := strings.Repeat("a", at) + c.special + strings.Repeat("b", n-at)
+				in := []byte(`"` + body + `",1`)
+				end, plain, err := SkipString(in, 0)
+				want, werr := Skip(in, 0)
+				if err != nil || werr != nil || end != want {
+					t.Fatalf("%q: end %d, %v; Skip says %d, %v", in, end, err, want, werr)
+				}
+				if plain != c.plain {
+					t.Fatalf("%q: plain %v, want %v", in, plain, c.plain)
+				}
+				if plain {
+					u, err := Unquote(in[:end], nil)
+					if err != nil || string(u) != string(in[1:end-1]) {
+						t.Fatalf("%q: a plain string's content %q is not Unquote's %q (%v)", in, in[1:end-1], u, err)
+					}
+				}
+			}
+		}
+	}
+	for _, in := range []string{`"abc`, `"abcdefghijklmnop`, `"abcdefgh\"`} {
+		if _, _, err := SkipString([]byte(in), 0); err == nil {
+			t.Errorf("%q: want an unterminated-string error", in)
+		}
+	}
+}
+
+// Skip of an object or array (strings scanned 8 bytes at a time inside the container loop)
+// ends where a byte-by-byte bracket matcher does, for strings of every length and escapes at
+// every position, including at the end of the input.
+func TestSkip_ContainerAgreesWithByteByByte(t *testing.T) {
+	ref := func(b []byte) int {
+		depth, in := 0, false
+		for j := 0; j < len(b); j++ {
+			switch c := b[j]; {
+			case in && c == '\\':
+				j++
+			case c == '"':
+				in = !in
+			case in:
+			case c == '{' || c == '[':
+				depth++
+			case c == '}' || c == ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte(`ab"\\\\{}[]:,é`)
+	for n := 0; n < 30000; n++ {
+		size := 1 + rng.IntN(120)
+		b := make([]byte, size)
+		b[0] = "{["[rng.IntN(2)]
+		for k := 1; k < size; k++ {
+			if rng.IntN(5) == 0 {
+				b[k] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				b[k] = 'a' + byte(rng.IntN(26))
+			}
+		}
+		want := ref(b)
+		got, err := Skip(b, 0)
+		if want < 0 {
+			if err == nil {
+				t.Fatalf("%q: ended at %d, want unterminated", b, got)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Fatalf("%q: got %d, %v; want %d", b, got, err, want)
+		}
+	}
+}

@@ -170,6 +170,22 @@ func TestTenants_SameIDsStayApart(t *testing.T) {
 				t.Errorf("ReadRows(globex): %d rows, %v", n, err)
 			}
 
+			// Maintenance keeps both tenants' rows and cursors: a compaction of the tenant
+			// partitions, then an expiry of every snapshot but the current one (which first
+			// carries every tenant's cursor forward).
+			if _, err := w.Compact(ctx, charges, 64<<20); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.ExpireSnapshots(ctx, charges, 0, 1); err != nil {
+				t.Fatal(err)
+			}
+			equalRows(t, "scan of charges after maintenance", scanRows(t, w, charges), wantCharges)
+			for tenant, want := range map[string]int64{schemas.DefaultTenant: 101, "globex": 201} {
+				if got, ok, err := w.Cursor(ctx, charges, tenant, "charges", "loc-a"); err != nil || !ok || got.Value != want {
+					t.Errorf("%s's cursor after maintenance: %+v %v %v, want %d", tenant, got, ok, err, want)
+				}
+			}
+
 			// A commit carrying another tenant's row is refused.
 			if _, err := w.Commit(ctx, Commit{Table: charges, Tenant: "globex", Batches: []arrow.RecordBatch{ca1}, Stream: "charges", Partition: "loc-a"}); err == nil ||
 				!strings.Contains(err.Error(), "tenant") {

@@ -626,7 +626,14 @@ func (w *Writer) copyOnWrite(ctx context.Context, tx *table.Transaction, tbl *ta
 			continue
 		}
 		old = append(old, group[0].File)
-		_, itr, err := fullScan.ReadTasks(ctx, group)
+		// Every row of the file is read to be kept or replaced: the tasks lose the residual of
+		// the key scan's filter, which ReadTasks would apply (a file holding rows outside the
+		// filter, e.g. another tenant's, would otherwise be rewritten without them).
+		whole := slices.Clone(group)
+		for i := range whole {
+			whole[i].Residual = nil
+		}
+		_, itr, err := fullScan.ReadTasks(ctx, whole)
 		if err != nil {
 			return fmt.Errorf("reading %s to rewrite it: %w", p, err)
 		}

@@ -178,6 +178,7 @@ type Writer struct {
 
 	conflicts atomic.Int64
 	commits   atomic.Int64
+	migrated  []string // tables migrateTenant committed, under mu
 	// beforeCommit, if set (tests), runs after the data files are written and before the catalog
 	// commit; an error aborts the attempt.
 	beforeCommit func(c *Commit, attempt int) error
@@ -351,6 +352,13 @@ func (w *Writer) Close() error {
 
 // Conflicts counts the commit attempts that lost a race with another writer and were retried.
 func (w *Writer) Conflicts() int64 { return w.conflicts.Load() }
+
+// Migrated names the tables this writer gave the tenant column (migrateTenant), in order.
+func (w *Writer) Migrated() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.migrated)
+}
 
 // Commits counts the snapshots Commit created.
 func (w *Writer) Commits() int64 { return w.commits.Load() }

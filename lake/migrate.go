@@ -63,7 +63,11 @@ func (w *Writer) migrateTenant(ctx context.Context, t *schemas.Table) (*table.Ta
 				return err
 			}
 		}
-		out, err = tx.Commit(ctx)
+		if out, err = tx.Commit(ctx); err == nil {
+			w.mu.Lock()
+			w.migrated = append(w.migrated, t.Name)
+			w.mu.Unlock()
+		}
 		return err
 	})
 	if err != nil {

@@ -367,6 +367,9 @@ func TestTenants_PreTenantTableMigrates(t *testing.T) {
 				t.Fatal(err)
 			}
 			w.beforeMigrate = nil
+			if m, o := w.Migrated(), other.Migrated(); len(m) != 0 || !slices.Equal(o, []string{"charges"}) {
+				t.Errorf("migrated by this writer %v, by the other %v: want the other only", m, o)
+			}
 			migrated := currentTable(t, w, charges)
 			if err := sameColumns(charges, migrated.Schema()); err != nil {
 				t.Fatal(err)

@@ -98,7 +98,19 @@ func (w *Writer) ReadRows(ctx context.Context, t *schemas.Table, tenant, partiti
 	if tbl.CurrentSnapshot() == nil {
 		return nil
 	}
+	// A table not yet migrated (no tenant column: written before tenants were in the lake, and
+	// not yet committed to by this build) holds the default tenant's rows only.
+	old, err := isPreTenant(t, tbl.Schema())
+	if err != nil {
+		return err
+	}
+	if old && tenant != schemas.DefaultTenant {
+		return nil
+	}
 	var filter iceberg.BooleanExpression = iceberg.EqualTo(iceberg.Reference(schemas.ColTenant), tenant)
+	if old {
+		filter = iceberg.AlwaysTrue{}
+	}
 	if t.Partition != "" {
 		filter = iceberg.NewAnd(filter, iceberg.EqualTo(iceberg.Reference(t.Partition), partition))
 	}
@@ -110,7 +122,14 @@ func (w *Writer) ReadRows(ctx context.Context, t *schemas.Table, tenant, partiti
 		if err != nil {
 			return fmt.Errorf("lake: reading %s: %w", t.Name, err)
 		}
-		r, err := conform(ctx, b, t.Schema())
+		var r arrow.RecordBatch
+		if old {
+			if r, err = conform(ctx, b, preTenantSchema(t)); err == nil {
+				r = withTenant(w.mem, t.Schema(), r, schemas.DefaultTenant)
+			}
+		} else {
+			r, err = conform(ctx, b, t.Schema())
+		}
 		b.Release()
 		if err != nil {
 			return err

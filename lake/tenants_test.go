@@ -337,6 +337,27 @@ func TestTenants_PreTenantTableMigrates(t *testing.T) {
 			if len(wantOld) != 31 {
 				t.Fatalf("%d rows expected", len(wantOld))
 			}
+			// Before the migration, ReadRows (a fresh machine's copy, which runs before any
+			// commit) reads every row as the default tenant's, and none as another tenant's.
+			inLoc0 := 0
+			for _, r := range wantOld {
+				if r["location_id"] == "loc-0" {
+					inLoc0++
+				}
+			}
+			for tenant, want := range map[string]int{schemas.DefaultTenant: inLoc0, "globex": 0} {
+				read := map[string]row{}
+				err := w.ReadRows(ctx, charges, tenant, "loc-0", func(b arrow.RecordBatch) error {
+					rowsOf(t, charges, read, b)
+					return nil
+				})
+				if err != nil || len(read) != want {
+					t.Fatalf("ReadRows(%s) of the pre-tenant table: %d rows, %v; want %d", tenant, len(read), err, want)
+				}
+				for k, r := range read {
+					equalRows(t, "ReadRows "+k, map[string]row{k: r}, map[string]row{k: wantOld[k]})
+				}
+			}
 			// The cursor reads before the migration, under its old name.
 			if c, ok, err := w.Cursor(ctx, charges, schemas.DefaultTenant, "charges", "loc-a"); err != nil || !ok || c.Value != c2.Value {
 				t.Fatalf("pre-tenant cursor %+v %v %v", c, ok, err)

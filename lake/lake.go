@@ -74,8 +74,9 @@ type Options struct {
 }
 
 // DeleteScope asks a commit to soft-delete the rows a complete scan did not see: every live row
-// of the commit's tenant (in the partition, if PartitionCol is set) whose _run_id is not RunID and whose key the commit's
-// batches do not carry gets _deleted_at = At. It mirrors load.DeleteScope.
+// of the commit's tenant (in the partition, if PartitionCol is set) whose _run_id is not RunID
+// and whose key the commit's batches do not carry gets _deleted_at = At. It mirrors
+// load.DeleteScope.
 type DeleteScope struct {
 	RunID          string
 	PartitionCol   string
@@ -436,6 +437,9 @@ func (w *Writer) create(ctx context.Context, t *schemas.Table) (*table.Table, er
 func (w *Writer) Commit(ctx context.Context, c Commit) (Result, error) {
 	if c.Table == nil {
 		return Result{}, errors.New("lake: commit without a table")
+	}
+	if strings.ContainsAny(c.Tenant, ". ") {
+		return Result{}, fmt.Errorf("lake: tenant %q: a tenant name has no dot or space (it is part of the cursor property names)", c.Tenant)
 	}
 	rec, err := mergeBatches(ctx, w.mem, c.Table, c.Batches)
 	if err != nil {

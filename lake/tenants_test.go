@@ -38,6 +38,7 @@ func tenantBatch(t testing.TB, tb *schemas.Table, tenant, runID string, recs ...
 // and cursor of one leaves the other's rows and cursors as they were, read back whole by
 // iceberg-go's scan and by DuckDB reading the files (applying the equality deletes itself).
 func TestTenants_SameIDsStayApart(t *testing.T) {
+	skipUnderRace(t) // about 25 s under -race on the loaded 2-core machine; .ci/run runs it without
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			ctx := context.Background()
@@ -309,6 +310,7 @@ func preTenantTable(t *testing.T, w *Writer, tb *schemas.Table, mode string, fir
 // sees it), its cursor kept under its old name (no refetch), in one commit that an interruption
 // leaves undone and that a second writer, or a second run, does not repeat.
 func TestTenants_PreTenantTableMigrates(t *testing.T) {
+	skipUnderRace(t) // about 25 s under -race on the loaded 2-core machine; .ci/run runs it without
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			ctx := context.Background()

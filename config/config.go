@@ -826,9 +826,6 @@ func (f *File) validateTenants() error {
 	if f.Sources.AppDirect != nil || f.Sources.HighLevel != nil {
 		return &Error{Key: "sources", Msg: "set either sources: (one tenant) or tenants: (several, each with its own sources:), not both; move the sources section into a tenant (name it default to keep the rows a warehouse already holds)"}
 	}
-	if f.Lake != nil {
-		return &Error{Key: "tenants", Msg: "a lake destination (lake:) holds one tenant for now: several tenants cannot sync into a lake yet; use sources: with lake:, or leave lake: out"}
-	}
 	names := map[string]int{}
 	accounts, tokenFiles := map[string]string{}, map[string]string{}
 	for i, tn := range f.Tenants {

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go/catalog"
 
+	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
 )
 
@@ -106,7 +107,7 @@ func concurrentWriters(t *testing.T, same bool, open func() *Writer, cat catalog
 		t.Fatal(err)
 	}
 	for wi := range writers {
-		if c, ok, _ := CursorAt(tbl, "charges", fmt.Sprintf("loc-%d", wi)); !ok || c.Value != commits {
+		if c, ok, _ := CursorAt(tbl, schemas.DefaultTenant, "charges", fmt.Sprintf("loc-%d", wi)); !ok || c.Value != commits {
 			t.Errorf("loc-%d cursor %+v %v, want %d", wi, c, ok, commits)
 		}
 	}

@@ -119,12 +119,19 @@ func canon(a arrow.Array, i int) string {
 	return a.ValueStr(i)
 }
 
-// lakeColumns are the columns of tb's lake table: every column but the tenant (see tableSchema).
-func lakeColumns(tb *schemas.Table) []schemas.Column {
-	return slices.DeleteFunc(tb.AllColumns(), func(c schemas.Column) bool { return c.Name == schemas.ColTenant })
+// lakeColumns are the columns of tb's lake table: every column of its batches, tenant included.
+func lakeColumns(tb *schemas.Table) []schemas.Column { return tb.AllColumns() }
+
+// keyOf is a row's key in the maps of rows: its primary key for the default tenant's rows,
+// "<tenant>/<primary key>" for another tenant's.
+func keyOf(tb *schemas.Table, r row) string {
+	if r[schemas.ColTenant] == schemas.DefaultTenant {
+		return r[tb.PrimaryKey]
+	}
+	return r[schemas.ColTenant] + "/" + r[tb.PrimaryKey]
 }
 
-// rowsOf adds the rows of recs to m by primary key.
+// rowsOf adds the rows of recs to m by key (keyOf).
 func rowsOf(t testing.TB, tb *schemas.Table, m map[string]row, recs ...arrow.RecordBatch) map[string]row {
 	t.Helper()
 	if m == nil {
@@ -134,12 +141,9 @@ func rowsOf(t testing.TB, tb *schemas.Table, m map[string]row, recs ...arrow.Rec
 		for i := 0; i < int(rec.NumRows()); i++ {
 			r := row{}
 			for c, f := range rec.Schema().Fields() {
-				if f.Name == schemas.ColTenant {
-					continue // lake tables hold the default tenant only, without the column
-				}
 				r[f.Name] = canon(rec.Column(c), i)
 			}
-			m[r[tb.PrimaryKey]] = r
+			m[keyOf(tb, r)] = r
 		}
 	}
 	return m
@@ -176,7 +180,7 @@ func scanCatalog(t testing.TB, cat catalog.Catalog, id table.Identifier, tb *sch
 			for c, f := range rec.Schema().Fields() {
 				r[f.Name] = canon(rec.Column(c), i)
 			}
-			k := r[tb.PrimaryKey]
+			k := keyOf(tb, r)
 			if _, dup := out[k]; dup {
 				t.Fatalf("%s: key %s twice in the lake", tb.Name, k)
 			}

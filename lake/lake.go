@@ -74,8 +74,9 @@ type Options struct {
 }
 
 // DeleteScope asks a commit to soft-delete the rows a complete scan did not see: every live row
-// (in the partition, if PartitionCol is set) whose _run_id is not RunID and whose key the commit's
-// batches do not carry gets _deleted_at = At. It mirrors load.DeleteScope.
+// of the commit's tenant (in the partition, if PartitionCol is set) whose _run_id is not RunID
+// and whose key the commit's batches do not carry gets _deleted_at = At. It mirrors
+// load.DeleteScope.
 type DeleteScope struct {
 	RunID          string
 	PartitionCol   string
@@ -92,6 +93,9 @@ type Commit struct {
 	Cursor    *state.Cursor // committed in the snapshot's summary; nil keeps the stored one
 	Stream    string
 	Partition string
+	// Tenant owns the commit's rows, cursor and deletions (schemas.DefaultTenant if empty): every
+	// batch row must be of it, and its upsert, soft deletes and cursor touch its rows only.
+	Tenant string
 	// DeleteUnseen, if set, marks the rows the scan did not see deleted.
 	DeleteUnseen *DeleteScope
 }
@@ -113,17 +117,52 @@ const (
 	propCursorPrefix = "marketsync.cursor."
 	propStream       = "marketsync.stream"
 	propPartition    = "marketsync.partition"
+	propTenant       = "marketsync.tenant"
+	propTenantPrefix = "marketsync.tenant."
 	propUpserted     = "marketsync.rows-upserted"
 	propDeleted      = "marketsync.rows-deleted"
 )
 
-// CursorProperty is the snapshot summary key of a stream partition's cursor:
-// marketsync.cursor.<stream>.<partition>, or marketsync.cursor.<stream> without a partition.
-func CursorProperty(stream, partition string) string {
-	if partition == "" {
-		return propCursorPrefix + stream
+// CursorProperty is the snapshot summary key of a tenant's stream partition's cursor:
+// marketsync.cursor.<stream>.<partition>, or marketsync.cursor.<stream> without a partition, for
+// the default tenant (the names of builds before tenants in the lake, so an upgraded lake keeps
+// its cursors); marketsync.tenant.<tenant>.cursor.<stream>[.<partition>] for another tenant (a
+// tenant name has no dot, so the names cannot collide).
+func CursorProperty(tenant, stream, partition string) string {
+	p := cursorPrefix(tenant) + stream
+	if partition != "" {
+		p += "." + partition
 	}
-	return propCursorPrefix + stream + "." + partition
+	return p
+}
+
+// cursorPrefix starts the cursor property names of tenant.
+func cursorPrefix(tenant string) string {
+	if tenant == "" || tenant == schemas.DefaultTenant {
+		return propCursorPrefix
+	}
+	return propTenantPrefix + tenant + ".cursor."
+}
+
+// isCursorProperty reports whether a summary key is a cursor of any tenant.
+func isCursorProperty(k string) bool {
+	if strings.HasPrefix(k, propCursorPrefix) {
+		return true
+	}
+	rest, ok := strings.CutPrefix(k, propTenantPrefix)
+	if !ok {
+		return false
+	}
+	_, after, ok := strings.Cut(rest, ".")
+	return ok && strings.HasPrefix(after, "cursor.")
+}
+
+// tenantOf is c's tenant.
+func (c *Commit) tenantOf() string {
+	if c.Tenant == "" {
+		return schemas.DefaultTenant
+	}
+	return c.Tenant
 }
 
 // Writer commits to the tables of one namespace. It is safe for concurrent use; commits to
@@ -140,9 +179,12 @@ type Writer struct {
 
 	conflicts atomic.Int64
 	commits   atomic.Int64
+	migrated  []string // tables migrateTenant committed, under mu
 	// beforeCommit, if set (tests), runs after the data files are written and before the catalog
 	// commit; an error aborts the attempt.
 	beforeCommit func(c *Commit, attempt int) error
+	// beforeMigrate, if set (tests), runs before the catalog commit of migrateTenant.
+	beforeMigrate func(t *schemas.Table, attempt int) error
 }
 
 // Open connects to the catalog and creates the namespace if needed.
@@ -312,6 +354,13 @@ func (w *Writer) Close() error {
 // Conflicts counts the commit attempts that lost a race with another writer and were retried.
 func (w *Writer) Conflicts() int64 { return w.conflicts.Load() }
 
+// Migrated names the tables this writer gave the tenant column (migrateTenant), in order.
+func (w *Writer) Migrated() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.migrated)
+}
+
 // Commits counts the snapshots Commit created.
 func (w *Writer) Commits() int64 { return w.commits.Load() }
 
@@ -337,6 +386,15 @@ func (w *Writer) Table(ctx context.Context, t *schemas.Table) (*table.Table, err
 	checked := w.created[t.Name]
 	w.mu.Unlock()
 	if !checked {
+		old, err := isPreTenant(t, tbl.Schema())
+		if err != nil {
+			return nil, err
+		}
+		if old {
+			if tbl, err = w.migrateTenant(ctx, t); err != nil {
+				return nil, err
+			}
+		}
 		if err := sameColumns(t, tbl.Schema()); err != nil {
 			return nil, err
 		}
@@ -379,6 +437,9 @@ func (w *Writer) create(ctx context.Context, t *schemas.Table) (*table.Table, er
 func (w *Writer) Commit(ctx context.Context, c Commit) (Result, error) {
 	if c.Table == nil {
 		return Result{}, errors.New("lake: commit without a table")
+	}
+	if strings.ContainsAny(c.Tenant, ". ") {
+		return Result{}, fmt.Errorf("lake: tenant %q: a tenant name has no dot or space (it is part of the cursor property names)", c.Tenant)
 	}
 	rec, err := mergeBatches(ctx, w.mem, c.Table, c.Batches)
 	if err != nil {
@@ -453,6 +514,9 @@ func (w *Writer) commitOnce(ctx context.Context, c *Commit, rec arrow.RecordBatc
 		}
 	}()
 	if rec != nil {
+		if err := oneTenant(rec, c.tenantOf()); err != nil {
+			return Result{}, fmt.Errorf("lake: %s: %w", t.Name, err)
+		}
 		r, err := conform(ctx, rec, target)
 		if err != nil {
 			return Result{}, err
@@ -461,7 +525,7 @@ func (w *Writer) commitOnce(ctx context.Context, c *Commit, rec arrow.RecordBatc
 		res.Upserted = rec.NumRows()
 	}
 	if ds := c.DeleteUnseen; ds != nil && tbl.CurrentSnapshot() != nil {
-		gone, err := w.unseen(ctx, tbl, t, ds, rec, target)
+		gone, err := w.unseen(ctx, tbl, t, c.tenantOf(), ds, rec, target)
 		if err != nil {
 			return Result{}, err
 		}
@@ -476,11 +540,12 @@ func (w *Writer) commitOnce(ctx context.Context, c *Commit, rec arrow.RecordBatc
 	props := iceberg.Properties{
 		propStream:    c.Stream,
 		propPartition: c.Partition,
+		propTenant:    c.tenantOf(),
 		propUpserted:  fmt.Sprint(res.Upserted),
 		propDeleted:   fmt.Sprint(res.Deleted),
 	}
 	if c.Cursor != nil {
-		props[CursorProperty(c.Stream, c.Partition)] = c.Cursor.Encode()
+		props[CursorProperty(c.tenantOf(), c.Stream, c.Partition)] = c.Cursor.Encode()
 	}
 	rdr, err := array.NewRecordReader(target, rows)
 	if err != nil {
@@ -500,7 +565,7 @@ func (w *Writer) commitOnce(ctx context.Context, c *Commit, rec arrow.RecordBatc
 		// keep its old copy, so such tables (users) are upserted by copy-on-write.
 		err = w.rowDelta(ctx, tx, tbl, t, target, rows, props)
 	default:
-		err = w.copyOnWrite(ctx, tx, tbl, t, target, rows, props)
+		err = w.copyOnWrite(ctx, tx, tbl, t, c.tenantOf(), target, rows, props)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("writing %s: %w", t.Name, err)
@@ -520,16 +585,17 @@ func (w *Writer) commitOnce(ctx context.Context, c *Commit, rec arrow.RecordBatc
 	return res, nil
 }
 
-// copyOnWrite stages the rows as new data files replacing the existing files that hold one of
-// their keys, rewritten without those rows. Only files of the partitions the rows fall in are
-// looked at, and of those only the key column is read to find the files to rewrite: a batch of
-// new keys rewrites nothing, an update rewrites the files of the rows it replaces.
-func (w *Writer) copyOnWrite(ctx context.Context, tx *table.Transaction, tbl *table.Table, t *schemas.Table, target *arrow.Schema, rows []arrow.RecordBatch, props iceberg.Properties) error {
+// copyOnWrite stages the rows (all of tenant) as new data files replacing the existing files
+// that hold one of their (tenant, primary key) keys, rewritten without those rows. Only files of
+// the tenant's partitions the rows fall in are looked at, and of those only the key columns are
+// read to find the files to rewrite: a batch of new keys rewrites nothing, an update rewrites
+// the files of the rows it replaces, and another tenant's row with the same id is kept.
+func (w *Writer) copyOnWrite(ctx context.Context, tx *table.Transaction, tbl *table.Table, t *schemas.Table, tenant string, target *arrow.Schema, rows []arrow.RecordBatch, props iceberg.Properties) error {
 	keys := map[string]bool{}
 	for _, r := range rows {
-		pk := r.Column(r.Schema().FieldIndices(t.PrimaryKey)[0])
+		tn, pk := keyColumns(r, t)
 		for i := 0; i < pk.Len(); i++ {
-			keys[keyAt(pk, i)] = true
+			keys[rowKey(tn, pk, i)] = true
 		}
 	}
 	var parts iceberg.BooleanExpression = iceberg.AlwaysTrue{}
@@ -539,7 +605,8 @@ func (w *Writer) copyOnWrite(ctx context.Context, tx *table.Transaction, tbl *ta
 			return err
 		}
 	}
-	keyScan := tbl.Scan(table.WithRowFilter(parts), table.WithSelectedFields(t.PrimaryKey))
+	parts = iceberg.NewAnd(iceberg.EqualTo(iceberg.Reference(schemas.ColTenant), tenant), parts)
+	keyScan := tbl.Scan(table.WithRowFilter(parts), table.WithSelectedFields(schemas.ColTenant, t.PrimaryKey))
 	tasks, err := keyScan.PlanFiles(ctx)
 	if err != nil {
 		return fmt.Errorf("planning the files of %s to rewrite: %w", t.Name, err)
@@ -563,7 +630,7 @@ func (w *Writer) copyOnWrite(ctx context.Context, tx *table.Transaction, tbl *ta
 	fullScan := tbl.Scan()
 	for _, p := range order {
 		group := byFile[p]
-		hit, err := anyKey(ctx, keyScan, group, keys)
+		hit, err := anyKey(ctx, keyScan, t, group, keys)
 		if err != nil {
 			return fmt.Errorf("reading the keys of %s: %w", p, err)
 		}
@@ -571,7 +638,14 @@ func (w *Writer) copyOnWrite(ctx context.Context, tx *table.Transaction, tbl *ta
 			continue
 		}
 		old = append(old, group[0].File)
-		_, itr, err := fullScan.ReadTasks(ctx, group)
+		// Every row of the file is read to be kept or replaced: the tasks lose the residual of
+		// the key scan's filter, which ReadTasks would apply (a file holding rows outside the
+		// filter, e.g. another tenant's, would otherwise be rewritten without them).
+		whole := slices.Clone(group)
+		for i := range whole {
+			whole[i].Residual = nil
+		}
+		_, itr, err := fullScan.ReadTasks(ctx, whole)
 		if err != nil {
 			return fmt.Errorf("reading %s to rewrite it: %w", p, err)
 		}
@@ -584,10 +658,10 @@ func (w *Writer) copyOnWrite(ctx context.Context, tx *table.Transaction, tbl *ta
 			if err != nil {
 				return err
 			}
-			pk := r.Column(target.FieldIndices(t.PrimaryKey)[0])
+			tn, pk := keyColumns(r, t)
 			var idx []int64
 			for i := 0; i < pk.Len(); i++ {
-				if !keys[keyAt(pk, i)] {
+				if !keys[rowKey(tn, pk, i)] {
 					idx = append(idx, int64(i))
 				}
 			}
@@ -617,8 +691,8 @@ func (w *Writer) copyOnWrite(ctx context.Context, tx *table.Transaction, tbl *ta
 	return tx.ReplaceDataFilesWithDataFiles(ctx, old, added, props)
 }
 
-// anyKey reports whether the file read by tasks holds one of keys (reading its key column only).
-func anyKey(ctx context.Context, scan *table.Scan, tasks []table.FileScanTask, keys map[string]bool) (bool, error) {
+// anyKey reports whether the file read by tasks holds one of keys (reading its key columns only).
+func anyKey(ctx context.Context, scan *table.Scan, t *schemas.Table, tasks []table.FileScanTask, keys map[string]bool) (bool, error) {
 	_, itr, err := scan.ReadTasks(ctx, tasks)
 	if err != nil {
 		return false, err
@@ -629,9 +703,9 @@ func anyKey(ctx context.Context, scan *table.Scan, tasks []table.FileScanTask, k
 			return false, err
 		}
 		if !hit {
-			pk := b.Column(0)
+			tn, pk := keyColumns(b, t)
 			for i := 0; i < pk.Len() && !hit; i++ {
-				hit = keys[keyAt(pk, i)]
+				hit = keys[rowKey(tn, pk, i)]
 			}
 		}
 		b.Release()
@@ -639,8 +713,9 @@ func anyKey(ctx context.Context, scan *table.Scan, tasks []table.FileScanTask, k
 	return hit, nil
 }
 
-// rowDelta stages the rows as new data files plus an equality-delete file on the primary key
-// (with the partition source column, so each delete file lands in its partition). Deletes apply
+// rowDelta stages the rows as new data files plus an equality-delete file on (tenant, primary
+// key) (with the partition source column, so each delete file lands in its partition): a
+// tenant's delete never matches another tenant's row with the same id. Deletes apply
 // to rows of older sequence numbers only, so the new rows survive their own deletes.
 func (w *Writer) rowDelta(ctx context.Context, tx *table.Transaction, tbl *table.Table, t *schemas.Table, target *arrow.Schema, rows []arrow.RecordBatch, props iceberg.Properties) error {
 	var data []iceberg.DataFile
@@ -654,7 +729,11 @@ func (w *Writer) rowDelta(ctx context.Context, tx *table.Transaction, tbl *table
 	if !ok {
 		return fmt.Errorf("table %s has no column %s", t.Name, t.PrimaryKey)
 	}
-	cols := []string{t.PrimaryKey}
+	tn, ok := tbl.Schema().FindFieldByName(schemas.ColTenant)
+	if !ok {
+		return fmt.Errorf("table %s has no column %s", t.Name, schemas.ColTenant)
+	}
+	cols := []string{schemas.ColTenant, t.PrimaryKey}
 	if src := partitionSource(t); src != t.PrimaryKey {
 		cols = append(cols, src)
 	}
@@ -671,17 +750,17 @@ func (w *Writer) rowDelta(ctx context.Context, tx *table.Transaction, tbl *table
 			k.Release()
 		}
 	}()
-	dels, err := tx.WriteEqualityDeletes(ctx, []int{pk.ID}, retained(keys))
+	dels, err := tx.WriteEqualityDeletes(ctx, []int{tn.ID, pk.ID}, retained(keys))
 	if err != nil {
 		return err
 	}
 	return tx.NewRowDelta(props).AddRows(data...).AddDeletes(dels...).Commit(ctx)
 }
 
-// Cursor returns the stream partition's cursor as of the table's current snapshot: from the
-// newest snapshot, in the current snapshot's ancestry, that carries it. ok is false if none does
-// (never committed, or its snapshots were expired: the next run then scans in full).
-func (w *Writer) Cursor(ctx context.Context, t *schemas.Table, stream, partition string) (cur state.Cursor, ok bool, err error) {
+// Cursor returns a tenant's stream partition's cursor as of the table's current snapshot: from
+// the newest snapshot, in the current snapshot's ancestry, that carries it. ok is false if none
+// does (never committed, or its snapshots were expired: the next run then scans in full).
+func (w *Writer) Cursor(ctx context.Context, t *schemas.Table, tenant, stream, partition string) (cur state.Cursor, ok bool, err error) {
 	tbl, err := w.cat.LoadTable(ctx, w.Identifier(t))
 	if errors.Is(err, catalog.ErrNoSuchTable) {
 		return state.Cursor{}, false, nil
@@ -689,12 +768,12 @@ func (w *Writer) Cursor(ctx context.Context, t *schemas.Table, stream, partition
 	if err != nil {
 		return state.Cursor{}, false, fmt.Errorf("lake: loading table %s: %w", t.Name, err)
 	}
-	return CursorAt(tbl, stream, partition)
+	return CursorAt(tbl, tenant, stream, partition)
 }
 
 // CursorAt reads the cursor from tbl's current snapshot ancestry (see Writer.Cursor).
-func CursorAt(tbl *table.Table, stream, partition string) (state.Cursor, bool, error) {
-	key := CursorProperty(stream, partition)
+func CursorAt(tbl *table.Table, tenant, stream, partition string) (state.Cursor, bool, error) {
+	key := CursorProperty(tenant, stream, partition)
 	for s := tbl.CurrentSnapshot(); s != nil; {
 		if s.Summary != nil {
 			if v, ok := s.Summary.Properties[key]; ok {

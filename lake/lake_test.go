@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
 )
 
@@ -61,11 +62,11 @@ func TestRoundTrip(t *testing.T) {
 					}
 				}
 			}
-			got, ok, err := w.Cursor(ctx, charges, "charges", "loc-0")
+			got, ok, err := w.Cursor(ctx, charges, schemas.DefaultTenant, "charges", "loc-0")
 			if err != nil || !ok || got.Value != cur.Value {
 				t.Errorf("cursor = %+v, %v, %v; want %+v", got, ok, err, cur)
 			}
-			if _, ok, _ := w.Cursor(ctx, charges, "charges", "loc-1"); ok {
+			if _, ok, _ := w.Cursor(ctx, charges, schemas.DefaultTenant, "charges", "loc-1"); ok {
 				t.Error("a cursor never committed was found")
 			}
 		})
@@ -150,7 +151,7 @@ func TestCursorNeverAheadOfData(t *testing.T) {
 			// A fresh writer (another process) sees the state before the failed commit.
 			other := dir.open(t, mode)
 			equalRows(t, "after the failure", scanRows(t, other, charges), rowsOf(t, charges, nil, b0))
-			if got, ok, _ := other.Cursor(ctx, charges, "charges", "loc-a"); !ok || got.Value != 100 {
+			if got, ok, _ := other.Cursor(ctx, charges, schemas.DefaultTenant, "charges", "loc-a"); !ok || got.Value != 100 {
 				t.Errorf("cursor after the failure = %+v %v, want 100", got, ok)
 			}
 			w.beforeCommit = nil
@@ -158,14 +159,14 @@ func TestCursorNeverAheadOfData(t *testing.T) {
 				t.Fatal(err)
 			}
 			equalRows(t, "after the retry", scanRows(t, other, charges), rowsOf(t, charges, nil, b0, b1))
-			if got, _, _ := other.Cursor(ctx, charges, "charges", "loc-a"); got.Value != 200 {
+			if got, _, _ := other.Cursor(ctx, charges, schemas.DefaultTenant, "charges", "loc-a"); got.Value != 200 {
 				t.Errorf("cursor = %d, want 200", got.Value)
 			}
 			// A cursor-only commit (an empty incremental listing) is a snapshot of its own.
 			if _, err := w.Commit(ctx, Commit{Table: charges, Cursor: &state.Cursor{Value: 300}, Stream: "charges", Partition: "loc-a"}); err != nil {
 				t.Fatal(err)
 			}
-			if got, _, _ := other.Cursor(ctx, charges, "charges", "loc-a"); got.Value != 300 {
+			if got, _, _ := other.Cursor(ctx, charges, schemas.DefaultTenant, "charges", "loc-a"); got.Value != 300 {
 				t.Errorf("cursor = %d, want 300", got.Value)
 			}
 			// Another partition's commit does not hide this partition's cursor.
@@ -174,7 +175,7 @@ func TestCursorNeverAheadOfData(t *testing.T) {
 			if _, err := w.Commit(ctx, Commit{Table: charges, Batches: []arrow.RecordBatch{b2}, Cursor: &state.Cursor{Value: 7}, Stream: "charges", Partition: "loc-b"}); err != nil {
 				t.Fatal(err)
 			}
-			if got, _, _ := other.Cursor(ctx, charges, "charges", "loc-a"); got.Value != 300 {
+			if got, _, _ := other.Cursor(ctx, charges, schemas.DefaultTenant, "charges", "loc-a"); got.Value != 300 {
 				t.Errorf("loc-a cursor = %d after loc-b's commit, want 300", got.Value)
 			}
 		})
@@ -271,7 +272,7 @@ func TestConflictBounded(t *testing.T) {
 	if _, ok := scanRows(t, w, charges)["ch-000002"]; ok {
 		t.Error("the failed commit's row is visible")
 	}
-	if _, ok, _ := w.Cursor(ctx, charges, "charges", "loc-a"); ok {
+	if _, ok, _ := w.Cursor(ctx, charges, schemas.DefaultTenant, "charges", "loc-a"); ok {
 		t.Error("the failed commit's cursor is visible")
 	}
 	// When the other writer commits once only, the same commit lands on its second attempt,
@@ -296,7 +297,7 @@ func TestConflictBounded(t *testing.T) {
 	if len(got) != 6 {
 		t.Errorf("%d rows, want 6", len(got))
 	}
-	if c, _, _ := w.Cursor(ctx, charges, "charges", "loc-a"); c.Value != 9 {
+	if c, _, _ := w.Cursor(ctx, charges, schemas.DefaultTenant, "charges", "loc-a"); c.Value != 9 {
 		t.Errorf("cursor %d", c.Value)
 	}
 }

@@ -157,18 +157,14 @@ func (w *Writer) ExpireSnapshots(ctx context.Context, t *schemas.Table, olderTha
 			return nil
 		}
 		res.SnapshotsBefore = len(tbl.Metadata().Snapshots())
-		cursors, err := CursorsAt(tbl, t.Name)
-		if err != nil {
-			return err
-		}
 		var own iceberg.Properties
 		if cur.Summary != nil {
 			own = cur.Summary.Properties
 		}
 		props := iceberg.Properties{"marketsync.operation": "carry-cursors"}
-		for part, c := range cursors {
-			props[CursorProperty(t.Name, part)] = c.Encode()
-			if own[CursorProperty(t.Name, part)] != c.Encode() {
+		for k, v := range cursorProps(tbl) { // every tenant's
+			props[k] = v
+			if own[k] != v {
 				res.CursorsCarried++
 			}
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
 )
 
@@ -62,7 +63,7 @@ func TestCompactFewerFilesSameRowsAndCursors(t *testing.T) {
 			charges := mustTable(t, "charges")
 			want := smallCommits(t, w)
 			equalRows(t, "before", scanRows(t, w, charges), want)
-			cursors, err := w.Cursors(ctx, charges)
+			cursors, err := w.Cursors(ctx, charges, schemas.DefaultTenant)
 			if err != nil || len(cursors) != 3 {
 				t.Fatalf("cursors %v %v", cursors, err)
 			}
@@ -80,7 +81,7 @@ func TestCompactFewerFilesSameRowsAndCursors(t *testing.T) {
 			equalRows(t, "scan after compaction", scanRows(t, w, charges), want)
 			got, _ := duckRows(t, w, charges)
 			equalRows(t, "DuckDB after compaction", got, want)
-			after, err := w.Cursors(ctx, charges)
+			after, err := w.Cursors(ctx, charges, schemas.DefaultTenant)
 			if err != nil || fmt.Sprint(after) != fmt.Sprint(cursors) {
 				t.Fatalf("cursors after compaction %v (%v), before %v", after, err, cursors)
 			}
@@ -103,7 +104,7 @@ func TestExpireSnapshotsKeepsCurrentDataAndCursors(t *testing.T) {
 	if _, err := w.Compact(ctx, charges, 0); err != nil {
 		t.Fatal(err)
 	}
-	cursors, _ := w.Cursors(ctx, charges)
+	cursors, _ := w.Cursors(ctx, charges, schemas.DefaultTenant)
 	old := currentTable(t, w, charges).Metadata().Snapshots()
 	filesBefore := parquetFiles(t, d.warehouse)
 	if _, err := w.ExpireSnapshots(ctx, charges, 0, 0); err == nil || !strings.Contains(err.Error(), "retain-last") {
@@ -127,7 +128,7 @@ func TestExpireSnapshotsKeepsCurrentDataAndCursors(t *testing.T) {
 		t.Fatalf("parquet files %d -> %d: the expired snapshots' files stayed", filesBefore, parquetFiles(t, d.warehouse))
 	}
 	equalRows(t, "after expiry", scanRows(t, w, charges), want)
-	after, err := w.Cursors(ctx, charges)
+	after, err := w.Cursors(ctx, charges, schemas.DefaultTenant)
 	if err != nil || fmt.Sprint(after) != fmt.Sprint(cursors) {
 		t.Fatalf("cursors after expiry %v (%v), before %v", after, err, cursors)
 	}
@@ -177,7 +178,7 @@ func TestMaintenanceWhileWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 	equalRows(t, "after maintenance during writes", scanRows(t, w, charges), want)
-	cursors, err := w.Cursors(ctx, charges)
+	cursors, err := w.Cursors(ctx, charges, schemas.DefaultTenant)
 	if err != nil || len(cursors) != 4 || cursors["loc-9"].Value != 207 {
 		t.Fatalf("cursors %v %v: want 4 partitions, loc-9 at 207", cursors, err)
 	}

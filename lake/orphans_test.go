@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/marketsync/marketsync/internal/fakes3"
+	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
 )
 
@@ -83,7 +84,7 @@ func TestRemoveOrphansRemovesOnlyUnreferencedOldFiles(t *testing.T) {
 			w := d.open(t, mode)
 			charges := mustTable(t, "charges")
 			want := smallCommits(t, w)
-			cursors, _ := w.Cursors(ctx, charges)
+			cursors, _ := w.Cursors(ctx, charges, schemas.DefaultTenant)
 			live := localFiles(t, d.warehouse)
 			failedCommit(t, w, 1)
 			afterOld := localFiles(t, d.warehouse)
@@ -128,7 +129,7 @@ func TestRemoveOrphansRemovesOnlyUnreferencedOldFiles(t *testing.T) {
 			equalRows(t, "scan after removing orphans", scanRows(t, w, charges), want)
 			got, _ := duckRows(t, w, charges)
 			equalRows(t, "DuckDB over the files after removing orphans", got, want)
-			if after, err := w.Cursors(ctx, charges); err != nil || !maps.Equal(after, cursors) {
+			if after, err := w.Cursors(ctx, charges, schemas.DefaultTenant); err != nil || !maps.Equal(after, cursors) {
 				t.Fatalf("cursors after %v (%v), before %v", after, err, cursors)
 			}
 			all, err := w.RemoveOrphans(ctx, charges, 0, false)

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/marketsync/marketsync/internal/pgserver"
+	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
 )
 
@@ -59,7 +60,7 @@ func TestPostgresCatalog(t *testing.T) {
 			for k, r := range want {
 				equalRows(t, "updated row", map[string]row{k: got[k]}, map[string]row{k: r})
 			}
-			if c, ok, err := open().Cursor(ctx, charges, "charges", "loc-0"); err != nil || !ok || c.Value != 99 {
+			if c, ok, err := open().Cursor(ctx, charges, schemas.DefaultTenant, "charges", "loc-0"); err != nil || !ok || c.Value != 99 {
 				t.Fatalf("cursor %+v %v %v", c, ok, err)
 			}
 		})

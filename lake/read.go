@@ -15,10 +15,10 @@ import (
 	"github.com/marketsync/marketsync/state"
 )
 
-// Cursors returns the cursor of every partition of t's stream committed to the lake (partition
-// "" for an unpartitioned stream), as of the table's current snapshot: for each, the newest
-// snapshot in the current ancestry that carries it. A table not yet created has none.
-func (w *Writer) Cursors(ctx context.Context, t *schemas.Table) (map[string]state.Cursor, error) {
+// Cursors returns the cursor of every partition of tenant's t stream committed to the lake
+// (partition "" for an unpartitioned stream), as of the table's current snapshot: for each, the
+// newest snapshot in the current ancestry that carries it. A table not yet created has none.
+func (w *Writer) Cursors(ctx context.Context, t *schemas.Table, tenant string) (map[string]state.Cursor, error) {
 	tbl, err := w.cat.LoadTable(ctx, w.Identifier(t))
 	if errors.Is(err, catalog.ErrNoSuchTable) {
 		return map[string]state.Cursor{}, nil
@@ -26,12 +26,13 @@ func (w *Writer) Cursors(ctx context.Context, t *schemas.Table) (map[string]stat
 	if err != nil {
 		return nil, fmt.Errorf("lake: loading table %s: %w", t.Name, err)
 	}
-	return CursorsAt(tbl, t.Name)
+	return CursorsAt(tbl, tenant, t.Name)
 }
 
-// CursorsAt reads every partition's cursor of stream from tbl's current snapshot ancestry.
-func CursorsAt(tbl *table.Table, stream string) (map[string]state.Cursor, error) {
-	whole := CursorProperty(stream, "")
+// CursorsAt reads every partition's cursor of tenant's stream from tbl's current snapshot
+// ancestry.
+func CursorsAt(tbl *table.Table, tenant, stream string) (map[string]state.Cursor, error) {
+	whole := CursorProperty(tenant, stream, "")
 	out := map[string]state.Cursor{}
 	for s := tbl.CurrentSnapshot(); s != nil; {
 		if s.Summary != nil {
@@ -62,10 +63,31 @@ func CursorsAt(tbl *table.Table, stream string) (map[string]state.Cursor, error)
 	return out, nil
 }
 
-// ReadRows calls fn with the rows of t in the lake's current snapshot, soft-deleted ones
+// cursorProps returns every cursor property (of every tenant, stream and partition) of tbl's
+// current snapshot ancestry, each as the newest snapshot carrying it has it: what a snapshot
+// must carry for the cursors to survive the expiry of its ancestors.
+func cursorProps(tbl *table.Table) iceberg.Properties {
+	out := iceberg.Properties{}
+	for s := tbl.CurrentSnapshot(); s != nil; {
+		if s.Summary != nil {
+			for k, v := range s.Summary.Properties {
+				if _, newer := out[k]; !newer && isCursorProperty(k) {
+					out[k] = v
+				}
+			}
+		}
+		if s.ParentSnapshotID == nil {
+			break
+		}
+		s = tbl.SnapshotByID(*s.ParentSnapshotID)
+	}
+	return out
+}
+
+// ReadRows calls fn with tenant's rows of t in the lake's current snapshot, soft-deleted ones
 // included, as batches of t's Arrow schema (t.Schema()); partition, if t has a Partition
 // column, limits them to that partition. fn must not keep a batch past its return.
-func (w *Writer) ReadRows(ctx context.Context, t *schemas.Table, partition string, fn func(arrow.RecordBatch) error) error {
+func (w *Writer) ReadRows(ctx context.Context, t *schemas.Table, tenant, partition string, fn func(arrow.RecordBatch) error) error {
 	tbl, err := w.cat.LoadTable(ctx, w.Identifier(t))
 	if errors.Is(err, catalog.ErrNoSuchTable) {
 		return nil
@@ -76,11 +98,23 @@ func (w *Writer) ReadRows(ctx context.Context, t *schemas.Table, partition strin
 	if tbl.CurrentSnapshot() == nil {
 		return nil
 	}
-	var opts []table.ScanOption
-	if t.Partition != "" {
-		opts = append(opts, table.WithRowFilter(iceberg.EqualTo(iceberg.Reference(t.Partition), partition)))
+	// A table not yet migrated (no tenant column: written before tenants were in the lake, and
+	// not yet committed to by this build) holds the default tenant's rows only.
+	old, err := isPreTenant(t, tbl.Schema())
+	if err != nil {
+		return err
 	}
-	_, itr, err := tbl.Scan(opts...).ToArrowRecords(ctx)
+	if old && tenant != schemas.DefaultTenant {
+		return nil
+	}
+	var filter iceberg.BooleanExpression = iceberg.EqualTo(iceberg.Reference(schemas.ColTenant), tenant)
+	if old {
+		filter = iceberg.AlwaysTrue{}
+	}
+	if t.Partition != "" {
+		filter = iceberg.NewAnd(filter, iceberg.EqualTo(iceberg.Reference(t.Partition), partition))
+	}
+	_, itr, err := tbl.Scan(table.WithRowFilter(filter)).ToArrowRecords(ctx)
 	if err != nil {
 		return fmt.Errorf("lake: reading %s: %w", t.Name, err)
 	}
@@ -88,12 +122,18 @@ func (w *Writer) ReadRows(ctx context.Context, t *schemas.Table, partition strin
 		if err != nil {
 			return fmt.Errorf("lake: reading %s: %w", t.Name, err)
 		}
-		r, err := conform(ctx, b, tableSchema(t))
+		var r arrow.RecordBatch
+		if old {
+			if r, err = conform(ctx, b, preTenantSchema(t)); err == nil {
+				r = withTenant(w.mem, t.Schema(), r, schemas.DefaultTenant)
+			}
+		} else {
+			r, err = conform(ctx, b, t.Schema())
+		}
 		b.Release()
 		if err != nil {
 			return err
 		}
-		r = withTenant(w.mem, t, r)
 		err = fn(r)
 		r.Release()
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/marketsync/marketsync/internal/fakes3"
 	"github.com/marketsync/marketsync/internal/restcatalog"
+	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
 )
 
@@ -81,14 +82,14 @@ func TestRESTCatalogRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c, ok, err := CursorAt(tbl, "charges", "loc-0"); err != nil || !ok || c.Value != 2 {
+			if c, ok, err := CursorAt(tbl, schemas.DefaultTenant, "charges", "loc-0"); err != nil || !ok || c.Value != 2 {
 				t.Fatalf("charges cursor in the catalog's store: %+v %v %v", c, ok, err)
 			}
 			if !strings.HasPrefix(tbl.Location(), s.Location) {
 				t.Fatalf("table location %s, want under the catalog's %s", tbl.Location(), s.Location)
 			}
 			other := openREST(t, restOptions(s, mode))
-			if c, ok, err := other.Cursor(ctx, invoices, "invoices", ""); err != nil || !ok || c.Value != 7 {
+			if c, ok, err := other.Cursor(ctx, invoices, schemas.DefaultTenant, "invoices", ""); err != nil || !ok || c.Value != 7 {
 				t.Fatalf("invoices cursor read by another REST client: %+v %v %v", c, ok, err)
 			}
 			if s.Commits() != 3 || s.Tokens() < 2 || s.Unauthorized() != 0 {

@@ -18,8 +18,8 @@ import (
 	"github.com/marketsync/marketsync/schemas"
 )
 
-// mergeBatches turns a commit's batches into one batch with every key once, the last copy of a
-// key winning (the Batcher flushes on a repeated key, so a later batch holds the newer row).
+// mergeBatches turns a commit's batches into one batch with every (tenant, primary key) once,
+// the last copy of a key winning (the Batcher flushes on a repeated key, so a later batch holds the newer row).
 // It returns nil when there are no rows; the caller releases the result.
 func mergeBatches(ctx context.Context, mem memory.Allocator, t *schemas.Table, batches []arrow.RecordBatch) (arrow.RecordBatch, error) {
 	want := t.Schema()
@@ -63,10 +63,10 @@ func mergeBatches(ctx context.Context, mem memory.Allocator, t *schemas.Table, b
 		}
 		cols[i] = c
 	}
-	pk := cols[want.FieldIndices(t.PrimaryKey)[0]]
+	pk, tn := cols[want.FieldIndices(t.PrimaryKey)[0]], cols[want.FieldIndices(schemas.ColTenant)[0]]
 	last := make(map[string]int, rows)
 	for i := 0; i < pk.Len(); i++ {
-		last[keyAt(pk, i)] = i
+		last[rowKey(tn, pk, i)] = i
 	}
 	if len(last) == pk.Len() {
 		return array.NewRecordBatch(want, cols, rows), nil
@@ -128,6 +128,30 @@ func keyAt(a arrow.Array, i int) string {
 	default:
 		return a.ValueStr(i)
 	}
+}
+
+// keyColumns returns the tenant and primary key columns of rec.
+func keyColumns(rec arrow.RecordBatch, t *schemas.Table) (tenant, pk arrow.Array) {
+	return rec.Column(rec.Schema().FieldIndices(schemas.ColTenant)[0]), rec.Column(rec.Schema().FieldIndices(t.PrimaryKey)[0])
+}
+
+// rowKey is row i's (tenant, primary key) as text: the lake tables' key, so that tenants' rows
+// with the same id are different rows.
+func rowKey(tenant, pk arrow.Array, i int) string { return keyAt(tenant, i) + "\x00" + keyAt(pk, i) }
+
+// oneTenant checks that every row of rec belongs to tenant.
+func oneTenant(rec arrow.RecordBatch, tenant string) error {
+	idx := rec.Schema().FieldIndices(schemas.ColTenant)
+	if len(idx) != 1 {
+		return fmt.Errorf("the rows have no %s column", schemas.ColTenant)
+	}
+	col := rec.Column(idx[0])
+	for i := 0; i < col.Len(); i++ {
+		if col.IsNull(i) || keyAt(col, i) != tenant {
+			return fmt.Errorf("a commit of tenant %s carries a row of tenant %q (row %d): a commit holds one tenant's rows", tenant, col.ValueStr(i), i)
+		}
+	}
+	return nil
 }
 
 // conform gives rec the target schema (the table's, with Iceberg field IDs): columns are taken
@@ -291,9 +315,10 @@ func mapsKeys(m map[int]bool) iter.Seq[int] {
 	}
 }
 
-// unseen reads the live rows a complete scan did not see (DeleteScope) and returns them with
-// _deleted_at set, to be upserted with the commit's rows. Keys the commit carries are kept.
-func (w *Writer) unseen(ctx context.Context, tbl *table.Table, t *schemas.Table, ds *DeleteScope, rec arrow.RecordBatch, target *arrow.Schema) (out []arrow.RecordBatch, err error) {
+// unseen reads tenant's live rows a complete scan did not see (DeleteScope) and returns them
+// with _deleted_at set, to be upserted with the commit's rows. Keys the commit carries are kept;
+// other tenants' rows are never read.
+func (w *Writer) unseen(ctx context.Context, tbl *table.Table, t *schemas.Table, tenant string, ds *DeleteScope, rec arrow.RecordBatch, target *arrow.Schema) (out []arrow.RecordBatch, err error) {
 	defer func() {
 		if err != nil {
 			for _, r := range out {
@@ -302,17 +327,18 @@ func (w *Writer) unseen(ctx context.Context, tbl *table.Table, t *schemas.Table,
 			out = nil
 		}
 	}()
-	var filter iceberg.BooleanExpression = iceberg.NewAnd(
-		iceberg.IsNull(iceberg.Reference(schemas.ColDeletedAt)),
+	var filter iceberg.BooleanExpression = iceberg.NewAnd(iceberg.NewAnd(
+		iceberg.EqualTo(iceberg.Reference(schemas.ColTenant), tenant),
+		iceberg.IsNull(iceberg.Reference(schemas.ColDeletedAt))),
 		iceberg.NotEqualTo(iceberg.Reference(schemas.ColRunID), ds.RunID))
 	if ds.PartitionCol != "" {
 		filter = iceberg.NewAnd(filter, iceberg.EqualTo(iceberg.Reference(ds.PartitionCol), ds.PartitionValue))
 	}
 	keep := map[string]bool{}
 	if rec != nil {
-		pk := rec.Column(rec.Schema().FieldIndices(t.PrimaryKey)[0])
+		tn, pk := keyColumns(rec, t)
 		for i := 0; i < pk.Len(); i++ {
-			keep[keyAt(pk, i)] = true
+			keep[rowKey(tn, pk, i)] = true
 		}
 	}
 	_, itr, err := tbl.Scan(table.WithRowFilter(filter)).ToArrowRecords(ctx)
@@ -320,7 +346,6 @@ func (w *Writer) unseen(ctx context.Context, tbl *table.Table, t *schemas.Table,
 		return nil, fmt.Errorf("reading the rows of %s a full scan did not see: %w", t.Name, err)
 	}
 	delIdx := target.FieldIndices(schemas.ColDeletedAt)[0]
-	pkIdx := target.FieldIndices(t.PrimaryKey)[0]
 	for b, err := range itr {
 		if err != nil {
 			return out, fmt.Errorf("reading the rows of %s a full scan did not see: %w", t.Name, err)
@@ -331,8 +356,9 @@ func (w *Writer) unseen(ctx context.Context, tbl *table.Table, t *schemas.Table,
 			return out, err
 		}
 		var idx []int64
+		tn, pk := keyColumns(r, t)
 		for i := 0; i < int(r.NumRows()); i++ {
-			if !keep[keyAt(r.Column(pkIdx), i)] {
+			if !keep[rowKey(tn, pk, i)] {
 				idx = append(idx, int64(i))
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/marketsync/marketsync/internal/fakes3"
+	"github.com/marketsync/marketsync/schemas"
 	"github.com/marketsync/marketsync/state"
 )
 
@@ -72,7 +73,7 @@ func TestS3WarehouseRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer other.Close()
-			if c, ok, err := other.Cursor(ctx, charges, "charges", "loc-0"); err != nil || !ok || c.Value != 2 {
+			if c, ok, err := other.Cursor(ctx, charges, schemas.DefaultTenant, "charges", "loc-0"); err != nil || !ok || c.Value != 2 {
 				t.Fatalf("cursor read by another writer: %+v %v %v", c, ok, err)
 			}
 			t.Logf("%s: %d objects on S3 (%d Parquet)", mode, len(keys), data)

@@ -104,21 +104,18 @@ type Lake interface {
 	Commit(ctx context.Context, c lake.Commit) (lake.Result, error)
 	// Cursors and ReadRows serve cursorsFromLake: the lake is the system of record of a
 	// lake-configured run's cursors.
-	Cursors(ctx context.Context, t *schemas.Table) (map[string]state.Cursor, error)
-	ReadRows(ctx context.Context, t *schemas.Table, partition string, fn func(arrow.RecordBatch) error) error
+	// Both are of one tenant.
+	Cursors(ctx context.Context, t *schemas.Table, tenant string) (map[string]state.Cursor, error)
+	ReadRows(ctx context.Context, t *schemas.Table, tenant, partition string, fn func(arrow.RecordBatch) error) error
 }
 
 // commitLake writes w to the lake destination, if one is configured, as one snapshot with its
-// cursor. Quarantined records stay in DuckDB's _rejected only.
+// cursor, scoped to w's tenant. Quarantined records stay in DuckDB's _rejected only.
 func (r *run) commitLake(ctx context.Context, w load.Write) error {
 	if r.cfg.Lake == nil || (w.Batch == nil && w.Cursor == nil && w.Deletes == nil) {
 		return nil
 	}
-	if t := w.Tenant; t != "" && t != schemas.DefaultTenant {
-		// Run refuses such a config; this guards the lake's single-tenant tables regardless.
-		return fmt.Errorf("lake: tenant %s: a lake holds the default tenant only (several tenants in a lake are not supported yet)", t)
-	}
-	c := lake.Commit{Table: w.Table, Cursor: w.Cursor, Stream: w.Stream, Partition: w.Partition}
+	c := lake.Commit{Table: w.Table, Cursor: w.Cursor, Stream: w.Stream, Partition: w.Partition, Tenant: w.Tenant}
 	if w.Batch != nil {
 		c.Batches = []arrow.RecordBatch{w.Batch}
 	}

@@ -48,7 +48,7 @@ func TestRun_LakeGetsTheSameCommitsAndCursors(t *testing.T) {
 	for key, want := range cursors {
 		stream, partition, _ := cut(key)
 		tb, _ := schemas.Lookup(stream)
-		got, ok, err := lw.Cursor(context.Background(), tb, stream, partition)
+		got, ok, err := lw.Cursor(context.Background(), tb, schemas.DefaultTenant, stream, partition)
 		if err != nil || !ok || got.Value != want.Value {
 			t.Errorf("%s/%s: lake cursor %+v (found %v, %v), DuckDB %+v", stream, partition, got, ok, err, want)
 		}
@@ -149,7 +149,7 @@ func TestRun_FreshMachineResumesFromTheLakesCursorsWithoutAGap(t *testing.T) {
 	for key, local := range cursors {
 		stream, partition, _ := cut(key)
 		tb, _ := schemas.Lookup(stream)
-		inLake, ok, err := lw.Cursor(context.Background(), tb, stream, partition)
+		inLake, ok, err := lw.Cursor(context.Background(), tb, schemas.DefaultTenant, stream, partition)
 		if err != nil || !ok || inLake.Encode() != local.Encode() {
 			t.Errorf("%s/%s: DuckDB cursor %+v, lake %+v (found %v, %v)", stream, partition, local, inLake, ok, err)
 		}

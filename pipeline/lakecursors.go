@@ -13,7 +13,7 @@ import (
 )
 
 // cursorsFromLake makes the lake the system of record for the cursors of a lake-configured
-// run: every stream partition this process owns plans from the cursor committed in the lake,
+// run: every stream partition of the run's tenant this process owns plans from the cursor committed in the lake,
 // whichever machine committed it, not from the local DuckDB file's.
 //
 //   - The lake has no cursor (never synced there, or its snapshots were expired): the local
@@ -32,7 +32,7 @@ func (r *run) cursorsFromLake(ctx context.Context, tables []*schemas.Table) erro
 			}
 			return t.Name + "/" + partition
 		}
-		inLake, err := r.cfg.Lake.Cursors(ctx, t)
+		inLake, err := r.cfg.Lake.Cursors(ctx, t, r.tenant)
 		if err != nil {
 			return err
 		}
@@ -74,7 +74,7 @@ func (r *run) copyFromLake(ctx context.Context, t *schemas.Table, partition stri
 		_, err := r.db.Apply(ctx, load.Write{Table: t, Stream: t.Name, Partition: partition, Batch: b, Cursor: c, RunID: r.id, Tenant: r.tenant})
 		return err
 	}
-	err := r.cfg.Lake.ReadRows(ctx, t, partition, func(b arrow.RecordBatch) error {
+	err := r.cfg.Lake.ReadRows(ctx, t, r.tenant, partition, func(b arrow.RecordBatch) error {
 		if b.NumRows() == 0 {
 			return nil
 		}

@@ -336,10 +336,6 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	r := &run{cfg: cfg, id: newRunID(started), started: started, auth: &extract.Counters{}, out: &outcomes{}}
 	sum := Summary{RunID: r.id, Started: started}
 	tenants := cfg.tenants()
-	if cfg.Lake != nil && (len(tenants) != 1 || tenants[0].Name != schemas.DefaultTenant) {
-		return sum, errors.New("a lake destination holds one tenant for now: several tenants (a tenants: list) cannot sync into a lake yet; " +
-			"sync them without lake:, or one config without tenants: per lake (README \"Several tenants\")")
-	}
 	db, err := load.Open(ctx, cfg.Warehouse)
 	if err != nil {
 		return sum, err

@@ -137,7 +137,7 @@ func assertCatalogCursorsNotAhead(t *testing.T, cat catalog.Catalog) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cursors, err := lake.CursorsAt(tbl, tb.Name)
+		cursors, err := lake.CursorsAt(tbl, schemas.DefaultTenant, tb.Name)
 		if err != nil {
 			t.Fatal(err)
 		}

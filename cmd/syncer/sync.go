@@ -215,6 +215,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if lw, ok := pc.Lake.(*lake.Writer); ok {
 		// Lost optimistic-concurrency races (re-applied): how contended the lake's tables are.
 		log.Info("lake commits", "snapshots", lw.Commits(), "conflicts", lw.Conflicts())
+		if m := lw.Migrated(); len(m) > 0 {
+			log.Info("lake tables written before tenants were in the lake now have the tenant column (every row tenant default, cursors kept)", "tables", strings.Join(m, ","))
+		}
 	}
 	if *summaryJSON != "" {
 		if werr := writeSummaryJSON(*summaryJSON, rep, stdout); werr != nil {

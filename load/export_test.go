@@ -20,3 +20,7 @@ func SetMigrateFailAt(n int) {
 		}
 	}
 }
+
+// SetKeyFilterBits makes every key filter built from now on that many bits and never grown
+// (0: the real sizing); tests only.
+func SetKeyFilterBits(bits uint) { testFilterBits = bits }

@@ -144,6 +144,7 @@ func (d *DuckDB) reset(ctx context.Context, tables []*schemas.Table) (ResetRepor
 	names := make([]any, 0, len(tables))
 	marks := make([]string, 0, len(tables))
 	for _, t := range tables {
+		d.forgetKeys(t.Name) // rebuilt at the next write, committed or rolled back
 		if _, err := d.conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+Quote(t.Name)); err != nil {
 			return rep, fmt.Errorf("dropping %s: %w", t.Name, err)
 		}

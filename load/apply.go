@@ -345,7 +345,10 @@ func (d *DuckDB) splitByKey(ctx context.Context, t *schemas.Table, rec arrow.Rec
 		added = f.added
 	}
 	if f != nil && ok1 && ok2 {
-		var buf [8]byte
+		hashes, err := d.batchKeyHashes(ctx, t, rec)
+		if err != nil {
+			return nil, nil, err
+		}
 		last := make(map[[2]string]int32, n)
 		for i := range n {
 			if tcol.IsNull(i) || icol.IsNull(i) {
@@ -356,7 +359,8 @@ func (d *DuckDB) splitByKey(ctx context.Context, t *schemas.Table, rec arrow.Rec
 				classes[j] = classSuperseded
 			}
 			last[key] = int32(i)
-			if !f.bloom.TestOrAdd(keyBytes(&buf, f.seed, key[0], key[1])) {
+			if !f.check(hashes[i]) {
+				f.bloom.InsertHash(hashes[i])
 				classes[i] = classNew
 				f.added++
 			}

@@ -21,6 +21,6 @@ func SetMigrateFailAt(n int) {
 	}
 }
 
-// SetKeyFilterBits makes every key filter built from now on that many bits and never grown
+// SetKeyFilterBytes makes every key filter built from now on that many bytes and never grown
 // (0: the real sizing); tests only.
-func SetKeyFilterBits(bits uint) { testFilterBits = bits }
+func SetKeyFilterBytes(n uint32) { testFilterBytes = n }

@@ -2,14 +2,14 @@ package load
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"hash/maphash"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/bits-and-blooms/bloom/v3"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 
 	"github.com/marketsync/marketsync/schemas"
 )
@@ -28,16 +28,22 @@ import (
 // process) make it be rebuilt rather than trusted. The writer holds the file's lock, so no
 // other process inserts rows meanwhile.
 //
-// Memory: sized for twice the table's rows at build time (at least minFilterKeys) at a 1 %
-// false-positive rate, about 9.6 bits per key of capacity: 2.4 MB for a 1M-row table, 24 MB for
-// a 10M-row one right after a build. When inserts fill it past its capacity it is rebuilt for
-// twice the new count, so it stays within about 20 bits per key of the table.
+// The filter is Parquet's split-block Bloom filter (arrow-go's parquet/metadata, already a
+// dependency): the 8 bits of a key are in one 32-byte block, so a test or an insert touches one
+// cache line, where a classic Bloom filter (bits-and-blooms/bloom, k = 7) touches seven: 45 ns
+// against 368 ns an insert at 1M keys, 93 against 893 at 10M (BENCHMARKS.md, issue 16).
+//
+// Memory: filterBitsPerKey (10) bits per key of capacity, rounded up to a power of two bytes,
+// for a capacity of 1.25 times the table's rows at build time (at least minFilterKeys): 2 MB
+// for a 1M-row table, 16 MB for a 10M-row one, between 12.5 and 25 bits per row of the table.
+// At its capacity about 1 % of absent keys test positive. When inserts fill it past its
+// capacity it is rebuilt for the new count.
 type keyFilter struct {
-	bloom    *bloom.BloomFilter
-	seed     maphash.Seed // of the key hash: any, fixed for the filter's life
-	capacity int64        // keys it was sized for
-	added    int64        // keys added since the build, an upper bound of the new keys
-	rows     int64        // rows of the table it covers, as committed
+	bloom    metadata.BloomFilterBuilder // Parquet's split-block Bloom filter, fed DuckDB's key hashes
+	check    func(hash uint64) bool      // the same filter's test
+	capacity int64                       // keys it was sized for
+	added    int64                       // keys added since the build, an upper bound of the new keys
+	rows     int64                       // rows of the table it covers, as committed
 	// What building it cost, for KeyFilters.
 	built     int64 // keys read when it was built
 	buildTook time.Duration
@@ -46,16 +52,16 @@ type keyFilter struct {
 	passed, probed int64
 }
 
-// testFilterBits, when not 0 (tests), sizes every filter at that many bits with 2 hash
-// functions and never grows it: nearly every key is then a false positive.
-var testFilterBits uint
+// testFilterBytes, when not 0 (tests), sizes every filter at that many bytes (at least one
+// 32-byte block) and never grows it: nearly every key is then a false positive.
+var testFilterBytes uint32
 
-// minFilterKeys is the smallest capacity a filter is sized for (about 300 KB): a first load
-// then rebuilds it at 256k, 512k, 1M… rows, a scan of the keys each time.
+// minFilterKeys is the smallest capacity a filter is sized for (512 KB): a first load then
+// rebuilds it at about 420k, 840k, 1.7M… rows, a scan of the keys each time.
 const minFilterKeys = 256 << 10
 
-// filterFP is the false-positive rate a filter has at its capacity.
-const filterFP = 0.01
+// filterBitsPerKey is the filter's size per key of capacity.
+const filterBitsPerKey = 10
 
 // KeyFilterInfo describes one table's key filter (debug logging, benchmarks).
 type KeyFilterInfo struct {
@@ -76,7 +82,7 @@ func (d *DuckDB) KeyFilters() []KeyFilterInfo {
 	var out []KeyFilterInfo
 	for _, t := range schemas.Tables {
 		if f := d.filters[t.Name]; f != nil {
-			out = append(out, KeyFilterInfo{Table: t.Name, Rows: f.rows, Capacity: f.capacity, Bytes: int64(f.bloom.Cap() / 8),
+			out = append(out, KeyFilterInfo{Table: t.Name, Rows: f.rows, Capacity: f.capacity, Bytes: f.bloom.Size(),
 				Builds: f.builds, BuildKeys: f.built, BuildTook: f.buildTook, Passed: f.passed, Probed: f.probed})
 		}
 	}
@@ -110,29 +116,38 @@ func (d *DuckDB) keyFilterFor(ctx context.Context, t *schemas.Table) (*keyFilter
 		builds = f.builds
 	}
 	start := time.Now()
-	capacity := max(2*rows, minFilterKeys)
-	f = &keyFilter{bloom: bloom.NewWithEstimates(uint(capacity), filterFP), seed: maphash.MakeSeed(), capacity: capacity, rows: rows, builds: builds + 1}
-	if testFilterBits > 0 {
-		f.bloom, f.capacity = bloom.New(testFilterBits, 2), 1<<62
+	bytes := uint32(bitutil.NextPowerOf2(int((max(rows+rows/4, minFilterKeys)*filterBitsPerKey + 7) / 8)))
+	if testFilterBytes > 0 {
+		bytes = testFilterBytes
+	}
+	b := metadata.NewBloomFilter(bytes, bytes, memory.DefaultAllocator)
+	bf, ok := b.(metadata.BloomFilter)
+	if !ok {
+		return nil, fmt.Errorf("arrow-go's Bloom filter has no test (%T)", b)
+	}
+	f = &keyFilter{bloom: b, check: bf.CheckHash, capacity: b.Size() * 8 / filterBitsPerKey, rows: rows, builds: builds + 1}
+	if testFilterBytes > 0 {
+		f.capacity = 1 << 62
+	}
+	if old := d.filters[t.Name]; old != nil {
+		old.bloom.Release()
 	}
 	delete(d.filters, t.Name) // a failed build leaves none
-	rdr, err := d.arrow.QueryContext(ctx, fmt.Sprintf("SELECT %s, %s FROM %s", Quote(schemas.ColTenant), Quote(t.PrimaryKey), Quote(t.Name)))
+	// DuckDB hashes the keys (on both cores) and hands over 8 bytes a row: reading the key
+	// strings into Go and hashing them there measured 4 to 6 times slower (BENCHMARKS.md).
+	rdr, err := d.arrow.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s AS t", keyHash(t, "t"), Quote(t.Name)))
 	if err != nil {
 		return nil, fmt.Errorf("reading the keys of %s: %w", t.Name, err)
 	}
 	defer rdr.Release()
-	var buf [8]byte
 	for rdr.Next() {
 		rec := rdr.RecordBatch()
-		tenants, ok1 := stringsOf(rec.Column(0))
-		ids, ok2 := stringsOf(rec.Column(1))
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("reading the keys of %s: DuckDB returned them as %s and %s, not strings", t.Name, rec.Column(0).DataType(), rec.Column(1).DataType())
+		hs, ok := rec.Column(0).(*array.Uint64)
+		if !ok {
+			return nil, fmt.Errorf("reading the keys of %s: DuckDB returned their hashes as %s", t.Name, rec.Column(0).DataType())
 		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			f.bloom.Add(keyBytes(&buf, f.seed, tenants(i), ids(i)))
-			f.built++
-		}
+		f.bloom.InsertBulk(hs.Uint64Values())
+		f.built += int64(hs.Len())
 	}
 	if err := rdr.Err(); err != nil {
 		return nil, fmt.Errorf("reading the keys of %s: %w", t.Name, err)
@@ -159,18 +174,60 @@ func stringKey(t *schemas.Table) bool {
 	return true
 }
 
-// keyBytes is the filter's element for one key: a 64-bit hash of the tenant and the key. Two
-// keys with the same hash are one element (a false positive, never a false negative).
-func keyBytes(buf *[8]byte, seed maphash.Seed, tenant, id string) []byte {
-	var h maphash.Hash
-	h.SetSeed(seed)
-	var n [4]byte
-	binary.LittleEndian.PutUint32(n[:], uint32(len(tenant)))
-	h.Write(n[:])
-	h.WriteString(tenant)
-	h.WriteString(id)
-	binary.LittleEndian.PutUint64(buf[:], h.Sum64())
-	return buf[:]
+// keyHash is the SQL expression of the 64-bit hash of the key (tenant, primary key) of row
+// alias, the filter's element: the same expression over the table and over a batch's view.
+// Two keys with the same hash are one element (a false positive, never a false negative).
+func keyHash(t *schemas.Table, alias string) string {
+	return fmt.Sprintf("hash(CAST(%[1]s.%[2]s AS VARCHAR), CAST(%[1]s.%[3]s AS VARCHAR))", alias, Quote(schemas.ColTenant), Quote(t.PrimaryKey))
+}
+
+// batchKeyHashes returns keyHash of every row of rec, by position, computed by DuckDB over a
+// view of the batch's two key columns (no join).
+func (d *DuckDB) batchKeyHashes(ctx context.Context, t *schemas.Table, rec arrow.RecordBatch) ([]uint64, error) {
+	n := int(rec.NumRows())
+	pos := make([]int32, n)
+	for i := range pos {
+		pos[i] = int32(i)
+	}
+	posArr := int32Array(pos)
+	defer posArr.Release()
+	keys, err := project(rec, t.Key(), []string{"_ms_pos"}, []arrow.Array{posArr})
+	if err != nil {
+		return nil, err
+	}
+	defer keys.Release()
+	out := make([]uint64, n)
+	got := 0
+	err = d.withView(ctx, keys, "_keys_"+t.Name, func(view string) error {
+		rdr, err := d.arrow.QueryContext(ctx, fmt.Sprintf("SELECT s._ms_pos, %s FROM %s AS s", keyHash(t, "s"), Quote(view)))
+		if err != nil {
+			return err
+		}
+		defer rdr.Release()
+		for rdr.Next() {
+			rec := rdr.RecordBatch()
+			at, ok1 := rec.Column(0).(*array.Int32)
+			hs, ok2 := rec.Column(1).(*array.Uint64)
+			if !ok1 || !ok2 {
+				return fmt.Errorf("DuckDB returned the batch's key hashes as %s, %s", rec.Column(0).DataType(), rec.Column(1).DataType())
+			}
+			for i, p := range at.Int32Values() {
+				if p < 0 || int(p) >= n {
+					return fmt.Errorf("a key hash for row %d of %d", p, n)
+				}
+				out[p] = hs.Value(i)
+				got++
+			}
+		}
+		return rdr.Err()
+	})
+	if err == nil && got != n {
+		err = fmt.Errorf("%d key hashes for %d rows", got, n)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("hashing the batch's keys: %w", err)
+	}
+	return out, nil
 }
 
 // stringsOf returns the values of a string column (any of Arrow's string layouts), or false.

@@ -141,12 +141,12 @@ func filterOf(d *load.DuckDB, table string) load.KeyFilterInfo {
 // the table, and a batch of new keys skips the join only when the filter proves them new.
 func TestApply_KeyFilterNeverDuplicates(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		bits uint
-	}{{"real filter", 0}, {"tiny filter", 64}} {
+		name  string
+		bytes uint32
+	}{{"real filter", 0}, {"tiny filter", 32}} {
 		t.Run(tc.name, func(t *testing.T) {
-			load.SetKeyFilterBits(tc.bits)
-			defer load.SetKeyFilterBits(0)
+			load.SetKeyFilterBytes(tc.bytes)
+			defer load.SetKeyFilterBytes(0)
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer mem.AssertSize(t, 0)
 			ctx := context.Background()
@@ -178,7 +178,7 @@ func TestApply_KeyFilterNeverDuplicates(t *testing.T) {
 			if f.Builds != 1 || f.Rows != 200 {
 				t.Fatalf("after the first batch: filter %+v, want built once, covering 200 rows", f)
 			}
-			if tc.bits == 0 && (f.Probed != 0 || f.Passed != 200) {
+			if tc.bytes == 0 && (f.Probed != 0 || f.Passed != 200) {
 				t.Fatalf("a batch of new keys into an empty table went through the join: %+v", f)
 			}
 
@@ -199,7 +199,7 @@ func TestApply_KeyFilterNeverDuplicates(t *testing.T) {
 			if f.Probed < 100 {
 				t.Fatalf("rows already in the table skipped the join: %+v", f)
 			}
-			if tc.bits != 0 && f.Passed == f.Rows-f.BuildKeys {
+			if tc.bytes != 0 && f.Passed == f.Rows-f.BuildKeys {
 				t.Fatalf("the tiny filter let every key through as new (no false positive exercised): %+v", f)
 			}
 

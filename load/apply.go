@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -237,9 +238,9 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 	if err != nil {
 		return c, fmt.Errorf("upserting %d rows into %s: %w", n, t.Name, err)
 	}
-	hashes := make([]int64, n)
+	hashes, rowids := make([]int64, n), make([]int64, n)
 	if len(maybe) > 0 {
-		if err := d.classify(ctx, t, rec, maybe, classes, hashes, fmt.Sprintf(`SELECT s._ms_pos, %[1]s AS h,
+		if err := d.classify(ctx, t, rec, maybe, classes, hashes, rowids, fmt.Sprintf(`SELECT s._ms_pos, %[1]s AS h, t.rowid,
 			CASE WHEN t.%[3]s IS NULL THEN %[9]d
 				WHEN t.%[4]s IS DISTINCT FROM %[1]s OR t.%[5]s IS DISTINCT FROM s.%[5]s OR t.%[6]s IS NOT NULL THEN %[10]d
 				WHEN t.%[7]s IS DISTINCT FROM s.%[7]s THEN %[11]d ELSE %[12]d END::TINYINT AS class
@@ -259,31 +260,42 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 		}
 		byClass[k] = append(byClass[k], int32(i))
 	}
-	hashArr := int64Array(hashes)
+	hashArr, rowidArr := int64Array(hashes), int64Array(rowids)
 	defer hashArr.Release()
+	defer rowidArr.Release()
 	all := make([]string, 0, len(cols))
+	var nonKey []string
 	for _, c := range cols {
 		all = append(all, c.Name)
+		if !slices.Contains(t.Key(), c.Name) {
+			nonKey = append(nonKey, c.Name)
+		}
 	}
+	// Rows already in the table are updated by the rowid the classifying join found (in this
+	// transaction: no row moves meanwhile), not joined again by key: the UPDATE of 12.5k rows
+	// spread over 1M took 320-340 ms so against 420-780 ms by key (BENCHMARKS.md, issue 16).
+	// Each view holds exactly the columns its statement reads (duckdb/duckdb-go#28).
+	withHash := []extraCol{{"_ms_hash", hashArr}, {"_ms_rowid", rowidArr}}
+	withRowid := []extraCol{{"_ms_rowid", rowidArr}}
 	steps := []struct {
-		what   string
-		class  int8
-		cols   []string
-		noHash bool
-		q      string
+		what  string
+		class int8
+		cols  []string
+		extra []extraCol
+		q     string
 	}{
 		// A changed row, or one marked stale before, is rewritten (a good version is current
 		// again). So is one whose _deleted_at differs from the batch's: a sync's batch is live
 		// (NULL), and a batch copied from the lake carries the lake's soft delete, which the
 		// DuckDB file then takes even when the content is the same.
-		{"updating changed rows", classChanged, all, false, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s FROM %%s AS s WHERE %[3]s`,
-			Quote(t.Name), strings.Join(sets, ", "), keyMatch(t, "t", "s"))},
+		{"updating changed rows", classChanged, nonKey, withHash, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s FROM %%s AS s WHERE t.rowid = s._ms_rowid`,
+			Quote(t.Name), strings.Join(sets, ", "))},
 		// A row whose content did not change is not rewritten: only _run_id moves (the scan saw
 		// it); _synced_at stays when its content was last written. One seen earlier in this run
 		// is left alone.
-		{"marking unchanged rows seen", classSeen, append(t.Key(), schemas.ColRunID), true, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s = s.%[2]s FROM %%s AS s WHERE %[3]s`,
-			Quote(t.Name), run, keyMatch(t, "t", "s"))},
-		{"inserting new rows", classNew, all, true, fmt.Sprintf(`INSERT INTO %[1]s (%[2]s) SELECT %[3]s FROM %%s AS s`,
+		{"marking unchanged rows seen", classSeen, []string{schemas.ColRunID}, withRowid, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s = s.%[2]s FROM %%s AS s WHERE t.rowid = s._ms_rowid`,
+			Quote(t.Name), run)},
+		{"inserting new rows", classNew, all, nil, fmt.Sprintf(`INSERT INTO %[1]s (%[2]s) SELECT %[3]s FROM %%s AS s`,
 			Quote(t.Name), strings.Join(names, ", "), strings.Join(srcs, ", "))},
 	}
 	for _, st := range steps {
@@ -291,7 +303,7 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 		if len(idx) == 0 {
 			continue
 		}
-		part, err := rowsOf(ctx, rec, hashArr, idx, st.cols, st.noHash)
+		part, err := rowsOf(ctx, rec, idx, st.cols, st.extra)
 		if err != nil {
 			return c, fmt.Errorf("upserting into %s (%s): %w", t.Name, st.what, err)
 		}
@@ -383,7 +395,7 @@ func (d *DuckDB) splitByKey(ctx context.Context, t *schemas.Table, rec arrow.Rec
 // class and content hash. The view holds exactly the columns the query reads: DuckDB's Arrow
 // scan can crash when it reads only some columns of a batch with list columns
 // (duckdb/duckdb-go#28), so every view here is read whole.
-func (d *DuckDB) classify(ctx context.Context, t *schemas.Table, rec arrow.RecordBatch, idx []int32, classes []int8, hashes []int64, query string) error {
+func (d *DuckDB) classify(ctx context.Context, t *schemas.Table, rec arrow.RecordBatch, idx []int32, classes []int8, hashes, rowids []int64, query string) error {
 	n := len(classes)
 	pos := make([]int32, n)
 	for i := range pos {
@@ -423,14 +435,18 @@ func (d *DuckDB) classify(ctx context.Context, t *schemas.Table, rec arrow.Recor
 		for rows.Next() {
 			var at int32
 			var h int64
+			var rowid sql.NullInt64 // NULL: not in the table
 			var k int8
-			if err := rows.Scan(&at, &h, &k); err != nil {
+			if err := rows.Scan(&at, &h, &rowid, &k); err != nil {
 				return err
 			}
 			if at < 0 || int(at) >= n || classes[at] != classMaybe {
 				return fmt.Errorf("row %d of the batch classified twice (a key held twice by the table?)", at)
 			}
-			hashes[at], classes[at] = h, k
+			hashes[at], rowids[at], classes[at] = h, rowid.Int64, k
+			if k != classNew && !rowid.Valid {
+				return fmt.Errorf("row %d of the batch classified %d without a row of the table", at, k)
+			}
 			left--
 		}
 		return rows.Err()
@@ -466,14 +482,21 @@ func project(rec arrow.RecordBatch, names []string, extraNames []string, extra [
 	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rec.NumRows()), nil
 }
 
-// rowsOf returns the rows idx (ascending) of rec's columns names, with the content hash as
-// _ms_hash unless noHash. Every row of the batch is taken without copying.
-func rowsOf(ctx context.Context, rec arrow.RecordBatch, hashes arrow.Array, idx []int32, names []string, noHash bool) (arrow.RecordBatch, error) {
-	extraNames, extra := []string{"_ms_hash"}, []arrow.Array{hashes}
-	if noHash {
-		extraNames, extra = nil, nil
+// An extraCol is a column added to a batch's view (the content hash, the rowid).
+type extraCol struct {
+	name string
+	col  arrow.Array
+}
+
+// rowsOf returns the rows idx (ascending) of rec's columns names followed by extra (columns as
+// long as rec). Every row of the batch is taken without copying.
+func rowsOf(ctx context.Context, rec arrow.RecordBatch, idx []int32, names []string, extra []extraCol) (arrow.RecordBatch, error) {
+	var extraNames []string
+	var extraCols []arrow.Array
+	for _, e := range extra {
+		extraNames, extraCols = append(extraNames, e.name), append(extraCols, e.col)
 	}
-	whole, err := project(rec, names, extraNames, extra)
+	whole, err := project(rec, names, extraNames, extraCols)
 	if err != nil || len(idx) == int(rec.NumRows()) {
 		return whole, err
 	}

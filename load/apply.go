@@ -356,7 +356,14 @@ func (d *DuckDB) splitByKey(ctx context.Context, t *schemas.Table, rec arrow.Rec
 	if f != nil {
 		added = f.added
 	}
-	if f != nil && ok1 && ok2 {
+	if f != nil && (!ok1 || !ok2) {
+		// Keys the filter cannot read (not a string layout it knows): the whole batch goes
+		// through the join, and the filter, which will not hold the keys it inserts, is rebuilt
+		// at the next write.
+		d.forgetKeys(t.Name)
+		f = nil
+	}
+	if f != nil {
 		hashes, err := d.batchKeyHashes(ctx, t, rec)
 		if err != nil {
 			return nil, nil, err

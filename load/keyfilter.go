@@ -44,6 +44,7 @@ type keyFilter struct {
 	capacity int64                       // keys it was sized for
 	added    int64                       // keys added since the build, an upper bound of the new keys
 	rows     int64                       // rows of the table it covers, as committed
+	stale    bool                        // rows were written around it: rebuild before use
 	// What building it cost, for KeyFilters.
 	built     int64 // keys read when it was built
 	buildTook time.Duration
@@ -63,7 +64,10 @@ const minFilterKeys = 256 << 10
 // filterBitsPerKey is the filter's size per key of capacity.
 const filterBitsPerKey = 10
 
-// KeyFilterInfo describes one table's key filter (debug logging, benchmarks).
+// maxFilterBytes is the largest filter (arrow-go's limit too): 107M keys at 10 bits each.
+const maxFilterBytes = 128 << 20
+
+// KeyFilterInfo describes one table's key filter (benchmarks, tests).
 type KeyFilterInfo struct {
 	Table     string
 	Rows      int64 // rows of the table it covers
@@ -92,7 +96,7 @@ func (d *DuckDB) KeyFilters() []KeyFilterInfo {
 // forgetKeys makes the next write of table rebuild its key filter.
 func (d *DuckDB) forgetKeys(table string) {
 	if f := d.filters[table]; f != nil {
-		f.rows = -1
+		f.stale = true
 	}
 }
 
@@ -108,7 +112,9 @@ func (d *DuckDB) keyFilterFor(ctx context.Context, t *schemas.Table) (*keyFilter
 		return nil, fmt.Errorf("counting the rows of %s: %w", t.Name, err)
 	}
 	f := d.filters[t.Name]
-	if f != nil && f.rows == rows && f.built+f.added <= f.capacity {
+	// A filter past its capacity is rebuilt larger, unless it is as large as it may be (a table
+	// of over 100M rows): it then stays, with more false positives.
+	if f != nil && !f.stale && f.rows == rows && (f.built+f.added <= f.capacity || f.bloom.Size() >= maxFilterBytes) {
 		return f, nil
 	}
 	builds := 0
@@ -120,7 +126,7 @@ func (d *DuckDB) keyFilterFor(ctx context.Context, t *schemas.Table) (*keyFilter
 	if testFilterBytes > 0 {
 		bytes = testFilterBytes
 	}
-	b := metadata.NewBloomFilter(bytes, bytes, memory.DefaultAllocator)
+	b := metadata.NewBloomFilter(bytes, maxFilterBytes, memory.DefaultAllocator)
 	bf, ok := b.(metadata.BloomFilter)
 	if !ok {
 		return nil, fmt.Errorf("arrow-go's Bloom filter has no test (%T)", b)
@@ -134,7 +140,7 @@ func (d *DuckDB) keyFilterFor(ctx context.Context, t *schemas.Table) (*keyFilter
 	}
 	delete(d.filters, t.Name) // a failed build leaves none
 	// DuckDB hashes the keys (on both cores) and hands over 8 bytes a row: reading the key
-	// strings into Go and hashing them there measured 4 to 6 times slower (BENCHMARKS.md).
+	// strings alone into Go took 3 to 3.6 times as long (BENCHMARKS.md, issue 16).
 	rdr, err := d.arrow.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s AS t", keyHash(t, "t"), Quote(t.Name)))
 	if err != nil {
 		return nil, fmt.Errorf("reading the keys of %s: %w", t.Name, err)

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -162,7 +163,17 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 	if _, err := d.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return Result{}, fmt.Errorf("committing %s: %w", w.Table.Name, err)
 	}
+	if f := d.filters[tableName(w.Table)]; f != nil {
+		f.rows += res.Inserted // the rows its filter covers, now committed
+	}
 	return res, nil
+}
+
+func tableName(t *schemas.Table) string {
+	if t == nil {
+		return ""
+	}
+	return t.Name
 }
 
 type upsertCounts struct{ Inserted, Updated, Unchanged int64 }
@@ -173,20 +184,29 @@ const (
 	classChanged   = 1 // content differs, or the row was deleted or marked stale: rewritten
 	classSeen      = 2 // same content, first seen in this run: only _run_id moves
 	classUntouched = 3 // same content, already seen in this run: left alone
+	// Not classified by the join:
+	classMaybe      = -1 // the key may be in the table: the join classifies the row
+	classSuperseded = -2 // a later row of the same batch has the same key: that one is written
 )
 
-// upsert writes the batch into its table by primary key. Keys are unique within a batch (the
-// Batcher guarantees it), so each row of the table matches at most one row of the batch.
+// upsert writes the batch into its table by key (tenant, primary key).
 //
-// One query classifies every row of the batch (a LEFT JOIN that reads the table's key and
-// state columns once) and returns, per row, its class and content hash to Go. Each statement
-// then reads an Arrow view of just its rows, with the hash as a column: the batch itself (zero
-// copy) when every row is of that kind, as in a first load, else those rows taken from it. New
-// keys are a plain INSERT from Arrow, changed rows one UPDATE, rows seen again one UPDATE of
+// The writer's key filter of the table (keyfilter.go) first sorts the rows whose key is
+// definitely not in the table, new without a look at the table, from those whose key may be.
+// Only the latter are classified by one query, a LEFT JOIN that reads the table's key and
+// state columns once and returns, per row, its class and content hash to Go; a batch of new
+// keys, as in a first load, runs no join at all. Each statement then reads an Arrow view of
+// just its rows: the batch itself (zero copy) when every row is of that kind, else those rows
+// taken from it. New keys are a plain INSERT from Arrow (computing their content hash with the
+// same expression the join uses), changed rows one UPDATE, rows seen again one UPDATE of
 // _run_id; a kind with no rows runs nothing. Nothing is copied into a DuckDB temp table: the
 // staged version (the batch materialized in a temp table with its classification, then
 // applied from it) measured about 2x slower per batch, first loads and upserts alike
 // (BENCHMARKS.md, issue 16).
+//
+// The Batcher never puts a key twice in a batch; if a batch does hold one twice, its last row
+// is written and the earlier ones are not (they are neither inserted nor counted), as if the
+// rows had come in consecutive batches.
 func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordBatch) (c upsertCounts, err error) {
 	n := int(rec.NumRows())
 	cols := t.AllColumns()
@@ -205,101 +225,77 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 			content = append(content, "s."+Quote(c.Name))
 		}
 	}
+	// The content hash, over the view s: the classifying join and the INSERT of new keys compute
+	// it with this one expression.
+	hashOf := fmt.Sprintf("(hash(%s) >> 1)::BIGINT", strings.Join(content, ", "))
 	hashCol := Quote(schemas.ColContentHash)
-	names, srcs = append(names, hashCol), append(srcs, "s._ms_hash")
+	names, srcs = append(names, hashCol), append(srcs, hashOf)
 	sets = append(sets, Quote(schemas.ColStaleSince)+" = NULL", hashCol+" = s._ms_hash") // a good version is current again
 	pk, run := Quote(t.PrimaryKey), Quote(schemas.ColRunID)
 	del, stale := Quote(schemas.ColDeletedAt), Quote(schemas.ColStaleSince)
 
-	// Classify: each row's position in the batch, content hash and class. The view holds
-	// exactly the columns the query reads: DuckDB's Arrow scan can crash when it reads only
-	// some columns of a batch with list columns (duckdb/duckdb-go#28), so every view here is
-	// read whole.
-	pos := make([]int32, n)
-	for i := range pos {
-		pos[i] = int32(i)
-	}
-	posArr := int32Array(pos)
-	defer posArr.Release()
-	keep := []string{}
-	for _, c := range cols {
-		// The key (tenant and primary key), the content, the run, and _deleted_at (a batch copied
-		// from the lake carries the lake's soft deletes).
-		if c.Name == t.PrimaryKey || c.Name == schemas.ColRunID || c.Name == schemas.ColExtra || c.Name == schemas.ColDeletedAt ||
-			!strings.HasPrefix(c.Name, "_") {
-			keep = append(keep, c.Name)
-		}
-	}
-	probe, err := project(rec, keep, []string{"_ms_pos"}, []arrow.Array{posArr})
+	classes, maybe, err := d.splitByKey(ctx, t, rec)
 	if err != nil {
-		return c, fmt.Errorf("upserting into %s: %w", t.Name, err)
+		return c, fmt.Errorf("upserting %d rows into %s: %w", n, t.Name, err)
 	}
-	defer probe.Release()
-	hashes := make([]int64, n)
-	classes := make([]int8, n)
-	for i := range classes {
-		classes[i] = -1
-	}
-	err = d.withView(ctx, probe, "_batch_"+t.Name, func(view string) error {
-		rows, err := d.conn.QueryContext(ctx, fmt.Sprintf(`SELECT s._ms_pos, (hash(%[1]s) >> 1)::BIGINT AS h,
+	hashes, rowids := make([]int64, n), make([]int64, n)
+	if len(maybe) > 0 {
+		if err := d.classify(ctx, t, rec, maybe, classes, hashes, rowids, fmt.Sprintf(`SELECT s._ms_pos, %[1]s AS h, t.rowid,
 			CASE WHEN t.%[3]s IS NULL THEN %[9]d
-				WHEN t.%[4]s IS DISTINCT FROM (hash(%[1]s) >> 1)::BIGINT OR t.%[5]s IS DISTINCT FROM s.%[5]s OR t.%[6]s IS NOT NULL THEN %[10]d
+				WHEN t.%[4]s IS DISTINCT FROM %[1]s OR t.%[5]s IS DISTINCT FROM s.%[5]s OR t.%[6]s IS NOT NULL THEN %[10]d
 				WHEN t.%[7]s IS DISTINCT FROM s.%[7]s THEN %[11]d ELSE %[12]d END::TINYINT AS class
-			FROM %[2]s AS s LEFT JOIN %[8]s AS t ON %[13]s`,
-			strings.Join(content, ", "), Quote(view), pk, hashCol, del, stale, run, Quote(t.Name),
-			classNew, classChanged, classSeen, classUntouched, keyMatch(t, "t", "s")))
-		if err != nil {
-			return err
+			FROM %%s AS s LEFT JOIN %[8]s AS t ON %[13]s`,
+			hashOf, "", pk, hashCol, del, stale, run, Quote(t.Name),
+			classNew, classChanged, classSeen, classUntouched, keyMatch(t, "t", "s"))); err != nil {
+			return c, fmt.Errorf("upserting %d rows into %s (classifying %d whose key may be in the table): %w", n, t.Name, len(maybe), err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var at int32
-			var h int64
-			var k int8
-			if err := rows.Scan(&at, &h, &k); err != nil {
-				return err
-			}
-			if at < 0 || int(at) >= n || classes[at] != -1 {
-				return fmt.Errorf("row %d of the batch classified twice (a key held twice by the table?)", at)
-			}
-			hashes[at], classes[at] = h, k
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return c, fmt.Errorf("upserting %d rows into %s (classifying): %w", n, t.Name, err)
 	}
 	var byClass [4][]int32
 	for i, k := range classes {
+		if k == classSuperseded {
+			continue
+		}
 		if k < 0 || int(k) >= len(byClass) {
 			return c, fmt.Errorf("upserting into %s: row %d of the batch was not classified", t.Name, i)
 		}
 		byClass[k] = append(byClass[k], int32(i))
 	}
-	hashArr := int64Array(hashes)
+	hashArr, rowidArr := int64Array(hashes), int64Array(rowids)
 	defer hashArr.Release()
+	defer rowidArr.Release()
 	all := make([]string, 0, len(cols))
+	var nonKey []string
 	for _, c := range cols {
 		all = append(all, c.Name)
+		if !slices.Contains(t.Key(), c.Name) {
+			nonKey = append(nonKey, c.Name)
+		}
 	}
+	// Rows already in the table are updated by the rowid the classifying join found (in this
+	// transaction: no row moves meanwhile), not joined again by key: the UPDATE of 12.5k rows
+	// spread over 1M took 320-340 ms so against 420-780 ms by key (BENCHMARKS.md, issue 16).
+	// Each view holds exactly the columns its statement reads (duckdb/duckdb-go#28).
+	withHash := []extraCol{{"_ms_hash", hashArr}, {"_ms_rowid", rowidArr}}
+	withRowid := []extraCol{{"_ms_rowid", rowidArr}}
 	steps := []struct {
 		what  string
 		class int8
 		cols  []string
+		extra []extraCol
 		q     string
 	}{
 		// A changed row, or one marked stale before, is rewritten (a good version is current
 		// again). So is one whose _deleted_at differs from the batch's: a sync's batch is live
 		// (NULL), and a batch copied from the lake carries the lake's soft delete, which the
 		// DuckDB file then takes even when the content is the same.
-		{"updating changed rows", classChanged, all, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s FROM %%s AS s WHERE %[3]s`,
-			Quote(t.Name), strings.Join(sets, ", "), keyMatch(t, "t", "s"))},
+		{"updating changed rows", classChanged, nonKey, withHash, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s FROM %%s AS s WHERE t.rowid = s._ms_rowid`,
+			Quote(t.Name), strings.Join(sets, ", "))},
 		// A row whose content did not change is not rewritten: only _run_id moves (the scan saw
 		// it); _synced_at stays when its content was last written. One seen earlier in this run
 		// is left alone.
-		{"marking unchanged rows seen", classSeen, append(t.Key(), schemas.ColRunID), fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s = s.%[2]s FROM %%s AS s WHERE %[3]s`,
-			Quote(t.Name), run, keyMatch(t, "t", "s"))},
-		{"inserting new rows", classNew, all, fmt.Sprintf(`INSERT INTO %[1]s (%[2]s) SELECT %[3]s FROM %%s AS s`,
+		{"marking unchanged rows seen", classSeen, []string{schemas.ColRunID}, withRowid, fmt.Sprintf(`UPDATE %[1]s AS t SET %[2]s = s.%[2]s FROM %%s AS s WHERE t.rowid = s._ms_rowid`,
+			Quote(t.Name), run)},
+		{"inserting new rows", classNew, all, nil, fmt.Sprintf(`INSERT INTO %[1]s (%[2]s) SELECT %[3]s FROM %%s AS s`,
 			Quote(t.Name), strings.Join(names, ", "), strings.Join(srcs, ", "))},
 	}
 	for _, st := range steps {
@@ -307,7 +303,7 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 		if len(idx) == 0 {
 			continue
 		}
-		part, err := rowsOf(ctx, rec, hashArr, idx, st.cols, st.class == classSeen)
+		part, err := rowsOf(ctx, rec, idx, st.cols, st.extra)
 		if err != nil {
 			return c, fmt.Errorf("upserting into %s (%s): %w", t.Name, st.what, err)
 		}
@@ -335,6 +331,139 @@ func (d *DuckDB) upsert(ctx context.Context, t *schemas.Table, rec arrow.RecordB
 	return c, nil
 }
 
+// splitByKey returns each row's class as far as the table's key filter tells it (classNew: the
+// key is definitely not in the table; classMaybe; classSuperseded: the key comes again later
+// in the batch), and the rows left to classify (classMaybe, ascending). Every key of the batch
+// is in the filter when it returns: the rows inserted next are covered before they exist.
+func (d *DuckDB) splitByKey(ctx context.Context, t *schemas.Table, rec arrow.RecordBatch) (classes []int8, maybe []int32, err error) {
+	n := int(rec.NumRows())
+	classes = make([]int8, n)
+	for i := range classes {
+		classes[i] = classMaybe
+	}
+	f, err := d.keyFilterFor(ctx, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	ti, pi := rec.Schema().FieldIndices(schemas.ColTenant), rec.Schema().FieldIndices(t.PrimaryKey)
+	if len(ti) != 1 || len(pi) != 1 {
+		return nil, nil, fmt.Errorf("the batch has %d columns named %q and %d named %q, want 1 each", len(ti), schemas.ColTenant, len(pi), t.PrimaryKey)
+	}
+	tcol, icol := rec.Column(ti[0]), rec.Column(pi[0])
+	tenants, ok1 := stringsOf(tcol)
+	ids, ok2 := stringsOf(icol)
+	var added int64
+	if f != nil {
+		added = f.added
+	}
+	if f != nil && (!ok1 || !ok2) {
+		// Keys the filter cannot read (not a string layout it knows): the whole batch goes
+		// through the join, and the filter, which will not hold the keys it inserts, is rebuilt
+		// at the next write.
+		d.forgetKeys(t.Name)
+		f = nil
+	}
+	if f != nil {
+		hashes, err := d.batchKeyHashes(ctx, t, rec)
+		if err != nil {
+			return nil, nil, err
+		}
+		last := make(map[[2]string]int32, n)
+		for i := range n {
+			if tcol.IsNull(i) || icol.IsNull(i) {
+				continue // the join decides (it matches no row of the table)
+			}
+			key := [2]string{tenants(i), ids(i)}
+			if j, ok := last[key]; ok {
+				classes[j] = classSuperseded
+			}
+			last[key] = int32(i)
+			if !f.check(hashes[i]) {
+				f.bloom.InsertHash(hashes[i])
+				classes[i] = classNew
+				f.added++
+			}
+		}
+	}
+	for i, k := range classes {
+		if k == classMaybe {
+			maybe = append(maybe, int32(i))
+		}
+	}
+	if f != nil {
+		f.probed += int64(len(maybe))
+		f.passed += f.added - added
+	}
+	return classes, maybe, nil
+}
+
+// classify runs query (its view as %s: the rows idx of rec's key, content, run and
+// _deleted_at columns, with each row's position in rec as _ms_pos) and records each row's
+// class and content hash. The view holds exactly the columns the query reads: DuckDB's Arrow
+// scan can crash when it reads only some columns of a batch with list columns
+// (duckdb/duckdb-go#28), so every view here is read whole.
+func (d *DuckDB) classify(ctx context.Context, t *schemas.Table, rec arrow.RecordBatch, idx []int32, classes []int8, hashes, rowids []int64, query string) error {
+	n := len(classes)
+	pos := make([]int32, n)
+	for i := range pos {
+		pos[i] = int32(i)
+	}
+	posArr := int32Array(pos)
+	defer posArr.Release()
+	keep := []string{}
+	for _, c := range t.AllColumns() {
+		// The key (tenant and primary key), the content, the run, and _deleted_at (a batch copied
+		// from the lake carries the lake's soft deletes).
+		if c.Name == t.PrimaryKey || c.Name == schemas.ColRunID || c.Name == schemas.ColExtra || c.Name == schemas.ColDeletedAt ||
+			!strings.HasPrefix(c.Name, "_") {
+			keep = append(keep, c.Name)
+		}
+	}
+	probe, err := project(rec, keep, []string{"_ms_pos"}, []arrow.Array{posArr})
+	if err != nil {
+		return err
+	}
+	if len(idx) < n {
+		part, err := takeRows(ctx, probe, idx)
+		probe.Release()
+		if err != nil {
+			return err
+		}
+		probe = part
+	}
+	defer probe.Release()
+	left := len(idx)
+	err = d.withView(ctx, probe, "_batch_"+t.Name, func(view string) error {
+		rows, err := d.conn.QueryContext(ctx, fmt.Sprintf(query, Quote(view)))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var at int32
+			var h int64
+			var rowid sql.NullInt64 // NULL: not in the table
+			var k int8
+			if err := rows.Scan(&at, &h, &rowid, &k); err != nil {
+				return err
+			}
+			if at < 0 || int(at) >= n || classes[at] != classMaybe {
+				return fmt.Errorf("row %d of the batch classified twice (a key held twice by the table?)", at)
+			}
+			hashes[at], rowids[at], classes[at] = h, rowid.Int64, k
+			if k != classNew && !rowid.Valid {
+				return fmt.Errorf("row %d of the batch classified %d without a row of the table", at, k)
+			}
+			left--
+		}
+		return rows.Err()
+	})
+	if err == nil && left != 0 {
+		err = fmt.Errorf("%d rows of the batch not classified", left)
+	}
+	return err
+}
+
 func int32Array(v []int32) *array.Int32 {
 	return array.NewInt32Data(array.NewData(arrow.PrimitiveTypes.Int32, len(v), []*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(v))}, nil, 0, 0))
 }
@@ -360,21 +489,34 @@ func project(rec arrow.RecordBatch, names []string, extraNames []string, extra [
 	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rec.NumRows()), nil
 }
 
-// rowsOf returns the rows idx (ascending) of rec's columns names, with the content hash as
-// _ms_hash unless noHash. Every row of the batch is taken without copying.
-func rowsOf(ctx context.Context, rec arrow.RecordBatch, hashes arrow.Array, idx []int32, names []string, noHash bool) (arrow.RecordBatch, error) {
-	extraNames, extra := []string{"_ms_hash"}, []arrow.Array{hashes}
-	if noHash {
-		extraNames, extra = nil, nil
+// An extraCol is a column added to a batch's view (the content hash, the rowid).
+type extraCol struct {
+	name string
+	col  arrow.Array
+}
+
+// rowsOf returns the rows idx (ascending) of rec's columns names followed by extra (columns as
+// long as rec). Every row of the batch is taken without copying.
+func rowsOf(ctx context.Context, rec arrow.RecordBatch, idx []int32, names []string, extra []extraCol) (arrow.RecordBatch, error) {
+	var extraNames []string
+	var extraCols []arrow.Array
+	for _, e := range extra {
+		extraNames, extraCols = append(extraNames, e.name), append(extraCols, e.col)
 	}
-	whole, err := project(rec, names, extraNames, extra)
+	whole, err := project(rec, names, extraNames, extraCols)
 	if err != nil || len(idx) == int(rec.NumRows()) {
 		return whole, err
 	}
 	defer whole.Release()
+	return takeRows(ctx, whole, idx)
+}
+
+// takeRows returns the rows idx of rec (copied).
+func takeRows(ctx context.Context, rec arrow.RecordBatch, idx []int32) (arrow.RecordBatch, error) {
 	ia := int32Array(idx)
 	defer ia.Release()
-	cols := make([]arrow.Array, whole.NumCols())
+	var err error
+	cols := make([]arrow.Array, rec.NumCols())
 	defer func() {
 		for _, c := range cols {
 			if c != nil {
@@ -383,11 +525,11 @@ func rowsOf(ctx context.Context, rec arrow.RecordBatch, hashes arrow.Array, idx 
 		}
 	}()
 	for i := range cols {
-		if cols[i], err = compute.TakeArray(ctx, whole.Column(i), ia); err != nil {
-			return nil, fmt.Errorf("taking rows of column %s: %w", whole.Schema().Field(i).Name, err)
+		if cols[i], err = compute.TakeArray(ctx, rec.Column(i), ia); err != nil {
+			return nil, fmt.Errorf("taking rows of column %s: %w", rec.Schema().Field(i).Name, err)
 		}
 	}
-	return array.NewRecordBatch(whole.Schema(), cols, int64(len(idx))), nil
+	return array.NewRecordBatch(rec.Schema(), cols, int64(len(idx))), nil
 }
 
 // withView registers rec as a view (one Arrow stream: a view is read once), runs f with its
@@ -428,6 +570,7 @@ func (d *DuckDB) Append(ctx context.Context, table string, rec arrow.RecordBatch
 		release()
 		_, _ = d.conn.ExecContext(context.WithoutCancel(ctx), "DROP VIEW IF EXISTS "+Quote(view))
 	}()
+	d.forgetKeys(table) // rows the key filter does not cover: rebuilt at the next upsert
 	if _, err := d.conn.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s BY NAME SELECT * FROM %s", Quote(table), Quote(view))); err != nil {
 		return fmt.Errorf("appending to %s: %w", table, err)
 	}

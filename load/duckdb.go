@@ -35,7 +35,8 @@ type DuckDB struct {
 	// beforeCommit, when set (tests), runs between the writes and COMMIT; an error rolls back.
 	beforeCommit func() error
 	views        int
-	altered      map[string]bool // tables Migrate added columns to: their Parquet is rewritten whole
+	altered      map[string]bool       // tables Migrate added columns to: their Parquet is rewritten whole
+	filters      map[string]*keyFilter // per table: the keys it holds (keyfilter.go)
 	// ParquetPartitionsWritten counts the Parquet partition files written (benchmarks, tests).
 	ParquetPartitionsWritten int
 }

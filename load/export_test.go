@@ -20,3 +20,7 @@ func SetMigrateFailAt(n int) {
 		}
 	}
 }
+
+// SetKeyFilterBytes makes every key filter built from now on that many bytes and never grown
+// (0: the real sizing); tests only.
+func SetKeyFilterBytes(n uint32) { testFilterBytes = n }

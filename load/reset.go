@@ -229,6 +229,7 @@ func (d *DuckDB) reset(ctx context.Context, tables []*schemas.Table, tenants []s
 	names := make([]any, 0, len(tables))
 	marks := make([]string, 0, len(tables))
 	for _, t := range tables {
+		d.forgetKeys(t.Name) // rebuilt at the next write, committed or rolled back
 		names = append(names, t.Name)
 		marks = append(marks, "?")
 		if len(tenants) > 0 {

@@ -350,34 +350,48 @@ func (d *DuckDB) splitByKey(ctx context.Context, t *schemas.Table, rec arrow.Rec
 		return nil, nil, fmt.Errorf("the batch has %d columns named %q and %d named %q, want 1 each", len(ti), schemas.ColTenant, len(pi), t.PrimaryKey)
 	}
 	tcol, icol := rec.Column(ti[0]), rec.Column(pi[0])
+	// Keys in another layout (a dictionary, …) are read as plain strings: the last row of a key
+	// must win in every batch, with or without a filter. DuckDB hashes the value, not the layout.
+	for _, c := range []*arrow.Array{&tcol, &icol} {
+		if _, ok := stringsOf(*c); ok {
+			continue
+		}
+		cast, err := compute.CastArray(ctx, *c, compute.SafeCastOptions(arrow.BinaryTypes.String))
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading the batch's keys (%s) as strings: %w", (*c).DataType(), err)
+		}
+		defer cast.Release()
+		*c = cast
+	}
 	tenants, ok1 := stringsOf(tcol)
 	ids, ok2 := stringsOf(icol)
+	if !ok1 || !ok2 {
+		return nil, nil, fmt.Errorf("the batch's keys are %s and %s, not strings", tcol.DataType(), icol.DataType())
+	}
 	var added int64
 	if f != nil {
 		added = f.added
 	}
-	if f != nil && (!ok1 || !ok2) {
-		// Keys the filter cannot read (not a string layout it knows): the whole batch goes
-		// through the join, and the filter, which will not hold the keys it inserts, is rebuilt
-		// at the next write.
-		d.forgetKeys(t.Name)
-		f = nil
+	last := make(map[[2]string]int32, n)
+	for i := range n {
+		if tcol.IsNull(i) || icol.IsNull(i) {
+			continue // the join decides (it matches no row of the table)
+		}
+		key := [2]string{tenants(i), ids(i)}
+		if j, ok := last[key]; ok {
+			classes[j] = classSuperseded
+		}
+		last[key] = int32(i)
 	}
 	if f != nil {
 		hashes, err := d.batchKeyHashes(ctx, t, rec)
 		if err != nil {
 			return nil, nil, err
 		}
-		last := make(map[[2]string]int32, n)
 		for i := range n {
-			if tcol.IsNull(i) || icol.IsNull(i) {
-				continue // the join decides (it matches no row of the table)
+			if tcol.IsNull(i) || icol.IsNull(i) || classes[i] == classSuperseded {
+				continue // the join decides (it matches no row of the table); a superseded row is not written
 			}
-			key := [2]string{tenants(i), ids(i)}
-			if j, ok := last[key]; ok {
-				classes[j] = classSuperseded
-			}
-			last[key] = int32(i)
 			if !f.check(hashes[i]) {
 				f.bloom.InsertHash(hashes[i])
 				classes[i] = classNew

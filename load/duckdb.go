@@ -146,6 +146,9 @@ func (d *DuckDB) LogMemory(ctx context.Context, log *slog.Logger) {
 
 // Close releases the connection and the file lock.
 func (d *DuckDB) Close() error {
+	if d == nil { // a deferred Close of a handle whose reopen failed
+		return nil
+	}
 	var errs []error
 	if d.conn != nil {
 		errs = append(errs, d.conn.Close())
@@ -157,10 +160,13 @@ func (d *DuckDB) Close() error {
 }
 
 // DB exposes the database for read queries (status, query, tests).
-func (d *DuckDB) DB() *sql.DB { return d.db }
+// Handing it out makes every key filter of the file be rebuilt at its next use: SQL run on it
+// may change keys around upsert.
+func (d *DuckDB) DB() *sql.DB { d.sideWrite(); return d.db }
 
 // Conn exposes the writer connection; reads through it see committed data.
-func (d *DuckDB) Conn() *sql.Conn { return d.conn }
+// Handing it out makes every key filter of the file be rebuilt at its next use (see DB).
+func (d *DuckDB) Conn() *sql.Conn { d.sideWrite(); return d.conn }
 
 // Quote quotes an SQL identifier.
 func Quote(id string) string { return `"` + strings.ReplaceAll(id, `"`, `""`) + `"` }

@@ -3,6 +3,8 @@ package load
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -23,10 +25,10 @@ import (
 // a key whose transaction rolls back only stays a false positive).
 //
 // The filter is built from one scan of the table's keys on the process's first write of the
-// table, and again whenever the table's row count is not the count the filter covers: rows
-// inserted by any path that does not go through upsert (Append, SQL on Conn, a reset in this
-// process) make it be rebuilt rather than trusted. The writer holds the file's lock, so no
-// other process inserts rows meanwhile.
+// table, and again whenever the table's row count is not the count the filter covers, or any
+// handle of this process on the file wrote around upsert since it was built (Append, a reset,
+// handing out Conn or DB for SQL: see sideWrites): such rows make it be rebuilt rather than
+// trusted. The writer holds the file's lock, so no other process writes meanwhile.
 //
 // The filter is Parquet's split-block Bloom filter (arrow-go's parquet/metadata, already a
 // dependency): the 8 bits of a key are in one 32-byte block, so a test or an insert touches one
@@ -45,6 +47,7 @@ type keyFilter struct {
 	added    int64                       // keys added since the build, an upper bound of the new keys
 	rows     int64                       // rows of the table it covers, as committed
 	stale    bool                        // rows were written around it: rebuild before use
+	gen      int64                       // the file's side-write generation it was built at
 	// What building it cost, for KeyFilters.
 	built     int64 // keys read when it was built
 	buildTook time.Duration
@@ -93,12 +96,28 @@ func (d *DuckDB) KeyFilters() []KeyFilterInfo {
 	return out
 }
 
-// forgetKeys makes the next write of table rebuild its key filter.
+// forgetKeys makes the next write of table rebuild its key filter, in every handle of this
+// process on the same file (they share DuckDB's database instance): a reset on one handle
+// that deletes some keys and inserts as many others keeps the count another handle's filter
+// trusts.
 func (d *DuckDB) forgetKeys(table string) {
 	if f := d.filters[table]; f != nil {
 		f.stale = true
 	}
+	d.sideWrite()
 }
+
+// sideWrites counts, per database file, the writes of this process that may change a table's
+// keys without going through upsert (a reset, Append, SQL run on Conn or DB): a filter built
+// before the latest one is rebuilt, whatever the row count says.
+var sideWrites sync.Map // path -> *atomic.Int64
+
+func (d *DuckDB) generation() *atomic.Int64 {
+	g, _ := sideWrites.LoadOrStore(d.path, new(atomic.Int64))
+	return g.(*atomic.Int64)
+}
+
+func (d *DuckDB) sideWrite() { d.generation().Add(1) }
 
 // keyFilterFor returns the table's key filter, built or rebuilt if needed, inside the write's
 // transaction (its scan sees what the transaction sees). It returns nil, and the batch goes
@@ -114,7 +133,8 @@ func (d *DuckDB) keyFilterFor(ctx context.Context, t *schemas.Table) (*keyFilter
 	f := d.filters[t.Name]
 	// A filter past its capacity is rebuilt larger, unless it is as large as it may be (a table
 	// of over 100M rows): it then stays, with more false positives.
-	if f != nil && !f.stale && f.rows == rows && (f.built+f.added <= f.capacity || f.bloom.Size() >= maxFilterBytes) {
+	gen := d.generation().Load()
+	if f != nil && !f.stale && f.gen == gen && f.rows == rows && (f.built+f.added <= f.capacity || f.bloom.Size() >= maxFilterBytes) {
 		return f, nil
 	}
 	builds := 0
@@ -122,7 +142,7 @@ func (d *DuckDB) keyFilterFor(ctx context.Context, t *schemas.Table) (*keyFilter
 		builds = f.builds
 	}
 	start := time.Now()
-	bytes := uint32(bitutil.NextPowerOf2(int((max(rows+rows/4, minFilterKeys)*filterBitsPerKey + 7) / 8)))
+	bytes := filterBytes(rows)
 	if testFilterBytes > 0 {
 		bytes = testFilterBytes
 	}
@@ -131,7 +151,7 @@ func (d *DuckDB) keyFilterFor(ctx context.Context, t *schemas.Table) (*keyFilter
 	if !ok {
 		return nil, fmt.Errorf("arrow-go's Bloom filter has no test (%T)", b)
 	}
-	f = &keyFilter{bloom: b, check: bf.CheckHash, capacity: b.Size() * 8 / filterBitsPerKey, rows: rows, builds: builds + 1}
+	f = &keyFilter{bloom: b, check: bf.CheckHash, capacity: b.Size() * 8 / filterBitsPerKey, rows: rows, builds: builds + 1, gen: gen}
 	if testFilterBytes > 0 {
 		f.capacity = 1 << 62
 	}
@@ -167,6 +187,13 @@ func (d *DuckDB) keyFilterFor(ctx context.Context, t *schemas.Table) (*keyFilter
 	}
 	d.filters[t.Name] = f
 	return f, nil
+}
+
+// filterBytes is the size of a new filter for a table of rows: filterBitsPerKey bits per key of
+// 1.25 times the rows, rounded up to a power of two, at most maxFilterBytes (capped before the
+// conversion: 2^32, a table past ~1.37G rows, would wrap to 0).
+func filterBytes(rows int64) uint32 {
+	return uint32(min(bitutil.NextPowerOf2(int((max(rows+rows/4, minFilterKeys)*filterBitsPerKey+7)/8)), maxFilterBytes))
 }
 
 // stringKey reports whether the table's tenant and primary key are strings (every declared

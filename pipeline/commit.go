@@ -69,6 +69,7 @@ func (r *run) committer(ctx context.Context) {
 		}
 		if req.w.Batch != nil {
 			req.w.Batch.Release()
+			r.inflight.released(req.w.Batch)
 		}
 		if req.reply != nil {
 			req.reply <- rep

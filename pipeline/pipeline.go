@@ -30,6 +30,12 @@ import (
 // the table's blocks, which the page cache holds anyway.
 const DefaultDuckDBMemoryLimit = "128MB"
 
+// DefaultInFlightBytes is Config.InFlightBytes's default: with no bound, a sync of every
+// stream held up to ~260 MB of batches (six streams building 25,000-row batches of 10-20 MB
+// each, more queued for the writer), above the Go heap's soft limit, and the collector ran
+// without pause (issue 16).
+const DefaultInFlightBytes = 48 << 20
+
 // Reject policies for records whose values do not fit their columns.
 const (
 	RejectFail       = "fail"
@@ -68,6 +74,11 @@ type Config struct {
 	// DuckDBMemoryLimit caps DuckDB's buffer pool (default DefaultDuckDBMemoryLimit): the
 	// warehouse lives on disk, so a larger cache only grows the process with the data synced.
 	DuckDBMemoryLimit string
+	// InFlightBytes bounds the records held in batches not yet committed, summed over every
+	// stream and tenant of the run, in bytes of their JSON (default DefaultInFlightBytes; an
+	// Arrow batch takes about 1.2 times its records' JSON). A stream that would pass it sends
+	// the rows it holds as a smaller batch and waits for the writer to commit.
+	InFlightBytes int64
 
 	// Tenants, if set, are the tenants to sync, each with its own sources (so its own budgets),
 	// cursors, source claims and tenant column value; AppDirect, HighLevel and SourceIdentity
@@ -113,6 +124,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.BatchRows == 0 {
 		c.BatchRows = 25_000
+	}
+	if c.InFlightBytes == 0 {
+		c.InFlightBytes = DefaultInFlightBytes
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 6
@@ -235,6 +249,9 @@ type run struct {
 	// (so its own budgets), cursors and config sources.
 	tenant string
 	out    *outcomes
+	// inflight is the budget of record bytes in batches not yet committed
+	// (Config.InFlightBytes), shared by every stream and tenant of the run.
+	inflight *inflight
 }
 
 // outcomes collects the stream runs of every tenant.
@@ -359,9 +376,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	r.client = extract.NewClient(cfg.Log, cfg.Retry, cfg.HTTPTimeout)
 	defer r.client.CloseIdle()
 	r.commits = make(chan commitReq, 2)
+	r.inflight = newInflight(cfg.InFlightBytes)
 	var runs []*run
 	for _, tn := range tenants {
-		tr := &run{cfg: cfg, id: r.id, started: started, db: db, commits: r.commits, client: r.client, auth: &extract.Counters{}, tenant: tn.Name, out: r.out}
+		tr := &run{cfg: cfg, id: r.id, started: started, db: db, commits: r.commits, inflight: r.inflight, client: r.client, auth: &extract.Counters{}, tenant: tn.Name, out: r.out}
 		tr.cfg.AppDirect, tr.cfg.HighLevel, tr.cfg.SourceIdentity = tn.AppDirect, tn.HighLevel, tn.SourceIdentity
 		if tn.Name != schemas.DefaultTenant {
 			tr.cfg.Log = cfg.Log.With("tenant", tn.Name)

@@ -32,6 +32,9 @@ type scan struct {
 	rejected    []load.Rejected
 	quarantined int64 // records quarantined in this listing
 	rows, pages int64
+	// held: the bytes of the run's in-flight budget the batch being built holds (its
+	// records' JSON).
+	held int64
 }
 
 // list runs one listing through the batcher; batches are sent as they fill.
@@ -41,6 +44,9 @@ func (s *scan) list(ctx context.Context, list listFunc) (extract.Outcome, error)
 }
 
 func (s *scan) emit(ctx context.Context, p extract.Page) error {
+	if err := s.reserve(ctx, p); err != nil {
+		return err
+	}
 	for _, rec := range p.Records {
 		err := s.b.Add(rec)
 		if errors.Is(err, transform.ErrDuplicateKey) {
@@ -80,7 +86,42 @@ func (s *scan) pending() load.Write {
 		s.maxCursor = max(s.maxCursor, maxOf(rec, s.table.Cursor))
 		w.Batch = rec
 	}
+	s.r.inflight.hand(w.Batch, s.held) // no batch: the bytes return now
+	s.held = 0
 	return w
+}
+
+// reserve takes the in-flight bytes of a page's records before they are added. When the run's
+// budget is spent, the rows this scan holds are sent first (a smaller batch), so that what it
+// waits for is only other batches' commits.
+func (s *scan) reserve(ctx context.Context, p extract.Page) error {
+	var n int64
+	for _, rec := range p.Records {
+		n += int64(len(rec))
+	}
+	if n == 0 {
+		return nil
+	}
+	got, ok := s.r.inflight.take(n)
+	if !ok {
+		if s.b.Len() > 0 {
+			if err := s.send(); err != nil {
+				return err
+			}
+		}
+		var err error
+		if got, err = s.r.inflight.wait(ctx, n); err != nil {
+			return err
+		}
+	}
+	s.held += got
+	return nil
+}
+
+// releaseHeld returns the bytes of rows never sent (the stream ends without sending them).
+func (s *scan) releaseHeld() {
+	s.r.inflight.give(s.held)
+	s.held = 0
 }
 
 // send hands the pending rows to the committer without waiting, with a checkpoint if the

@@ -38,6 +38,7 @@ func (r *run) stream(ctx context.Context, name, partition string, list listFunc)
 	b := transform.NewBatcher(table, r.cfg.Allocator, transform.Meta{RunID: r.id, SyncedAt: r.started.UnixMicro(), Tenant: r.tenant})
 	defer b.Release()
 	sc := &scan{r: r, t: t, table: table, partition: partition, b: b, base: cur, checkpoint: table.SortedByCursor}
+	defer sc.releaseHeld()
 	if p.Mode != Full {
 		sc.maxCursor = cur.Value
 	}

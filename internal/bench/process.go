@@ -149,7 +149,7 @@ sources:
 		Ours:     fmt.Sprintf("%.0f MB vs %.0f MB", mb(rss[0]), mb(rss[1])),
 		Baseline: fmt.Sprintf("the %d-row run", sizes[0]), Ratio: fmt.Sprintf("%.2f", r),
 		Goal: "<= 256 MB each, ratio <= 1.1", Verdict: verdict(r <= 1.1 && rss[0] <= 256<<20 && rss[1] <= 256<<20),
-		Notes: fmt.Sprintf("default settings (DuckDB memory_limit %s, Go heap soft limit 96 MiB, 25k-row batches); took %.1f s and %.1f s (users over loopback HTTP, Parquet included)", pipeline.DefaultDuckDBMemoryLimit, took[0].Seconds(), took[1].Seconds())})
+		Notes: fmt.Sprintf("default settings (DuckDB memory_limit %s, Go heap soft limit 192 MiB, %d MiB of records in flight, 25k-row batches); took %.1f s and %.1f s (users over loopback HTTP, Parquet included)", pipeline.DefaultDuckDBMemoryLimit, pipeline.DefaultInFlightBytes>>20, took[0].Seconds(), took[1].Seconds())})
 	return nil
 }
 

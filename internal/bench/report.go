@@ -126,7 +126,8 @@ const analysis = `
 - **Memory** runs ` + "`syncer sync`" + ` with default settings as its own process against ` + "`syncer simulate`" + ` in
   another and polls its peak RSS (VmHWM). It is bounded by batch size (25k rows), pages in flight
   and DuckDB's buffer pool (memory_limit ` + pipeline.DefaultDuckDBMemoryLimit + `, checkpoints every 32 MB of WAL, the table
-  lives on disk), with the Go heap's soft limit at 96 MiB; not by rows synced. About 100 MB of the
+  lives on disk), the run's budget of records in flight (48 MiB of JSON, all streams together) and
+  the Go heap's soft limit (192 MiB, above that budget's live heap); not by rows synced. About 100 MB of the
   peak is the binary's own mapped code (file-backed pages: DuckDB's library is most of it).
 - **Simulator** computes row i on demand; only changes are kept, so its memory does not grow with
   scale and any page is served in microseconds.

@@ -73,16 +73,18 @@ func Open(ctx context.Context, path string) (*DuckDB, error) {
 		d.Close()
 		return nil, fmt.Errorf("opening the Arrow interface of %s: %w", path, err)
 	}
-	// Checkpoint (WAL -> database file) every 32 MB of WAL instead of DuckDB's 16 MB: a bulk
-	// load spends less time rewriting the file. Rows committed but not yet checkpointed stay
-	// in DuckDB's memory, so a larger threshold grows the process: at 256MB a sync of 1M users
-	// held ~190 MB of them and its last checkpoint stalled one batch for seconds (issue 16).
+	// Checkpoint (WAL -> database file) every 128 MB of WAL instead of DuckDB's 16 MB: a bulk
+	// load spends less time rewriting the file (1M leads end to end: 24-28 s at 128MB-1GB
+	// against 39-49 s at 32MB, CPU 112 against 197 s). Rows committed but not yet checkpointed
+	// stay in DuckDB's memory, so a larger threshold can grow the process: at 256MB a sync of
+	// 1M users held ~190 MB of them and its last checkpoint stalled one batch for seconds; at
+	// 128MB its peak RSS was 401-404 MB against 451-453 MB at 32MB (issue 16, BENCHMARKS.md).
 	// The WAL is as durable. Nothing depends on insertion order; without it COPY ... TO parquet
 	// streams instead of buffering, which keeps exports inside the memory limit. The
 	// allocator's background threads return freed memory to the system as a sync goes.
 	// Nothing is downloaded at run time: a query naming an extension that is not built in
 	// (sqlite_scan, a read of s3://) fails instead of fetching it from the internet.
-	if _, err := conn.ExecContext(ctx, "SET checkpoint_threshold = '32MB'; SET preserve_insertion_order = false; "+
+	if _, err := conn.ExecContext(ctx, "SET checkpoint_threshold = '128MB'; SET preserve_insertion_order = false; "+
 		"SET allocator_background_threads = true; SET allocator_flush_threshold = '8MB'; "+
 		"SET autoinstall_known_extensions = false; SET allow_community_extensions = false"); err != nil {
 		d.Close()

@@ -125,7 +125,7 @@ const analysis = `
   warehouse (rows written, deleted or marked stale since the run began).
 - **Memory** runs ` + "`syncer sync`" + ` with default settings as its own process against ` + "`syncer simulate`" + ` in
   another and polls its peak RSS (VmHWM). It is bounded by batch size (25k rows), pages in flight
-  and DuckDB's buffer pool (memory_limit ` + pipeline.DefaultDuckDBMemoryLimit + `, checkpoints every 32 MB of WAL, the table
+  and DuckDB's buffer pool (memory_limit ` + pipeline.DefaultDuckDBMemoryLimit + `, checkpoints every 128 MB of WAL, the table
   lives on disk), the run's budget of records in flight (48 MiB of JSON, all streams together) and
   the Go heap's soft limit (192 MiB, above that budget's live heap); not by rows synced. About 100 MB of the
   peak is the binary's own mapped code (file-backed pages: DuckDB's library is most of it).

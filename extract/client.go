@@ -150,15 +150,16 @@ func sentConnOf(c net.Conn) *sentConn {
 
 // newStack is the HTTP policy, outermost first:
 //
-//	retry → auth → budget → caps → wire
+//	retry → budget → auth → caps → wire
 //
-// Retry is outermost so that every attempt takes a token (fresh if the last was refused or is
-// expiring) and waits for the budget again; caps is innermost so that it sees, counts and bounds
-// exactly what crosses the wire.
+// Retry is outermost so that every attempt waits for the budget again and takes a token (fresh
+// if the last was refused or is expiring); auth is below the budget so that the token is taken
+// when the request can go, not before a wait in the queue; caps is innermost so that it sees,
+// counts and bounds exactly what crosses the wire.
 func newStack(wire http.RoundTripper, log *slog.Logger, retry RetryPolicy, timeout time.Duration, maxBody int64) http.RoundTripper {
 	var rt http.RoundTripper = &capsTransport{next: wire, log: log, timeout: timeout, maxBody: maxBody}
-	rt = &budgetTransport{next: rt, maxPause: retry.MaxRetryAfter}
 	rt = &authTransport{next: rt}
+	rt = &budgetTransport{next: rt, maxPause: retry.MaxRetryAfter}
 	return newRetryTransport(rt, retry, log)
 }
 

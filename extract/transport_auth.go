@@ -20,10 +20,12 @@ type Authorizer interface {
 // revoked again before its first use, but credentials that keep failing are not retried forever.
 const maxRefreshes = 3
 
-// authTransport adds the call's bearer token. On 401 it drops that token and sends the request
-// again with a fresh one, at most maxRefreshes times (each resend goes through the budget again:
-// the server counted the refused one). A redirect to another host gets no token. A token that cannot be had ends the request: the token endpoint's own request
-// was already retried.
+// authTransport adds the call's bearer token. It sits below the budget, so the token is taken
+// right before the request is sent, not before a wait in the budget's queue during which the
+// server may revoke it. On 401 it replaces that token at once, waits for the budget again (the
+// server counted the refused request) and sends the request again with the current token, at
+// most maxRefreshes times. A redirect to another host gets no token. A token that cannot be had ends
+// the request: the token endpoint's own request was already retried.
 type authTransport struct {
 	next http.RoundTripper
 }
@@ -35,15 +37,26 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	var refused *oauth2.Token
 	for refresh := 0; ; refresh++ {
-		tok, err := auth.Token(req.Context(), refused)
-		if err != nil {
-			return nil, permanent(err)
-		}
 		try := req
 		if refresh > 0 {
+			var err error
 			if try, err = rewind(req); err != nil {
 				return nil, err
 			}
+			// The refused token is replaced at once, so that the workers queued in the budget
+			// meanwhile send the new one rather than be refused the old one in turn (each refusal
+			// counts against the server's budget, and a server that revokes every n-th call
+			// would revoke again).
+			if _, err := auth.Token(req.Context(), refused); err != nil {
+				return nil, permanent(err)
+			}
+			if err := waitBudget(req); err != nil {
+				return nil, err
+			}
+		}
+		tok, err := auth.Token(req.Context(), nil)
+		if err != nil {
+			return nil, permanent(err)
 		}
 		try = try.WithContext(try.Context())
 		try.Header = req.Header.Clone()
@@ -51,6 +64,9 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		res, err := t.next.RoundTrip(try)
 		if err != nil || res.StatusCode != http.StatusUnauthorized || refresh == maxRefreshes || !replayable(req) {
 			return res, err
+		}
+		if b := callOf(req).budget; b != nil {
+			b.Observe(res.Header) // the refused request's rate-limit headers still count
 		}
 		drain(res)
 		refused = tok

@@ -15,20 +15,12 @@ type budgetTransport struct {
 }
 
 func (t *budgetTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	c := callOf(req)
-	b := c.budget
+	b := callOf(req).budget
 	if b == nil {
 		return t.next.RoundTrip(req)
 	}
-	if c.stats != nil {
-		c.stats.beginWait()
-	}
-	err := b.Wait(req.Context())
-	if c.stats != nil {
-		c.stats.endWait()
-	}
-	if err != nil {
-		return nil, permanent(err)
+	if err := waitBudget(req); err != nil {
+		return nil, err
 	}
 	res, err := t.next.RoundTrip(req)
 	if err != nil {
@@ -41,4 +33,24 @@ func (t *budgetTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	return res, nil
+}
+
+// waitBudget waits for req's call's budget, if it has one, counting the wait in its Waited. A
+// failed wait (the daily floor, a cancelled run) is permanent.
+func waitBudget(req *http.Request) error {
+	c := callOf(req)
+	if c.budget == nil {
+		return nil
+	}
+	if c.stats != nil {
+		c.stats.beginWait()
+	}
+	err := c.budget.Wait(req.Context())
+	if c.stats != nil {
+		c.stats.endWait()
+	}
+	if err != nil {
+		return permanent(err)
+	}
+	return nil
 }

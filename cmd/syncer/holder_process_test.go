@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"database/sql"
 	"fmt"
 	"os"
@@ -305,9 +306,28 @@ func TestSync_WaitsForAReaderThatIsAboutToReleaseTheWarehouse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.AfterFunc(1500*time.Millisecond, func() { reader.Close() })
-	code, _, errOut := runBin(t, "sync", "--config", cfg, "--progress", "never", "--streams", "companies")
-	if code != 0 || !strings.Contains(errOut, "waiting for it") {
-		t.Fatalf("a sync behind a reader: exit %d, want 0 after a logged wait\n%s", code, errOut)
+	// The reader lets go once the sync says it waits (a timer raced a slow process start: the
+	// reader was gone before the sync looked), or after 20 s, which the sync's wait outlasts
+	// only if it never logged.
+	cmd := exec.Command(binary(t), "sync", "--config", cfg, "--progress", "never", "--streams", "companies")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	release := time.AfterFunc(20*time.Second, func() { reader.Close() })
+	var errOut strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		errOut.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "waiting for it") && release.Stop() {
+			reader.Close()
+		}
+	}
+	err = cmd.Wait()
+	if err != nil || !strings.Contains(errOut.String(), "waiting for it") {
+		t.Fatalf("a sync behind a reader: %v, want exit 0 after a logged wait\n%s", err, errOut.String())
 	}
 }

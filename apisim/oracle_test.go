@@ -127,10 +127,11 @@ func rowsOf(t *testing.T, s *Server, stream string) []Row {
 }
 
 func TestRows_EqualServedPages(t *testing.T) {
+	skipUnderRace(t) // data shapes and equality, no concurrency: ten times slower under -race
 	t.Parallel()
 	for _, values := range append(ValueForms, "hostile plain", "hostile varied") {
 		t.Run(values, func(t *testing.T) {
-			cfg := Config{Seed: 6, Scale: int(700 * raceScale), Locations: 7, Profile: "fast", Values: values}
+			cfg := Config{Seed: 6, Scale: 700, Locations: 7, Profile: "fast", Values: values}
 			if v, ok := strings.CutPrefix(values, "hostile "); ok {
 				// Every hostile behaviour that shapes what is served, none that moves the source
 				// while it is paged: a full paging of every endpoint serves exactly Rows.
@@ -236,10 +237,11 @@ func sameNumber(c, served string) bool {
 }
 
 func TestRows_ValuesAgreeWithIndependentDecoding(t *testing.T) {
+	skipUnderRace(t) // data shapes and equality, no concurrency: ten times slower under -race
 	t.Parallel()
 	for _, values := range ValueForms {
 		t.Run(values, func(t *testing.T) {
-			s, err := New(Config{Seed: 8, Scale: int(1500 * raceScale), Locations: 7, Values: values, Profile: "fast"})
+			s, err := New(Config{Seed: 8, Scale: 1500, Locations: 7, Values: values, Profile: "fast"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -307,6 +309,7 @@ func TestRows_ValuesAgreeWithIndependentDecoding(t *testing.T) {
 }
 
 func TestContentDigest(t *testing.T) {
+	skipUnderRace(t) // data shapes and equality, no concurrency: ten times slower under -race
 	t.Parallel()
 	cfg := Config{Seed: 4, Scale: 400, Profile: "fast", Values: "varied"}
 	a, _ := New(cfg)
@@ -447,6 +450,7 @@ func TestNormalizeDecimal(t *testing.T) {
 // TestVaried_ServesEveryForm checks that varied data holds each adversarial form the documents
 // allow, and plain data none of the structural ones.
 func TestVaried_ServesEveryForm(t *testing.T) {
+	skipUnderRace(t) // data shapes and equality, no concurrency: ten times slower under -race
 	t.Parallel()
 	s, _ := New(Config{Seed: 3, Scale: 3000, Locations: 7, Values: "varied", Profile: "fast"})
 	all := map[string][]Row{}
@@ -541,6 +545,7 @@ func TestVaried_ServesEveryForm(t *testing.T) {
 
 // TestDemoData_MakesTheViewsMeaningful checks the shapes the shipped queries show.
 func TestDemoData_MakesTheViewsMeaningful(t *testing.T) {
+	skipUnderRace(t) // data shapes and equality, no concurrency: ten times slower under -race
 	t.Parallel()
 	start := time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
 	s, _ := New(Config{Seed: 42, Scale: 2000, Profile: "fast", Start: start})
@@ -644,6 +649,7 @@ func TestConfig_ValuesDefaultsAndValidation(t *testing.T) {
 
 // The digest's fast canonical writer equals CanonicalJSON's definition (encoding/json).
 func TestCanonicalJSON_FastPathEqualsEncodingJSON(t *testing.T) {
+	skipUnderRace(t) // data shapes and equality, no concurrency: ten times slower under -race
 	t.Parallel()
 	for _, values := range ValueForms {
 		s, _ := New(Config{Seed: 5, Scale: 600, Locations: 7, Profile: "fast", Values: values})

@@ -2,4 +2,6 @@
 
 package apisim
 
-const raceScale = 1.0
+import "testing"
+
+func skipUnderRace(*testing.T) {}

@@ -2,6 +2,11 @@
 
 package apisim
 
-// raceScale shrinks the slowest oracle tests under the race detector, which slows rendering
-// tenfold; they check shapes and equality, not concurrency.
-const raceScale = 0.4
+import "testing"
+
+// skipUnderRace skips a test that checks no concurrency and is slow under the race detector;
+// .ci/run runs every test that calls it once without -race (see .ci/long-tests).
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	t.Skip("long test: .ci/run runs it without -race")
+}

@@ -14,11 +14,7 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("smoke bench skipped in -short")
 	}
-	if raceEnabled {
-		// It checks the harness, not concurrency, and under the race detector its sync loads
-		// take minutes: .ci/run runs it without -race.
-		t.Skip("smoke bench runs without -race (see .ci/run)")
-	}
+	skipUnderRace(t) // it checks the harness, not concurrency; under -race its syncs take minutes
 	rep, err := Run(context.Background(), Options{Rows: 5000, BigRows: 12_000, Dir: t.TempDir(), Command: "smoke", Quick: true})
 	if err != nil {
 		t.Fatal(err)
@@ -109,9 +105,7 @@ func BenchmarkEncodingJSON(b *testing.B) {
 // The transform row names the figure by the measuring thread's CPU time next to the wall-clock
 // one (on Linux, where it is measured), for the measure and its encoding/json baseline.
 func TestTransformRowNamesThreadCPUFigure(t *testing.T) {
-	if raceEnabled {
-		t.Skip("timings under -race mean nothing; the row's shape is checked without it")
-	}
+	skipUnderRace(t) // timings under -race mean nothing; the row's shape is checked without it
 	rep, err := Run(context.Background(), Options{Rows: 5000, BigRows: 12_000, Dir: t.TempDir(), Command: "smoke", Quick: true, Only: []string{"transform"}})
 	if err != nil {
 		t.Fatal(err)

@@ -2,4 +2,12 @@
 
 package bench
 
-const raceEnabled = true
+import "testing"
+
+
+// skipUnderRace skips a test that checks no concurrency and is slow under the race detector;
+// .ci/run runs every test that calls it once without -race (see .ci/long-tests).
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	t.Skip("long test: .ci/run runs it without -race")
+}

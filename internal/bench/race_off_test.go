@@ -4,5 +4,4 @@ package bench
 
 import "testing"
 
-
 func skipUnderRace(*testing.T) {}

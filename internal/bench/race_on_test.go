@@ -4,7 +4,6 @@ package bench
 
 import "testing"
 
-
 // skipUnderRace skips a test that checks no concurrency and is slow under the race detector;
 // .ci/run runs every test that calls it once without -race (see .ci/long-tests).
 func skipUnderRace(t *testing.T) {

@@ -166,7 +166,7 @@ var biQueries = []string{
 // the BI introspection queries and parameterised queries on several connections while the
 // scheduler's syncs commit, with no error; the latency is recorded.
 func TestServe_ClientsReadWhileSyncsCommit(t *testing.T) {
-	sim := simcheck.Start(t, apisim.Config{Seed: 7, Scale: 400, Profile: "fast", Background: 3600})
+	sim := simcheck.Start(t, apisim.Config{Seed: 7, Scale: 150, Profile: "fast", Background: 3600})
 	dir := t.TempDir()
 	wh, _, addr := startServer(t, dir)
 	ad, hl := simcheck.Sources(sim, 1000)

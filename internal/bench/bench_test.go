@@ -15,7 +15,7 @@ func TestSmoke(t *testing.T) {
 		t.Skip("smoke bench skipped in -short")
 	}
 	skipUnderRace(t) // it checks the harness, not concurrency; under -race its syncs take minutes
-	rep, err := Run(context.Background(), Options{Rows: 5000, BigRows: 12_000, Dir: t.TempDir(), Command: "smoke", Quick: true})
+	rep, err := Run(context.Background(), Options{Rows: 2000, BigRows: 5000, Dir: t.TempDir(), Command: "smoke", Quick: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ var (
 //
 // More: go test -tags duckdb_arrow -run SequencesMatch ./transform -property.records=1000000 -property.seed=7
 func TestBatcher_SequencesMatchReference(t *testing.T) {
+	skipUnderRace(t) // the batcher is single-threaded; the reference decoding is five times slower under -race
 	for ti, table := range schemas.Tables {
 		t.Run(table.Name, func(t *testing.T) {
 			t.Parallel()
@@ -38,9 +39,6 @@ func TestBatcher_SequencesMatchReference(t *testing.T) {
 			c := newRefChecker(t, table, b, meta)
 			g := newRecGen(table, *propSeed*1000+uint64(ti))
 			n := *propRecords
-			if raceEnabled {
-				n /= 3
-			}
 			for i := 0; i < n; i++ {
 				c.add(g.record())
 				if g.r.IntN(400) == 0 {

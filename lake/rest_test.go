@@ -196,9 +196,10 @@ func TestRESTCatalogConcurrentWriters(t *testing.T) {
 			s := restLake(t)
 			open := func() *Writer { return openREST(t, restOptions(s, tc.mode)) }
 			conflicts := concurrentWriters(t, tc.same, open, s.Backend(), open())
-			if s.Conflicts() != conflicts || s.Commits() != concurrentWriterCount*concurrentCommits {
+			writers, commits := concurrentSize()
+			if s.Conflicts() != conflicts || s.Commits() != int64(writers*commits) {
 				t.Fatalf("server: %d commits, %d answered 409; writers: %d commits, %d conflicts retried",
-					s.Commits(), s.Conflicts(), concurrentWriterCount*concurrentCommits, conflicts)
+					s.Commits(), s.Conflicts(), writers*commits, conflicts)
 			}
 			t.Logf("server answered %d commits 409", s.Conflicts())
 		})

@@ -19,7 +19,7 @@ import (
 // still equals the warehouse row for row.
 func TestRun_ParquetRewritesOnlyChangedPartitions(t *testing.T) {
 	sim := startSim(t, apisim.Config{Seed: 8, Scale: 400, Profile: "fast"})
-	cfg := testConfig(sim, 1, t.TempDir())
+	cfg := testConfig(sim, 50, t.TempDir())
 	first, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func mtimes(t *testing.T, dir string) map[string]time.Time {
 // duration is its wall time.
 func TestRun_EndedAtCoversTheParquetPhase(t *testing.T) {
 	sim := startSim(t, apisim.Config{Seed: 8, Scale: 60, Profile: "fast"})
-	cfg := testConfig(sim, 1, t.TempDir())
+	cfg := testConfig(sim, 50, t.TempDir())
 	const pause = 300 * time.Millisecond
 	cfg.parquetWritten = func(string) { time.Sleep(pause) }
 	start := time.Now()

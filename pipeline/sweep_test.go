@@ -20,7 +20,7 @@ import (
 func TestRun_LateUpdatesAreCaughtBySweeps(t *testing.T) {
 	skipUnderRace(t)
 	sim := startSim(t, apisim.Config{Seed: 12, Scale: 800, Profile: "fast", Hostile: apisim.Hostile{LateUpdates: true}})
-	cfg := testConfig(sim, 1, t.TempDir())
+	cfg := testConfig(sim, 50, t.TempDir())
 	cfg.Streams, cfg.ParquetDir = []string{"invoices", "leads", "opportunities"}, ""
 	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)

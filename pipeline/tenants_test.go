@@ -319,12 +319,12 @@ func gunzip(t *testing.T, from, to string) {
 func TestRun_ShardsCoverEveryTenantsWorkExactlyOnce(t *testing.T) {
 	a := startSim(t, apisim.Config{Seed: 4, Scale: 40, Locations: 5, Profile: "fast"})
 	b := startSim(t, apisim.Config{Seed: 5, Scale: 40, Locations: 4, Profile: "fast"})
-	adA, hlA := simcheck.Sources(a, 1)
-	adB, hlB := simcheck.Sources(b, 1)
+	adA, hlA := simcheck.Sources(a, 50)
+	adB, hlB := simcheck.Sources(b, 50)
 	seen := map[string]int{}
 	byShard := map[string]map[int]bool{}
 	for i := range 3 {
-		cfg := testConfig(a, 1, t.TempDir())
+		cfg := testConfig(a, 50, t.TempDir())
 		cfg.ParquetDir, cfg.Shard = "", &shard.Spec{Index: i, Of: 3}
 		cfg.Tenants = []Tenant{{Name: "acme", AppDirect: adA, HighLevel: hlA}, {Name: "globex", AppDirect: adB, HighLevel: hlB}}
 		sum, err := Run(context.Background(), cfg)

@@ -21,7 +21,7 @@ func TestViews_EqualResultsComputedFromTheSource(t *testing.T) {
 	skipUnderRace(t)
 	start := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour) // far from any bucket edge the test runs across
 	sim := startSim(t, apisim.Config{Seed: 9, Scale: 900, Profile: "fast", Start: start})
-	cfg := testConfig(sim, 1, t.TempDir())
+	cfg := testConfig(sim, 50, t.TempDir())
 	cfg.ParquetDir = ""
 	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)

@@ -191,6 +191,7 @@ func TestRESTCatalogRequirementConflictIs409(t *testing.T) {
 // catalog's store holds every row once with its latest values and every cursor.
 func TestRESTCatalogConcurrentWriters(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // the long tests overlap their waits when run without -race
 	for _, tc := range concurrentCases {
 		t.Run(concurrentName(tc.mode, tc.same), func(t *testing.T) {
 			s := restLake(t)
@@ -212,6 +213,7 @@ func TestRESTCatalogConcurrentWriters(t *testing.T) {
 // the bucket listing removes a failed commit's objects only.
 func TestRESTCatalogOnS3(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // the long tests overlap their waits when run without -race
 	ctx := context.Background()
 	s3 := fakes3.Start(t, "lake")
 	props := map[string]string{"s3.endpoint": s3.URL, "s3.region": "us-east-1", "s3.access-key-id": "test-key", "s3.secret-access-key": "test-secret"}

@@ -33,6 +33,8 @@ func leadsCursor(t *testing.T, cfg Config) string {
 // kept, and after the fix the warehouse equals the source row by row; seconds read as
 // milliseconds succeed (noting it). No lead is lost either way.
 func TestRun_LeadDateUnitMisreadLosesNoLead(t *testing.T) {
+	skipUnderRace(t) // one sync at a time, nothing concurrent of its own: .ci/run runs it without -race
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	for _, server := range []string{extract.LeadDateSeconds, extract.LeadDateMilliseconds} {
 		sent := extract.LeadDateSeconds
 		if server == sent {

@@ -96,6 +96,8 @@ func TestRun_FailureOnPage2KeepsCheckpointAndNoFullScanMark(t *testing.T) {
 // still move, to the server's clock when the listing began, so later runs are incremental
 // windows rather than full scans, and every change is caught: whole rows equal the source.
 func TestRun_UsersWithoutTimestampsMoveTheCursorByTheServerClock(t *testing.T) {
+	skipUnderRace(t) // one sync at a time, nothing concurrent of its own: .ci/run runs it without -race
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	sim := startSim(t, apisim.Config{Seed: 6, Scale: 600, Profile: "fast", Hostile: apisim.Hostile{UsersWithoutTimestamps: 1}})
 	cfg := testConfig(sim, 50, t.TempDir())
 	cfg.Streams = []string{"users"}

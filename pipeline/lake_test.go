@@ -107,6 +107,7 @@ func fullScans(sum Summary) map[string]bool {
 // rows the lake soft-deleted as soft-deleted.
 func TestRun_FreshMachineResumesFromTheLakesCursorsWithoutAGap(t *testing.T) {
 	skipUnderRace(t) // no concurrency of its own, 30-110 s under -race: .ci/run runs it without
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	sim := startSim(t, apisim.Config{Seed: 15, Scale: 150, Profile: "fast", DeleteRate: 0.02})
 	dir := t.TempDir()
 	lw, err := lake.Open(context.Background(), lake.Options{Catalog: "sql", URI: filepath.Join(dir, "catalog.db"), Warehouse: filepath.Join(dir, "lake")})
@@ -216,6 +217,7 @@ func assertSameDeletedKeys(t *testing.T, warehouse string, lakeTables map[string
 // B's own next full scan.
 func TestRun_DuckDBBehindTheLakeTakesItsSoftDeletes(t *testing.T) {
 	skipUnderRace(t) // no concurrency of its own, 30-110 s under -race: .ci/run runs it without
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	sim := startSim(t, apisim.Config{Seed: 19, Scale: 80, Profile: "fast", DeleteRate: 0.03})
 	dir := t.TempDir()
 	lw, err := lake.Open(context.Background(), lake.Options{Catalog: "sql", URI: filepath.Join(dir, "catalog.db"), Warehouse: filepath.Join(dir, "lake")})
@@ -249,6 +251,8 @@ func TestRun_DuckDBBehindTheLakeTakesItsSoftDeletes(t *testing.T) {
 // A DuckDB file with cursors but a lake without them (a lake added to an existing warehouse):
 // the lake is the system of record, so the run scans in full and the lake gets every row.
 func TestRun_LakeWithoutCursorsScansInFull(t *testing.T) {
+	skipUnderRace(t) // one sync at a time, nothing concurrent of its own: .ci/run runs it without -race
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	sim := startSim(t, apisim.Config{Seed: 16, Scale: 120, Profile: "fast"})
 	dir := t.TempDir()
 	streams := []string{"users", "invoices", "charges"}
@@ -283,6 +287,7 @@ func TestRun_LakeWithoutCursorsScansInFull(t *testing.T) {
 // incremental run; iceberg-go's scan of the lake equals the source row by row.
 func TestRun_LakeOnS3StorageEqualsTheSource(t *testing.T) {
 	skipUnderRace(t) // no concurrency of its own, 30-110 s under -race: .ci/run runs it without
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	sim := startSim(t, apisim.Config{Seed: 17, Scale: 60, Profile: "fast"})
 	s3 := fakes3.Start(t, "lake")
 	dir := t.TempDir()

@@ -58,6 +58,7 @@ func TestRun_TwoTenantsIntoOneLake(t *testing.T) {
 	for _, mode := range []string{lake.CopyOnWrite, lake.EqualityDeletes} {
 		t.Run(mode, func(t *testing.T) {
 			skipUnderRace(t)
+			t.Parallel() // the long tests overlap their waits when run without -race
 			ctx := context.Background()
 			acme := startSim(t, apisim.Config{Seed: 21, Scale: 60, Locations: 3, Profile: "fast", DeleteRate: 0.03})
 			globex := startSim(t, apisim.Config{Seed: 22, Scale: 60, Locations: 3, Profile: "fast", DeleteRate: 0.03})

@@ -77,6 +77,7 @@ func (a *peakAllocator) add(n int) {
 // page then waits for the previous batch's commit) still loads every row exactly.
 func TestRun_InFlightBudgetBoundsBatchMemory(t *testing.T) {
 	skipUnderRace(t) // a page per transaction with the 1-byte budget: .ci/run runs it without -race
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	sim := startSim(t, apisim.Config{Seed: 4, Scale: 2000, Profile: "fast"})
 	streams := []string{"users", "invoices", "leads", "opportunities"}
 	peak := func(budget int64) int {

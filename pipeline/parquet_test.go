@@ -18,6 +18,8 @@ import (
 // A run rewrites only the Parquet partitions whose rows it changed, and the Parquet output
 // still equals the warehouse row for row.
 func TestRun_ParquetRewritesOnlyChangedPartitions(t *testing.T) {
+	skipUnderRace(t) // one sync at a time, nothing concurrent of its own: .ci/run runs it without -race
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	sim := startSim(t, apisim.Config{Seed: 8, Scale: 400, Profile: "fast"})
 	cfg := testConfig(sim, 50, t.TempDir())
 	first, err := Run(context.Background(), cfg)

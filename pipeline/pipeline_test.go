@@ -139,8 +139,8 @@ func TestRun_ChaosEndsEqualToTruth(t *testing.T) {
 	t.Parallel() // the long tests overlap their waits when run without -race
 	f := apisim.ChaosFaults()
 	f.Throttle = 0.01                                                         // an HTTP-date Retry-After costs a real second each
-	f.Reset, f.Truncated, f.InvalidJSON, f.PageDrift = 0.03, 0.03, 0.03, 0.04 // each kind surely happens in ~300 requests
-	sim := startSim(t, apisim.Config{Seed: 11, Scale: 1500, Profile: "chaos", Speed: 50, Faults: f})
+	f.Reset, f.Truncated, f.InvalidJSON, f.PageDrift = 0.06, 0.06, 0.06, 0.08 // each kind surely happens in ~150 requests (checked below)
+	sim := startSim(t, apisim.Config{Seed: 11, Scale: 700, Profile: "chaos", Speed: 50, Faults: f})
 	cfg := testConfig(sim, 50, t.TempDir())
 	cfg.Retry.MaxAttempts = 15
 	for run := 1; run <= 2; run++ {

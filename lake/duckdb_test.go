@@ -104,6 +104,8 @@ func duckRows(t *testing.T, w *Writer, tb *schemas.Table) (map[string]row, int) 
 // DuckDB, reading the Parquet files of the current snapshot, finds the same whole rows as the
 // batches committed (inserts, updates across commits, soft deletes) and as iceberg-go's scan.
 func TestDuckDBReadsLakeTables(t *testing.T) {
+	skipUnderRace(t) // one writer, nothing concurrent; 13-16 s under -race: .ci/run runs it without
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			ctx := context.Background()

@@ -56,6 +56,8 @@ func parquetFiles(t *testing.T, dir string) int {
 // Compaction leaves fewer live files (and no equality deletes) with the same rows, read by
 // iceberg-go's scan and by DuckDB over the files, and the same cursors.
 func TestCompactFewerFilesSameRowsAndCursors(t *testing.T) {
+	skipUnderRace(t) // one writer, nothing concurrent; 15-30 s under -race: .ci/run runs it without
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			ctx := context.Background()
@@ -96,6 +98,8 @@ func TestCompactFewerFilesSameRowsAndCursors(t *testing.T) {
 // Expiring snapshots removes the old ones and the files only they referenced; the current rows
 // and every partition's cursor (committed in snapshots now expired) stay.
 func TestExpireSnapshotsKeepsCurrentDataAndCursors(t *testing.T) {
+	skipUnderRace(t) // one writer, nothing concurrent; 15-30 s under -race: .ci/run runs it without
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	ctx := context.Background()
 	d := newLakeDir(t)
 	w := d.open(t, CopyOnWrite)

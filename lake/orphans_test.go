@@ -77,6 +77,7 @@ func orphanPaths(r OrphanResult, strip string) []string {
 // files) and its cursors are unchanged. A threshold of 0 then takes the newer ones too.
 func TestRemoveOrphansRemovesOnlyUnreferencedOldFiles(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // the long tests overlap their waits when run without -race
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			ctx := context.Background()
@@ -150,6 +151,7 @@ func TestRemoveOrphansRemovesOnlyUnreferencedOldFiles(t *testing.T) {
 // the others stay, and the table is unchanged.
 func TestRemoveOrphansOnS3(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // the long tests overlap their waits when run without -race
 	ctx := context.Background()
 	s3 := fakes3.Start(t, "lake")
 	w, err := Open(ctx, s3Options(t, s3, CopyOnWrite))

@@ -18,6 +18,7 @@ import (
 // with their own connections commit concurrently, conflicts retried, every row once.
 func TestPostgresCatalog(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // the long tests overlap their waits when run without -race
 	pg := pgserver.Start(t)
 	for _, tc := range concurrentCases {
 		t.Run(concurrentName(tc.mode, tc.same), func(t *testing.T) {

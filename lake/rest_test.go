@@ -191,14 +191,16 @@ func TestRESTCatalogRequirementConflictIs409(t *testing.T) {
 // catalog's store holds every row once with its latest values and every cursor.
 func TestRESTCatalogConcurrentWriters(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // the long tests overlap their waits when run without -race
 	for _, tc := range concurrentCases {
 		t.Run(concurrentName(tc.mode, tc.same), func(t *testing.T) {
 			s := restLake(t)
 			open := func() *Writer { return openREST(t, restOptions(s, tc.mode)) }
 			conflicts := concurrentWriters(t, tc.same, open, s.Backend(), open())
-			if s.Conflicts() != conflicts || s.Commits() != concurrentWriterCount*concurrentCommits {
+			writers, commits := concurrentSize()
+			if s.Conflicts() != conflicts || s.Commits() != int64(writers*commits) {
 				t.Fatalf("server: %d commits, %d answered 409; writers: %d commits, %d conflicts retried",
-					s.Commits(), s.Conflicts(), concurrentWriterCount*concurrentCommits, conflicts)
+					s.Commits(), s.Conflicts(), writers*commits, conflicts)
 			}
 			t.Logf("server answered %d commits 409", s.Conflicts())
 		})
@@ -211,6 +213,7 @@ func TestRESTCatalogConcurrentWriters(t *testing.T) {
 // the bucket listing removes a failed commit's objects only.
 func TestRESTCatalogOnS3(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // the long tests overlap their waits when run without -race
 	ctx := context.Background()
 	s3 := fakes3.Start(t, "lake")
 	props := map[string]string{"s3.endpoint": s3.URL, "s3.region": "us-east-1", "s3.access-key-id": "test-key", "s3.secret-access-key": "test-secret"}

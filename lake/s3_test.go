@@ -24,6 +24,8 @@ func s3Options(t *testing.T, s3 *fakes3.Server, mode string) Options {
 // Inserts, updates and a cursor round-trip through S3 storage: the files are on the server,
 // iceberg-go's scan reads back the committed rows, and a second writer sees the cursor.
 func TestS3WarehouseRoundTrip(t *testing.T) {
+	skipUnderRace(t) // one writer, nothing concurrent; 13-16 s under -race: .ci/run runs it without
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			ctx := context.Background()

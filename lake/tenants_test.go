@@ -39,6 +39,7 @@ func tenantBatch(t testing.TB, tb *schemas.Table, tenant, runID string, recs ...
 // iceberg-go's scan and by DuckDB reading the files (applying the equality deletes itself).
 func TestTenants_SameIDsStayApart(t *testing.T) {
 	skipUnderRace(t) // about 25 s under -race on the loaded 2-core machine; .ci/run runs it without
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			ctx := context.Background()
@@ -311,6 +312,7 @@ func preTenantTable(t *testing.T, w *Writer, tb *schemas.Table, mode string, fir
 // leaves undone and that a second writer, or a second run, does not repeat.
 func TestTenants_PreTenantTableMigrates(t *testing.T) {
 	skipUnderRace(t) // about 25 s under -race on the loaded 2-core machine; .ci/run runs it without
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			ctx := context.Background()

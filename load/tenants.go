@@ -34,14 +34,31 @@ func keyMatch(t *schemas.Table, a, b string) string {
 // tables whose primary key gains the tenant (_sync_state, _sources) are rebuilt; the others get
 // the column filled with the default tenant. A warehouse that has the columns is left alone.
 func (d *DuckDB) migrateTenants(ctx context.Context) error {
-	var todo []string
-	for _, name := range append([]string{"_sync_state", "_sources", "_sync_runs", "_rejected"}, tableNames()...) {
-		var cols, tenant int
-		if err := d.conn.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE column_name = ?) FROM information_schema.columns
-			WHERE table_schema = 'main' AND table_name = ?`, schemas.ColTenant, name).Scan(&cols, &tenant); err != nil {
-			return fmt.Errorf("reading the columns of %s in %s: %w", name, d.path, err)
+	// One query over DuckDB's catalog for every table: a query per table on
+	// information_schema.columns cost ~20 ms each, ~250 ms of every Open.
+	names := append([]string{"_sync_state", "_sources", "_sync_runs", "_rejected"}, tableNames()...)
+	rows, err := d.conn.QueryContext(ctx, `SELECT table_name, count(*) FILTER (WHERE column_name = ?) FROM duckdb_columns()
+		WHERE schema_name = 'main' AND NOT internal AND list_contains(?::VARCHAR[], table_name) GROUP BY table_name`,
+		schemas.ColTenant, names)
+	if err != nil {
+		return fmt.Errorf("reading the columns of the tables in %s: %w", d.path, err)
+	}
+	lacking := map[string]bool{}
+	for rows.Next() {
+		var name string
+		var tenant int
+		if err := rows.Scan(&name, &tenant); err != nil {
+			rows.Close()
+			return fmt.Errorf("reading the columns of the tables in %s: %w", d.path, err)
 		}
-		if cols > 0 && tenant == 0 {
+		lacking[name] = tenant == 0
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("reading the columns of the tables in %s: %w", d.path, err)
+	}
+	var todo []string
+	for _, name := range names { // in this order: the state tables first
+		if lacking[name] {
 			todo = append(todo, name)
 		}
 	}

@@ -33,6 +33,8 @@ func leadsCursor(t *testing.T, cfg Config) string {
 // kept, and after the fix the warehouse equals the source row by row; seconds read as
 // milliseconds succeed (noting it). No lead is lost either way.
 func TestRun_LeadDateUnitMisreadLosesNoLead(t *testing.T) {
+	skipUnderRace(t) // one sync at a time, nothing concurrent of its own: .ci/run runs it without -race
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	for _, server := range []string{extract.LeadDateSeconds, extract.LeadDateMilliseconds} {
 		sent := extract.LeadDateSeconds
 		if server == sent {
@@ -40,7 +42,7 @@ func TestRun_LeadDateUnitMisreadLosesNoLead(t *testing.T) {
 		}
 		t.Run("server "+server+", sent "+sent, func(t *testing.T) {
 			sim := startSim(t, apisim.Config{Seed: 5, Scale: 400, Profile: "fast", LeadFromDateUnit: server})
-			cfg := testConfig(sim, 1, t.TempDir())
+			cfg := testConfig(sim, 50, t.TempDir())
 			cfg.Streams, cfg.HighLevel = []string{"leads"}, nil
 			cfg.AppDirect.RatePerSecond, cfg.AppDirect.LeadFromDateUnit = -1, sent
 			ctx := context.Background()
@@ -75,7 +77,7 @@ func TestRun_LeadDateUnitMisreadLosesNoLead(t *testing.T) {
 
 // resellerConfig reads AppDirect through the AppReseller family with the demo user.
 func resellerConfig(sim *apisim.Server, dir, context string) Config {
-	cfg := testConfig(sim, 1, dir)
+	cfg := testConfig(sim, 50, dir)
 	cfg.HighLevel = nil
 	cfg.AppDirect.API, cfg.AppDirect.ResellerContext = extract.APIReseller, context
 	cfg.AppDirect.RatePerSecond, cfg.AppDirect.CompaniesRate = -1, -1
@@ -168,7 +170,7 @@ func TestRun_ResellerManagerSkipsOpportunities(t *testing.T) {
 func TestRun_AppDirectFamiliesAreNotMixed(t *testing.T) {
 	sim := startSim(t, apisim.Config{Seed: 6, Scale: 100, Profile: "fast"})
 	dir := t.TempDir()
-	market := testConfig(sim, 1, dir)
+	market := testConfig(sim, 50, dir)
 	market.HighLevel, market.Streams = nil, []string{"companies"}
 	market.AppDirect.RatePerSecond, market.AppDirect.CompaniesRate = -1, -1
 	ctx := context.Background()

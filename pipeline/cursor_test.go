@@ -96,8 +96,10 @@ func TestRun_FailureOnPage2KeepsCheckpointAndNoFullScanMark(t *testing.T) {
 // still move, to the server's clock when the listing began, so later runs are incremental
 // windows rather than full scans, and every change is caught: whole rows equal the source.
 func TestRun_UsersWithoutTimestampsMoveTheCursorByTheServerClock(t *testing.T) {
+	skipUnderRace(t) // one sync at a time, nothing concurrent of its own: .ci/run runs it without -race
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	sim := startSim(t, apisim.Config{Seed: 6, Scale: 600, Profile: "fast", Hostile: apisim.Hostile{UsersWithoutTimestamps: 1}})
-	cfg := testConfig(sim, 0, t.TempDir())
+	cfg := testConfig(sim, 50, t.TempDir())
 	cfg.Streams = []string{"users"}
 	ctx := context.Background()
 	cursor := func() state.Cursor {
@@ -145,7 +147,7 @@ func TestRun_UsersWithoutTimestampsMoveTheCursorByTheServerClock(t *testing.T) {
 // protects nothing: the corrected config syncs, instead of being refused as another source.
 func TestRun_AClaimNoDataBacksDoesNotRefuseTheCorrectedSource(t *testing.T) {
 	sim := startSim(t, apisim.Config{Seed: 8, Scale: 100, Profile: "fast"})
-	cfg := testConfig(sim, 0, t.TempDir())
+	cfg := testConfig(sim, 50, t.TempDir())
 	cfg.Streams = []string{"users"}
 	cfg.Retry.MaxAttempts = 1
 	good := *cfg.AppDirect

@@ -20,6 +20,7 @@ import (
 // full scan ends equal to it.
 func TestRun_HostileSourceIsNeverSilentlyWrong(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // the long tests overlap their waits when run without -race
 	sim := startSim(t, apisim.Config{Seed: 13, Scale: 400, Profile: "hostile", Speed: 50})
 	cfg := testConfig(sim, 50, t.TempDir())
 	cfg.Retry.MaxAttempts = 15

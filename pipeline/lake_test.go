@@ -28,7 +28,7 @@ func TestRun_LakeGetsTheSameCommitsAndCursors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lw.Close()
-	cfg := testConfig(sim, 1, dir)
+	cfg := testConfig(sim, 50, dir)
 	cfg.ParquetDir, cfg.Lake, cfg.Streams = "", lw, []string{"users", "invoices", "charges"}
 	for run := 0; run < 2; run++ {
 		if _, err := Run(context.Background(), cfg); err != nil {
@@ -106,6 +106,8 @@ func fullScans(sum Summary) map[string]bool {
 // the new DuckDB file first, so it has no gap: it equals the source row by row, and holds the
 // rows the lake soft-deleted as soft-deleted.
 func TestRun_FreshMachineResumesFromTheLakesCursorsWithoutAGap(t *testing.T) {
+	skipUnderRace(t) // no concurrency of its own, 30-110 s under -race: .ci/run runs it without
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	sim := startSim(t, apisim.Config{Seed: 15, Scale: 150, Profile: "fast", DeleteRate: 0.02})
 	dir := t.TempDir()
 	lw, err := lake.Open(context.Background(), lake.Options{Catalog: "sql", URI: filepath.Join(dir, "catalog.db"), Warehouse: filepath.Join(dir, "lake")})
@@ -114,7 +116,7 @@ func TestRun_FreshMachineResumesFromTheLakesCursorsWithoutAGap(t *testing.T) {
 	}
 	defer lw.Close()
 	streams := []string{"users", "invoices", "charges"}
-	first := testConfig(sim, 1, filepath.Join(dir, "machine-1"))
+	first := testConfig(sim, 50, filepath.Join(dir, "machine-1"))
 	first.ParquetDir, first.Lake, first.Streams = "", lw, streams
 	for run := range 2 { // the second run a full refresh: it marks the deletions in the lake
 		first.FullRefresh = run == 1
@@ -214,6 +216,8 @@ func assertSameDeletedKeys(t *testing.T, warehouse string, lakeTables map[string
 // the same content, but the lake soft-deleted, is soft-deleted in B too, not left live until
 // B's own next full scan.
 func TestRun_DuckDBBehindTheLakeTakesItsSoftDeletes(t *testing.T) {
+	skipUnderRace(t) // no concurrency of its own, 30-110 s under -race: .ci/run runs it without
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	sim := startSim(t, apisim.Config{Seed: 19, Scale: 80, Profile: "fast", DeleteRate: 0.03})
 	dir := t.TempDir()
 	lw, err := lake.Open(context.Background(), lake.Options{Catalog: "sql", URI: filepath.Join(dir, "catalog.db"), Warehouse: filepath.Join(dir, "lake")})
@@ -222,7 +226,7 @@ func TestRun_DuckDBBehindTheLakeTakesItsSoftDeletes(t *testing.T) {
 	}
 	defer lw.Close()
 	streams := []string{"invoices", "charges"}
-	b := testConfig(sim, 1, filepath.Join(dir, "machine-b"))
+	b := testConfig(sim, 50, filepath.Join(dir, "machine-b"))
 	b.ParquetDir, b.Lake, b.Streams = "", lw, streams
 	if _, err := Run(context.Background(), b); err != nil {
 		t.Fatal(err)
@@ -247,10 +251,12 @@ func TestRun_DuckDBBehindTheLakeTakesItsSoftDeletes(t *testing.T) {
 // A DuckDB file with cursors but a lake without them (a lake added to an existing warehouse):
 // the lake is the system of record, so the run scans in full and the lake gets every row.
 func TestRun_LakeWithoutCursorsScansInFull(t *testing.T) {
+	skipUnderRace(t) // one sync at a time, nothing concurrent of its own: .ci/run runs it without -race
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	sim := startSim(t, apisim.Config{Seed: 16, Scale: 120, Profile: "fast"})
 	dir := t.TempDir()
 	streams := []string{"users", "invoices", "charges"}
-	cfg := testConfig(sim, 1, dir)
+	cfg := testConfig(sim, 50, dir)
 	cfg.ParquetDir, cfg.Streams = "", streams
 	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
@@ -280,7 +286,9 @@ func TestRun_LakeWithoutCursorsScansInFull(t *testing.T) {
 // A sync through S3-compatible storage (a server started by the test): a full and an
 // incremental run; iceberg-go's scan of the lake equals the source row by row.
 func TestRun_LakeOnS3StorageEqualsTheSource(t *testing.T) {
-	sim := startSim(t, apisim.Config{Seed: 17, Scale: 120, Profile: "fast"})
+	skipUnderRace(t) // no concurrency of its own, 30-110 s under -race: .ci/run runs it without
+	t.Parallel()     // the long tests overlap their waits when run without -race
+	sim := startSim(t, apisim.Config{Seed: 17, Scale: 60, Profile: "fast"})
 	s3 := fakes3.Start(t, "lake")
 	dir := t.TempDir()
 	lw, err := lake.Open(context.Background(), lake.Options{Catalog: "sql", URI: filepath.Join(dir, "catalog.db"), Warehouse: "s3://lake/marketsync",
@@ -289,7 +297,7 @@ func TestRun_LakeOnS3StorageEqualsTheSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lw.Close()
-	cfg := testConfig(sim, 1, dir)
+	cfg := testConfig(sim, 50, dir)
 	cfg.ParquetDir, cfg.Lake = "", lw
 	for run := range 2 {
 		if _, err := Run(context.Background(), cfg); err != nil {

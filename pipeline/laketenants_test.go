@@ -58,6 +58,7 @@ func TestRun_TwoTenantsIntoOneLake(t *testing.T) {
 	for _, mode := range []string{lake.CopyOnWrite, lake.EqualityDeletes} {
 		t.Run(mode, func(t *testing.T) {
 			skipUnderRace(t)
+			t.Parallel() // the long tests overlap their waits when run without -race
 			ctx := context.Background()
 			acme := startSim(t, apisim.Config{Seed: 21, Scale: 60, Locations: 3, Profile: "fast", DeleteRate: 0.03})
 			globex := startSim(t, apisim.Config{Seed: 22, Scale: 60, Locations: 3, Profile: "fast", DeleteRate: 0.03})
@@ -70,7 +71,7 @@ func TestRun_TwoTenantsIntoOneLake(t *testing.T) {
 			adA, hlA := simcheck.Sources(acme, 50)
 			adB, hlB := simcheck.Sources(globex, 50)
 			both := []Tenant{{Name: "acme", AppDirect: adA, HighLevel: hlA}, {Name: "globex", AppDirect: adB, HighLevel: hlB}}
-			cfg := testConfig(acme, 1, filepath.Join(dir, "machine-1"))
+			cfg := testConfig(acme, 50, filepath.Join(dir, "machine-1"))
 			cfg.ParquetDir, cfg.Lake, cfg.Streams, cfg.Tenants = "", lw, lakeStreams, both
 			run := func(what string) Summary {
 				t.Helper()
@@ -180,8 +181,8 @@ func TestRun_ShardsOfTwoTenantsIntoOneLake(t *testing.T) {
 	ctx := context.Background()
 	a := startSim(t, apisim.Config{Seed: 24, Scale: 40, Locations: 4, Profile: "fast"})
 	b := startSim(t, apisim.Config{Seed: 25, Scale: 40, Locations: 3, Profile: "fast"})
-	adA, hlA := simcheck.Sources(a, 1)
-	adB, hlB := simcheck.Sources(b, 1)
+	adA, hlA := simcheck.Sources(a, 50)
+	adB, hlB := simcheck.Sources(b, 50)
 	dir := t.TempDir()
 	lw, err := lake.Open(ctx, lake.Options{Catalog: "sql", URI: filepath.Join(dir, "catalog.db"), Warehouse: filepath.Join(dir, "lake")})
 	if err != nil {
@@ -190,7 +191,7 @@ func TestRun_ShardsOfTwoTenantsIntoOneLake(t *testing.T) {
 	defer lw.Close()
 	seen := map[string]int{}
 	for i := range 3 {
-		cfg := testConfig(a, 1, filepath.Join(dir, "shard", string(rune('0'+i))))
+		cfg := testConfig(a, 50, filepath.Join(dir, "shard", string(rune('0'+i))))
 		cfg.ParquetDir, cfg.Lake, cfg.Streams, cfg.Shard = "", lw, lakeStreams, &shard.Spec{Index: i, Of: 3}
 		cfg.Tenants = []Tenant{{Name: "acme", AppDirect: adA, HighLevel: hlA}, {Name: "globex", AppDirect: adB, HighLevel: hlB}}
 		sum, err := Run(ctx, cfg)

@@ -15,8 +15,8 @@ import (
 // incremental and a cancelled run: a batch held after its commit would keep its memory until the
 // collector found it, and with a C allocator never free it.
 func TestRun_ReleasesEveryArrowBuffer(t *testing.T) {
-	sim := startSim(t, apisim.Config{Seed: 3, Scale: 900, Profile: "fast"})
-	cfg := testConfig(sim, 1, t.TempDir())
+	sim := startSim(t, apisim.Config{Seed: 3, Scale: 400, Profile: "fast"}) // every stream spans pages (900: 29 s under -race)
+	cfg := testConfig(sim, 50, t.TempDir())
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	cfg.Allocator = mem
 	if _, err := Run(context.Background(), cfg); err != nil {
@@ -77,10 +77,11 @@ func (a *peakAllocator) add(n int) {
 // page then waits for the previous batch's commit) still loads every row exactly.
 func TestRun_InFlightBudgetBoundsBatchMemory(t *testing.T) {
 	skipUnderRace(t) // a page per transaction with the 1-byte budget: .ci/run runs it without -race
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	sim := startSim(t, apisim.Config{Seed: 4, Scale: 2000, Profile: "fast"})
 	streams := []string{"users", "invoices", "leads", "opportunities"}
 	peak := func(budget int64) int {
-		cfg := testConfig(sim, 1, t.TempDir())
+		cfg := testConfig(sim, 50, t.TempDir())
 		cfg.Streams, cfg.BatchRows, cfg.InFlightBytes = streams, 1_000_000, budget
 		mem := &peakAllocator{Allocator: memory.NewCheckedAllocator(memory.NewGoAllocator())}
 		cfg.Allocator = mem

@@ -18,8 +18,10 @@ import (
 // A run rewrites only the Parquet partitions whose rows it changed, and the Parquet output
 // still equals the warehouse row for row.
 func TestRun_ParquetRewritesOnlyChangedPartitions(t *testing.T) {
+	skipUnderRace(t) // one sync at a time, nothing concurrent of its own: .ci/run runs it without -race
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	sim := startSim(t, apisim.Config{Seed: 8, Scale: 400, Profile: "fast"})
-	cfg := testConfig(sim, 1, t.TempDir())
+	cfg := testConfig(sim, 50, t.TempDir())
 	first, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +106,7 @@ func mtimes(t *testing.T, dir string) map[string]time.Time {
 // duration is its wall time.
 func TestRun_EndedAtCoversTheParquetPhase(t *testing.T) {
 	sim := startSim(t, apisim.Config{Seed: 8, Scale: 60, Profile: "fast"})
-	cfg := testConfig(sim, 1, t.TempDir())
+	cfg := testConfig(sim, 50, t.TempDir())
 	const pause = 300 * time.Millisecond
 	cfg.parquetWritten = func(string) { time.Sleep(pause) }
 	start := time.Now()

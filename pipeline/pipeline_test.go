@@ -65,8 +65,13 @@ func assertRows(t *testing.T, cfg Config, sim *apisim.Server, streams []string, 
 }
 
 func TestRun_FullThenIncrementalEqualsTruth(t *testing.T) {
-	sim := startSim(t, apisim.Config{Seed: 1, Scale: 1200, Profile: "realistic", Speed: 50})
-	cfg := testConfig(sim, 50, t.TempDir())
+	skipUnderRace(t) // 80 s under -race even at Scale 300: .ci/run runs it without; the other Run tests keep the pipeline under -race
+	t.Parallel()     // the long tests overlap their waits when run without -race
+	// The realistic profile's rate limits, sped up: at Scale 300 every list still spans pages
+	// (checked below), at a quarter of the requests of Scale 1200 (105 s under -race at Speed 50).
+	const scale = 300
+	sim := startSim(t, apisim.Config{Seed: 1, Scale: scale, Profile: "realistic", Speed: 200})
+	cfg := testConfig(sim, 200, t.TempDir())
 	sum, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("full run: %v", err)
@@ -79,8 +84,13 @@ func TestRun_FullThenIncrementalEqualsTruth(t *testing.T) {
 		inserted += s.Inserted
 	}
 	assertTruth(t, cfg, sim)
-	if want := int64(5*1200 + sim.Truth(0).Streams["charges"].Live + 2); inserted < want {
+	if want := int64(5*scale + sim.Truth(0).Streams["charges"].Live + 2); inserted < want {
 		t.Errorf("inserted %d rows, want at least %d", inserted, want)
+	}
+	for _, ep := range []string{"appdirect.users", "appdirect.leads", "appdirect.invoices"} {
+		if pages := sim.Snapshot().Requests[ep]["200"]; pages < 2 {
+			t.Errorf("%s: the full run read %d pages, want the listing to span several", ep, pages)
+		}
 	}
 
 	sim.Advance(6 * time.Hour)
@@ -128,10 +138,11 @@ func TestRun_FullThenIncrementalEqualsTruth(t *testing.T) {
 
 func TestRun_ChaosEndsEqualToTruth(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // the long tests overlap their waits when run without -race
 	f := apisim.ChaosFaults()
 	f.Throttle = 0.01                                                         // an HTTP-date Retry-After costs a real second each
-	f.Reset, f.Truncated, f.InvalidJSON, f.PageDrift = 0.03, 0.03, 0.03, 0.04 // each kind surely happens in ~300 requests
-	sim := startSim(t, apisim.Config{Seed: 11, Scale: 1500, Profile: "chaos", Speed: 50, Faults: f})
+	f.Reset, f.Truncated, f.InvalidJSON, f.PageDrift = 0.06, 0.06, 0.06, 0.08 // each kind surely happens in ~150 requests (checked below)
+	sim := startSim(t, apisim.Config{Seed: 11, Scale: 700, Profile: "chaos", Speed: 50, Faults: f})
 	cfg := testConfig(sim, 50, t.TempDir())
 	cfg.Retry.MaxAttempts = 15
 	for run := 1; run <= 2; run++ {
@@ -165,7 +176,7 @@ func TestRun_ChaosEndsEqualToTruth(t *testing.T) {
 func TestRun_PermanentFailureKeepsCursorAndOtherStreams(t *testing.T) {
 	sim := startSim(t, apisim.Config{Seed: 3, Scale: 600, Profile: "fast"})
 	dir := t.TempDir()
-	cfg := testConfig(sim, 1, dir)
+	cfg := testConfig(sim, 50, dir)
 	cfg.AppDirect.RatePerSecond, cfg.AppDirect.CompaniesRate = -1, -1
 	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
@@ -250,7 +261,7 @@ func TestRun_QuarantinesRecordsThatDoNotFit(t *testing.T) {
 func TestRun_LeavesNoGoroutines(t *testing.T) {
 	sim := startSim(t, apisim.Config{Seed: 2, Scale: 800, Profile: "fast"})
 	ignore := goleak.IgnoreCurrent()
-	cfg := testConfig(sim, 1, t.TempDir())
+	cfg := testConfig(sim, 50, t.TempDir())
 	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -262,14 +273,16 @@ func TestRun_LeavesNoGoroutines(t *testing.T) {
 }
 
 func TestRun_CheckpointsMidStreamAndResumes(t *testing.T) {
-	sim := startSim(t, apisim.Config{Seed: 8, Scale: 3000, Profile: "fast"})
-	cfg := testConfig(sim, 1, t.TempDir())
+	// 1500 users: 6 pages of 250, a checkpoint per page (half of Scale 3000's, 16 s under -race).
+	const users, pageRows = 1500, 250
+	sim := startSim(t, apisim.Config{Seed: 8, Scale: users, Profile: "fast"})
+	cfg := testConfig(sim, 50, t.TempDir())
 	cfg.AppDirect.RatePerSecond = -1
-	cfg.Streams, cfg.BatchRows = []string{"users"}, 500
+	cfg.Streams, cfg.BatchRows = []string{"users"}, pageRows
 	// Cancel once a third of the users are in: checkpoints must have moved the cursor.
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg.Progress = func(e Event) {
-		if e.Rows >= 1000 {
+		if e.Rows >= users/3 {
 			cancel()
 		}
 	}
@@ -285,6 +298,9 @@ func TestRun_CheckpointsMidStreamAndResumes(t *testing.T) {
 	if !found || c.Value == 0 || !c.LastFullScan.IsZero() || c.Value > maxMod {
 		t.Fatalf("after interruption: cursor %+v (found %v), %d rows, max %d: want a checkpoint within the data and no full-scan mark", c, found, rows, maxMod)
 	}
+	if rows >= users {
+		t.Fatalf("the interrupted run loaded all %d users: it ended before the cancel, no checkpoint was crossed mid-stream", rows)
+	}
 	// The next run resumes from the checkpoint: it reads fewer than all pages and ends complete.
 	cfg.Progress = nil
 	before := sim.Snapshot().Requests["appdirect.users"]["200"]
@@ -293,8 +309,8 @@ func TestRun_CheckpointsMidStreamAndResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	pages := sim.Snapshot().Requests["appdirect.users"]["200"] - before
-	if sum.Streams[0].FullScan || pages >= 12 {
-		t.Fatalf("resume: full=%v with %d pages of 250; want an incremental resume", sum.Streams[0].FullScan, pages)
+	if sum.Streams[0].FullScan || pages >= users/pageRows {
+		t.Fatalf("resume: full=%v with %d pages of %d; want an incremental resume", sum.Streams[0].FullScan, pages, pageRows)
 	}
 	assertTruthStreams(t, cfg, sim, []string{"users"})
 }

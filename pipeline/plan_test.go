@@ -64,7 +64,7 @@ func TestPlan_EveryDecision(t *testing.T) {
 // A stream whose source is not configured is skipped, says why, and does not fail the run.
 func TestRun_StreamsOfAnUnconfiguredSourceAreSkipped(t *testing.T) {
 	sim := startSim(t, apisim.Config{Seed: 4, Scale: 50, Profile: "fast"})
-	cfg := testConfig(sim, 1, t.TempDir())
+	cfg := testConfig(sim, 50, t.TempDir())
 	cfg.HighLevel, cfg.ParquetDir = nil, ""
 	sum, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -88,13 +88,13 @@ func TestRun_StreamsOfAnUnconfiguredSourceAreSkipped(t *testing.T) {
 // full scan would otherwise soft-delete what the other lists, or mix the two.
 func TestRun_RefusesDataOfAnotherSourceIdentity(t *testing.T) {
 	sim := startSim(t, apisim.Config{Seed: 4, Scale: 30, Profile: "fast"})
-	cfg := testConfig(sim, 1, t.TempDir())
+	cfg := testConfig(sim, 50, t.TempDir())
 	cfg.Streams, cfg.ParquetDir = []string{"users"}, ""
 	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	other := startSim(t, apisim.Config{Seed: 5, Scale: 30, Profile: "fast"})
-	ad, _ := simcheck.Sources(other, 1)
+	ad, _ := simcheck.Sources(other, 50)
 	cfg.AppDirect = ad
 	_, err := Run(context.Background(), cfg)
 	if !errors.Is(err, load.ErrSourceMismatch) || !strings.Contains(err.Error(), sim.URL()) || !strings.Contains(err.Error(), other.URL()) {
@@ -111,7 +111,7 @@ func TestRun_ShardsCoverTheWorkExactlyOnce(t *testing.T) {
 	sim := startSim(t, apisim.Config{Seed: 4, Scale: 40, Locations: 5, Profile: "fast"})
 	seen := map[string]int{}
 	for i := range 3 {
-		cfg := testConfig(sim, 1, t.TempDir())
+		cfg := testConfig(sim, 50, t.TempDir())
 		cfg.ParquetDir, cfg.Shard = "", &shard.Spec{Index: i, Of: 3}
 		sum, err := Run(context.Background(), cfg)
 		if err != nil {

@@ -19,8 +19,9 @@ import (
 // that run every value equals the source.
 func TestRun_LateUpdatesAreCaughtBySweeps(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // the long tests overlap their waits when run without -race
 	sim := startSim(t, apisim.Config{Seed: 12, Scale: 800, Profile: "fast", Hostile: apisim.Hostile{LateUpdates: true}})
-	cfg := testConfig(sim, 1, t.TempDir())
+	cfg := testConfig(sim, 50, t.TempDir())
 	cfg.Streams, cfg.ParquetDir = []string{"invoices", "leads", "opportunities"}, ""
 	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)

@@ -77,6 +77,7 @@ func tenantCursors(t *testing.T, warehouse, tenant string) map[string]state.Curs
 // equal its own source, row for row; a full scan of one tenant never soft-deletes the other's.
 func TestRun_TwoTenantsEachEqualTheirSource(t *testing.T) {
 	skipUnderRace(t) // about 110 s under -race; .ci/run runs it without
+	t.Parallel()     // the long tests overlap their waits when run without -race
 	acme := startSim(t, apisim.Config{Seed: 1, Scale: 300, Profile: "realistic", Speed: 50})
 	globex := startSim(t, apisim.Config{Seed: 2, Scale: 300, Profile: "realistic", Speed: 50})
 	cfg := testConfig(acme, 50, t.TempDir())
@@ -319,12 +320,12 @@ func gunzip(t *testing.T, from, to string) {
 func TestRun_ShardsCoverEveryTenantsWorkExactlyOnce(t *testing.T) {
 	a := startSim(t, apisim.Config{Seed: 4, Scale: 40, Locations: 5, Profile: "fast"})
 	b := startSim(t, apisim.Config{Seed: 5, Scale: 40, Locations: 4, Profile: "fast"})
-	adA, hlA := simcheck.Sources(a, 1)
-	adB, hlB := simcheck.Sources(b, 1)
+	adA, hlA := simcheck.Sources(a, 50)
+	adB, hlB := simcheck.Sources(b, 50)
 	seen := map[string]int{}
 	byShard := map[string]map[int]bool{}
 	for i := range 3 {
-		cfg := testConfig(a, 1, t.TempDir())
+		cfg := testConfig(a, 50, t.TempDir())
 		cfg.ParquetDir, cfg.Shard = "", &shard.Spec{Index: i, Of: 3}
 		cfg.Tenants = []Tenant{{Name: "acme", AppDirect: adA, HighLevel: hlA}, {Name: "globex", AppDirect: adB, HighLevel: hlB}}
 		sum, err := Run(context.Background(), cfg)

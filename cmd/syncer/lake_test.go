@@ -53,6 +53,7 @@ func lakeShape(t *testing.T, dir string) (snapshots, files map[string]int) {
 // leaves one snapshot per table with the same rows, and the next sync still resumes from every
 // cursor (none was lost with the snapshots that committed it).
 func TestLakeMaintenanceCommands(t *testing.T) {
+	skipUnderRace(t) // compaction and three independent iceberg-go scans, no concurrency: 95 s under -race
 	t.Parallel()
 	// Scale 60 in batches of 15 (was 200 in 40s: 98 s under -race): every table still gets
 	// several data files and snapshots per run for compaction and expiry to reduce.

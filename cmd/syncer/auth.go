@@ -190,7 +190,16 @@ func catchRedirect(ctx context.Context, redirectURI, state, authURL string, stdo
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	// Shutdown, not Close: the handler has signalled done before its answer reached the
+	// browser; Close cut that connection (the browser saw an error, or retried to a closed
+	// port), Shutdown lets the answer finish first.
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if srv.Shutdown(sctx) != nil {
+			_ = srv.Close()
+		}
+	}()
 	fmt.Fprintf(stdout, "Open this URL in a browser, logged in as an admin of the agency, choose the agency (not a sub-account) and approve:\n\n   %s\n\nWaiting for the redirect on %s …\n", authURL, redirectURI)
 	ctx, cancel := context.WithTimeout(ctx, listenTimeout)
 	defer cancel()

@@ -23,6 +23,7 @@ import (
 // no client can close), the next run must say so and name `syncer auth highlevel`.
 func TestKill_RefreshTokenSurvivesSIGKILLAtRandomMoments(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // mostly waiting (rate budgets, backoff, kills): the long tests overlap
 	bin := binary(t)
 	s := startSim(t, apisim.Config{Seed: 8, Scale: 300, Locations: 4, Profile: "fast", TokenTTL: time.Hour,
 		InsertRate: 1e-12, UpdateRate: 1e-12, DeleteRate: 1e-12})

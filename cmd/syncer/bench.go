@@ -37,6 +37,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *rows < 1000 || *big < *rows {
 		return usagef("want --rows >= 1000 and --big-rows >= --rows")
 	}
+	// A report file the measures could not be written into is refused before they run (minutes
+	// at the default sizes), not after.
+	if *out != "-" {
+		existing, err := os.ReadFile(*out)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("reading %s: %w", *out, err)
+		}
+		if err := bench.CheckMarkers(existing); err != nil {
+			return fmt.Errorf("%s: %w", *out, err)
+		}
+	}
 	log, _ := newLogger(stderr, "text", "info")
 	scratch := *dir
 	if scratch == "" {

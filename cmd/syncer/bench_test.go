@@ -17,6 +17,7 @@ func TestBench_RewritesOnlyItsPart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a measure")
 	}
+	skipUnderRace(t) // a real transform measure: CPU-bound for seconds, 10x that under -race
 	dir := t.TempDir()
 	out := filepath.Join(dir, "BENCHMARKS.md")
 	hand := "\n## Lake: Iceberg commits\nhand-written\n"
@@ -36,9 +37,13 @@ func TestBench_RewritesOnlyItsPart(t *testing.T) {
 	if err := os.WriteFile(bare, []byte("# only hand-written\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	stderr.Reset()
 	err := runBench(context.Background(), []string{"--quick", "--only", "transform", "--profile=false", "--dir", dir, "--out", bare}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), bare) || !strings.Contains(err.Error(), bench.BeginMarker) {
 		t.Fatalf("a file without markers: %v", err)
+	}
+	if stderr.Len() != 0 {
+		t.Fatalf("a file without markers is refused before the measures run; they logged:\n%s", stderr.String())
 	}
 	if b, _ := os.ReadFile(bare); string(b) != "# only hand-written\n" {
 		t.Fatalf("the file without markers was changed:\n%s", b)

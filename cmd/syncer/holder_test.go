@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,6 +43,7 @@ func runBin(t *testing.T, args ...string) (int, string, string) {
 // warehouse held by this one, which runs it and streams back output byte-identical to a local
 // read's, in every format, every value reading back as stored.
 func TestHolder_QueryRoundTripsEveryTypeThroughTheSocket(t *testing.T) {
+	t.Parallel()
 	wh := typesWarehouse(t)
 	local := roundTripTypes(t, wh, func(args ...string) (int, string, string) { return syncer(t, args...) }, func() *sql.DB {
 		db, err := sql.Open("duckdb", wh+"?access_mode=read_only")
@@ -85,6 +87,7 @@ func TestHolder_QueryRoundTripsEveryTypeThroughTheSocket(t *testing.T) {
 // are refused with exit code 2 and leave the data as it was; so are ones that pass the first
 // keyword (a WITH ... INSERT) and reach DuckDB's own statement type.
 func TestHolder_RefusesWrites(t *testing.T) {
+	t.Parallel()
 	wh := typesWarehouse(t)
 	h, err := startHolder(t.Context(), wh, "sync", slog.New(slog.DiscardHandler))
 	if err != nil || h == nil || h.srv == nil {
@@ -92,6 +95,8 @@ func TestHolder_RefusesWrites(t *testing.T) {
 	}
 	defer h.close()
 	outside := filepath.Join(t.TempDir(), "stolen.csv")
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, 4)
 	for _, q := range []string{
 		"DELETE FROM t", "INSERT INTO t (id) VALUES (9)", "WITH x AS (SELECT 9 AS id) INSERT INTO t (id) SELECT id FROM x",
 		"UPDATE t SET i = 0", "DROP TABLE t", "CREATE TABLE u (a INT)", "COPY t TO '" + outside + "'",
@@ -100,11 +105,19 @@ func TestHolder_RefusesWrites(t *testing.T) {
 		// EXPLAIN ANALYZE runs what it wraps, which DuckDB types as an EXPLAIN.
 		"EXPLAIN ANALYZE SET memory_limit = '2MB'", "EXPLAIN ANALYZE COPY (SELECT 1) TO '" + outside + "'", "EXPLAIN ANALYZE CHECKPOINT",
 	} {
-		code, out, errOut := runBin(t, "query", q, "--warehouse", wh)
-		if code != exitUsage || !strings.Contains(errOut, "only a read") || out != "" {
-			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 saying only a read may run", q, code, out, errOut)
-		}
+		// Four readers at a time (each a process start: 13-18 s one after the other); the
+		// holder answers them concurrently, as it does for several readers.
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			code, out, errOut := runBin(t, "query", q, "--warehouse", wh)
+			if code != exitUsage || !strings.Contains(errOut, "only a read") || out != "" {
+				t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 saying only a read may run", q, code, out, errOut)
+			}
+		}()
 	}
+	wg.Wait()
 	var n int
 	if err := h.db.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != 3 {
 		t.Fatalf("t has %d rows (%v) after the refused writes, want 3", n, err)
@@ -265,17 +278,27 @@ func TestHolder_ReadsNeverSeeABatchInFlight(t *testing.T) {
 // A holder without a control socket (a duckdb shell, a BI tool, a syncer older than this one):
 // the reader says so and what to do.
 func TestHolder_NoSocketSaysWhatToDo(t *testing.T) {
+	t.Parallel()
 	wh := typesWarehouse(t)
 	d, err := load.Open(t.Context(), wh) // holds the file, answers nothing
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	for _, args := range [][]string{{"status"}, {"runs"}, {"query", "SELECT 1"}, {"export", "--parquet-dir", filepath.Join(t.TempDir(), "x")}} {
-		code, out, errOut := runBin(t, append(args, "--warehouse", wh)...)
-		if code != exitFailed || out != "" || !strings.Contains(errOut, "locked") || !strings.Contains(errOut, "no control socket at "+wh+".sock") ||
-			!strings.Contains(errOut, "stop it and run it with this version") {
-			t.Errorf("%v with a holder without a socket: exit %d %q %s", args, code, out, errOut)
-		}
+	// Each read waits holderExitWait for the holder to let go before it answers: the four run
+	// at once (28 s one after the other, 8 s together).
+	reads := [][]string{{"status"}, {"runs"}, {"query", "SELECT 1"}, {"export", "--parquet-dir", filepath.Join(t.TempDir(), "x")}}
+	var wg sync.WaitGroup
+	for _, args := range reads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, out, errOut := runBin(t, append(args, "--warehouse", wh)...)
+			if code != exitFailed || out != "" || !strings.Contains(errOut, "locked") || !strings.Contains(errOut, "no control socket at "+wh+".sock") ||
+				!strings.Contains(errOut, "stop it and run it with this version") {
+				t.Errorf("%v with a holder without a socket: exit %d %q %s", args, code, out, errOut)
+			}
+		}()
 	}
+	wg.Wait()
 }

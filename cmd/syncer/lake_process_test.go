@@ -206,6 +206,7 @@ func assertTablesEqual(t *testing.T, tables map[string][]arrow.RecordBatch, s *a
 // row by row.
 func TestLakeShards_SIGKILLAndRerunEqualTheSourceByIndependentScan(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // mostly waiting (rate budgets, backoff, kills): the long tests overlap
 	bin := binary(t)
 	s := startSim(t, apisim.Config{Seed: 31, Scale: 800, Locations: 6, Profile: "realistic", Speed: 40})
 	setSecrets(t)

@@ -19,8 +19,8 @@ const lakeRESTSecret = "rest-secret-never-printed"
 // credentials from the environment, a warehouse name).
 func lakeRESTConfigs(t *testing.T, dir string, s *apisim.Server, cat *restcatalog.Server, shards int) []string {
 	t.Helper()
-	t.Setenv("LAKE_CLIENT_ID", "marketsync")
-	t.Setenv("LAKE_CLIENT_SECRET", lakeRESTSecret)
+	setenv(t, "LAKE_CLIENT_ID", "marketsync")
+	setenv(t, "LAKE_CLIENT_SECRET", lakeRESTSecret)
 	return lakeShardConfigs(t, dir, s, shards, func(c string) string {
 		c, _, _ = strings.Cut(c, "lake:\n")
 		return c + "lake:\n  catalog: rest\n  uri: " + cat.URL + "\n  warehouse: analytics\n  credential: ${LAKE_CLIENT_ID}:${LAKE_CLIENT_SECRET}\n"
@@ -34,6 +34,7 @@ func lakeRESTConfigs(t *testing.T, dir string, s *apisim.Server, cat *restcatalo
 // 409; and the catalog secret is in no output.
 func TestLakeShards_RESTCatalogConcurrentShardsEqualTheSource(t *testing.T) {
 	skipUnderRace(t)
+	t.Parallel() // mostly waiting (rate budgets, backoff, kills): the long tests overlap
 	bin := binary(t)
 	s := startSim(t, apisim.Config{Seed: 37, Scale: 300, Locations: 4, Profile: "realistic", Speed: 40})
 	setSecrets(t)

@@ -58,13 +58,41 @@ sources:
 	return p
 }
 
+// testSecrets are the simulator's credentials the test configs name. TestMain sets them for
+// the whole test process, so that tests that run in parallel (which may not t.Setenv) find them.
+var testSecrets = [][2]string{
+	{"TEST_AD_SECRET", apisim.DemoClientSecret},
+	{"TEST_LEAD_PASSWORD", apisim.DemoLeadPassword},
+	{"TEST_HL_SECRET", apisim.DemoHLClientSecret},
+	{"LAKE_CLIENT_ID", "marketsync"},
+	{"LAKE_CLIENT_SECRET", lakeRESTSecret},
+}
+
+func TestMain(m *testing.M) {
+	for _, kv := range testSecrets {
+		os.Setenv(kv[0], kv[1])
+	}
+	os.Exit(m.Run())
+}
+
+// setSecrets makes sure the test configs' secrets are set: a test that changed one (t.Setenv)
+// has it restored when it ends, so this sets only what is missing, and works in parallel tests.
 func setSecrets(t *testing.T) {
-	t.Setenv("TEST_AD_SECRET", apisim.DemoClientSecret)
-	t.Setenv("TEST_LEAD_PASSWORD", apisim.DemoLeadPassword)
-	t.Setenv("TEST_HL_SECRET", apisim.DemoHLClientSecret)
+	for _, kv := range testSecrets[:3] {
+		setenv(t, kv[0], kv[1])
+	}
+}
+
+// setenv is t.Setenv unless the variable already holds the value (then it also works in a
+// parallel test).
+func setenv(t *testing.T, key, value string) {
+	if v, ok := os.LookupEnv(key); !ok || v != value {
+		t.Setenv(key, value)
+	}
 }
 
 func TestSync_NoConfigSyncsTheEmbeddedSimulator(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	// A twin of the embedded simulator: the same seed, scale, start and address serve the same
 	// data (links carry the address), so the warehouse can be compared with it row by row.

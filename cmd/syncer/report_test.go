@@ -91,6 +91,7 @@ func TestReport_UnreachableSourceCountsEveryAttemptAndRetry(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each waits out the retry policy's backoff: the two at once
 			dir := t.TempDir()
 			addr, accepted := tc.listen(t)
 			cfg := writeConfig(t, dir, sim, func(c string) string { return strings.ReplaceAll(c, sim.URL(), "http://"+addr) })
@@ -208,6 +209,7 @@ func rowsByKey(t *testing.T, sim *apisim.Server, stream string) map[string]strin
 // run's metrics file (parsed by Prometheus' text parser) and _sync_runs rows equal its summary.
 func TestReport_CountersEqualTheSimulatorsRequestLogAndTheWarehouse(t *testing.T) {
 	skipUnderRace(t) // three syncs under faults with retry backoff: ~20 s without -race
+	t.Parallel()     // mostly waiting (rate budgets, backoff, kills): the long tests overlap
 	setSecrets(t)
 	ctx := t.Context()
 	sim := startSim(t, apisim.Config{Seed: 3, Scale: 100, Profile: "fast", Faults: apisim.Faults{ServerError: 0.05, Throttle: 0.03, Reset: 0.05}})

@@ -75,6 +75,7 @@ func queryInt(t *testing.T, path, q string) int64 {
 // A column whose type changed stops the sync with exit 2 and names a reset; that reset, run
 // as written, is enough: the next sync succeeds and the warehouse equals the source.
 func TestReset_FixesATypeChangeWithTheToolAlone(t *testing.T) {
+	t.Parallel()
 	s := startSim(t, apisim.Config{Seed: 3, Scale: 60, Profile: "fast"})
 	setSecrets(t)
 	dir := t.TempDir()
@@ -135,6 +136,7 @@ func TestReset_FixesATypeChangeWithTheToolAlone(t *testing.T) {
 // A warehouse holding another source's data refuses with exit 2 and names a reset of every
 // stream of the sources that differ; after it, a sync from the new source ends equal to it.
 func TestReset_FixesASourceIdentityRefusalWithTheToolAlone(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, apisim.Config{Seed: 3, Scale: 40, Profile: "fast"})
 	b := startSim(t, apisim.Config{Seed: 4, Scale: 50, Profile: "fast"})
 	setSecrets(t)

@@ -233,7 +233,8 @@ func TestReadCommands_WithConfigNeedNoSecrets(t *testing.T) {
 		t.Fatalf("sync: exit %d: %s", code, errOut)
 	}
 	for _, v := range []string{"TEST_AD_SECRET", "TEST_LEAD_PASSWORD", "TEST_HL_SECRET"} {
-		os.Unsetenv(v) // t.Setenv above restores them
+		t.Setenv(v, "") // restores them when the test ends
+		os.Unsetenv(v)
 	}
 	for _, args := range [][]string{
 		{"status", "--config", cfg},

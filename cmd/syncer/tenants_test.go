@@ -45,6 +45,7 @@ tenants:
 // source), reports per tenant (summary table, JSON, metrics, status, runs), and --tenants
 // selects; no output carries a secret.
 func TestSync_TenantsConfigSyncsEveryTenant(t *testing.T) {
+	t.Parallel()
 	setSecrets(t)
 	dir := t.TempDir()
 	a := startSim(t, apisim.Config{Seed: 11, Scale: 120, Profile: "fast"})
@@ -153,6 +154,7 @@ func TestAuth_TenantsNeedTheTenantFlag(t *testing.T) {
 // of the others: their rows and cursors stay byte for byte, Parquet keeps only their rows, and
 // the next sync scans the reset tenant in full and the other one incrementally.
 func TestReset_TenantsClearsOnlyThoseTenants(t *testing.T) {
+	t.Parallel()
 	setSecrets(t)
 	dir := t.TempDir()
 	a := startSim(t, apisim.Config{Seed: 11, Scale: 120, Profile: "fast"})

@@ -29,15 +29,28 @@ func (r *Report) Splice(existing []byte) ([]byte, error) {
 	if len(bytes.TrimSpace(existing)) == 0 {
 		return gen.Bytes(), nil
 	}
-	b, e := bytes.Index(existing, []byte(BeginMarker)), bytes.Index(existing, []byte(EndMarker))
-	if b < 0 || e < 0 || e < b {
-		return nil, errors.New("the report file has no generated part to replace: put the lines " +
-			BeginMarker + " and " + EndMarker + " around the part syncer bench writes (or pass --out - or a new file)")
+	if err := CheckMarkers(existing); err != nil {
+		return nil, err
 	}
+	b, e := bytes.Index(existing, []byte(BeginMarker)), bytes.Index(existing, []byte(EndMarker))
 	tail := existing[e+len(EndMarker):]
 	tail = bytes.TrimPrefix(tail, []byte("\n"))
 	out := append(append(append([]byte{}, existing[:b]...), gen.Bytes()...), tail...)
 	return out, nil
+}
+
+// CheckMarkers says whether Splice can write into existing (an empty file, or one with both
+// markers in order), so that a file it would refuse is refused before the measures run.
+func CheckMarkers(existing []byte) error {
+	if len(bytes.TrimSpace(existing)) == 0 {
+		return nil
+	}
+	b, e := bytes.Index(existing, []byte(BeginMarker)), bytes.Index(existing, []byte(EndMarker))
+	if b < 0 || e < 0 || e < b {
+		return errors.New("the report file has no generated part to replace: put the lines " +
+			BeginMarker + " and " + EndMarker + " around the part syncer bench writes (or pass --out - or a new file)")
+	}
+	return nil
 }
 
 // Write renders the report (the generated part of BENCHMARKS.md).

@@ -78,7 +78,7 @@ func (a *peakAllocator) add(n int) {
 func TestRun_InFlightBudgetBoundsBatchMemory(t *testing.T) {
 	skipUnderRace(t) // a page per transaction with the 1-byte budget: .ci/run runs it without -race
 	t.Parallel()     // the long tests overlap their waits when run without -race
-	sim := startSim(t, apisim.Config{Seed: 4, Scale: 2000, Profile: "fast"})
+	sim := startSim(t, apisim.Config{Seed: 4, Scale: 1000, Profile: "fast"})
 	streams := []string{"users", "invoices", "leads", "opportunities"}
 	peak := func(budget int64) int {
 		cfg := testConfig(sim, 50, t.TempDir())

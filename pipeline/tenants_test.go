@@ -78,11 +78,11 @@ func tenantCursors(t *testing.T, warehouse, tenant string) map[string]state.Curs
 func TestRun_TwoTenantsEachEqualTheirSource(t *testing.T) {
 	skipUnderRace(t) // about 110 s under -race; .ci/run runs it without
 	t.Parallel()     // the long tests overlap their waits when run without -race
-	acme := startSim(t, apisim.Config{Seed: 1, Scale: 300, Profile: "realistic", Speed: 50})
-	globex := startSim(t, apisim.Config{Seed: 2, Scale: 300, Profile: "realistic", Speed: 50})
-	cfg := testConfig(acme, 50, t.TempDir())
-	adA, hlA := simcheck.Sources(acme, 50)
-	adB, _ := simcheck.Sources(globex, 50)
+	acme := startSim(t, apisim.Config{Seed: 1, Scale: 300, Profile: "realistic", Speed: 200}) // rates are TestRun_TenantsHaveTheirOwnBudgets's
+	globex := startSim(t, apisim.Config{Seed: 2, Scale: 300, Profile: "realistic", Speed: 200})
+	cfg := testConfig(acme, 200, t.TempDir())
+	adA, hlA := simcheck.Sources(acme, 200)
+	adB, _ := simcheck.Sources(globex, 200)
 	both := []Tenant{{Name: "acme", AppDirect: adA, HighLevel: hlA}, {Name: "globex", AppDirect: adB}}
 	cfg.Tenants = both
 	sum, err := Run(context.Background(), cfg)

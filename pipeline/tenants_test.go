@@ -76,8 +76,8 @@ func tenantCursors(t *testing.T, warehouse, tenant string) map[string]state.Curs
 // incremental one and full scans that find deletions in one tenant only, each tenant's rows
 // equal its own source, row for row; a full scan of one tenant never soft-deletes the other's.
 func TestRun_TwoTenantsEachEqualTheirSource(t *testing.T) {
-	skipUnderRace(t) // about 110 s under -race; .ci/run runs it without
-	t.Parallel()     // the long tests overlap their waits when run without -race
+	skipUnderRace(t)                                                                          // about 110 s under -race; .ci/run runs it without
+	t.Parallel()                                                                              // the long tests overlap their waits when run without -race
 	acme := startSim(t, apisim.Config{Seed: 1, Scale: 300, Profile: "realistic", Speed: 200}) // rates are TestRun_TenantsHaveTheirOwnBudgets's
 	globex := startSim(t, apisim.Config{Seed: 2, Scale: 300, Profile: "realistic", Speed: 200})
 	cfg := testConfig(acme, 200, t.TempDir())

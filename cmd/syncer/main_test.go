@@ -92,6 +92,7 @@ func setenv(t *testing.T, key, value string) {
 }
 
 func TestSync_NoConfigSyncsTheEmbeddedSimulator(t *testing.T) {
+	skipUnderRace(t) // sync, reset and read flows in one goroutine each; the in-process simulator is slow under -race
 	t.Parallel()
 	dir := t.TempDir()
 	// A twin of the embedded simulator: the same seed, scale, start and address serve the same

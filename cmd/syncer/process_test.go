@@ -308,6 +308,7 @@ func TestSignals_StopWithinFiveSecondsAndResume(t *testing.T) {
 }
 
 func TestSecrets_NeverInLogsStatusWarehouseOrParquet(t *testing.T) {
+	skipUnderRace(t) // sync, reset and read flows in one goroutine each; the in-process simulator is slow under -race
 	bin := binary(t)
 	s := startSim(t, apisim.Config{Seed: 5, Scale: 300, Profile: "fast", Faults: apisim.Faults{ServerError: 0.05, RevokeAfter: 15}})
 	setSecrets(t)

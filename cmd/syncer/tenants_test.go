@@ -45,6 +45,7 @@ tenants:
 // source), reports per tenant (summary table, JSON, metrics, status, runs), and --tenants
 // selects; no output carries a secret.
 func TestSync_TenantsConfigSyncsEveryTenant(t *testing.T) {
+	skipUnderRace(t) // sync, reset and read flows in one goroutine each; the in-process simulator is slow under -race
 	t.Parallel()
 	setSecrets(t)
 	dir := t.TempDir()
@@ -154,6 +155,7 @@ func TestAuth_TenantsNeedTheTenantFlag(t *testing.T) {
 // of the others: their rows and cursors stay byte for byte, Parquet keeps only their rows, and
 // the next sync scans the reset tenant in full and the other one incrementally.
 func TestReset_TenantsClearsOnlyThoseTenants(t *testing.T) {
+	skipUnderRace(t) // sync, reset and read flows in one goroutine each; the in-process simulator is slow under -race
 	t.Parallel()
 	setSecrets(t)
 	dir := t.TempDir()

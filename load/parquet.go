@@ -42,14 +42,53 @@ func (d *DuckDB) ExportParquet(ctx context.Context, dir string, tables []*schema
 		if _, err := os.Stat(tdir); err != nil || d.altered[t.Name] {
 			since = nil // no earlier export, or its files lack a column added since
 		}
+		if since != nil {
+			// A run that committed and then died before its export (a SIGKILL, a full disk) left
+			// rows older than this run's start: export everything changed since the last export
+			// that completed, or everything when none is recorded.
+			through, ok := exportedThrough(tdir)
+			switch {
+			case !ok:
+				since = nil
+			case through.Before(*since):
+				since = &through
+			}
+		}
+		began := time.Now()
 		n, err := d.exportTable(ctx, t, tdir, since)
 		if err != nil {
+			return fmt.Errorf("exporting %s to parquet: %w", t.Name, err)
+		}
+		// Every row committed before the export began is in the files now.
+		if err := writeExportedThrough(tdir, began); err != nil {
 			return fmt.Errorf("exporting %s to parquet: %w", t.Name, err)
 		}
 		d.ParquetPartitionsWritten += n
 		delete(d.altered, t.Name)
 	}
 	return nil
+}
+
+// ExportedMarker, in a table's Parquet folder, holds the time before which every committed
+// change of the table is in its files. It lives with the files: a folder deleted or copied
+// without it is rewritten whole.
+const ExportedMarker = ".marketsync-exported-through"
+
+func exportedThrough(tdir string) (time.Time, bool) {
+	b, err := os.ReadFile(filepath.Join(tdir, ExportedMarker))
+	if err != nil {
+		return time.Time{}, false
+	}
+	at, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
+	return at, err == nil
+}
+
+func writeExportedThrough(tdir string, at time.Time) error {
+	tmp := filepath.Join(tdir, ExportedMarker+".tmp")
+	if err := os.WriteFile(tmp, []byte(at.UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(tdir, ExportedMarker))
 }
 
 // parquetSem serializes the Parquet writes of this process: a sync's (or a serve's scheduled

@@ -204,8 +204,8 @@ func rewriteParquet(ctx context.Context, db *load.DuckDB, pqDir string, tables [
 	return db.ExportParquet(ctx, pqDir, have, nil)
 }
 
-// removeParquet deletes the Parquet files under dir and the folders they leave empty, and
-// nothing else: a mistyped --parquet-dir must never cost a user's other files.
+// removeParquet deletes the Parquet files under dir (and the export's marker beside them) and
+// the folders they leave empty, and nothing else: a mistyped --parquet-dir must never cost a user's other files.
 func removeParquet(dir string) error {
 	var dirs []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -216,7 +216,7 @@ func removeParquet(dir string) error {
 			return err
 		case d.IsDir():
 			dirs = append(dirs, p)
-		case strings.HasSuffix(d.Name(), ".parquet") && d.Type().IsRegular():
+		case (strings.HasSuffix(d.Name(), ".parquet") || d.Name() == load.ExportedMarker) && d.Type().IsRegular():
 			return os.Remove(p)
 		}
 		return nil

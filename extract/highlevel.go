@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,25 +120,13 @@ func (h *HighLevel) Locations(ctx context.Context, stats *Counters, emit Emit) (
 	if err != nil {
 		return nil, l.finish(false, false), err
 	}
-	if l.bound >= 0 && distinctOf(l.hashes) == l.bound {
+	if d, err := l.received.counts(); err == nil && l.bound >= 0 && d == l.bound {
 		l.out.Total = l.bound
 	} else {
 		l.note("total unknown: installedLocations counts every location of the company, not the installed ones")
 	}
 	out = l.finish(ended, false)
 	return dedupe(ids), out, nil
-}
-
-// distinctOf counts the distinct values of hs (it sorts hs).
-func distinctOf(hs []uint64) int {
-	slices.Sort(hs)
-	n := 0
-	for i := range hs {
-		if i == 0 || hs[i] != hs[i-1] {
-			n++
-		}
-	}
-	return n
 }
 
 // dedupe drops repeated ids, keeping the first.

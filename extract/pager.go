@@ -106,7 +106,7 @@ type listing struct {
 	keys              []string // id members tried in order
 	emit              Emit
 	out               Outcome
-	hashes            []uint64 // one per counted record: 8 bytes per row, sorted at the end
+	received          keySet // the key hash of every counted record
 	noKey             int
 	notes             []string
 	prevPage          uint64 // content hash of the previous page
@@ -203,7 +203,7 @@ func (l *listing) deliver(ctx context.Context, recs [][]byte, uncounted int) err
 		if !ok {
 			l.noKey++
 		}
-		l.hashes = append(l.hashes, h)
+		l.received.add(h)
 		l.out.Rows++
 	}
 	if err := l.emit(ctx, Page{Stream: l.stream, Partition: l.partition, Number: l.out.Pages, Records: recs, Listed: l.out.Rows, Total: max(l.out.Total, 0)}); err != nil {
@@ -215,13 +215,14 @@ func (l *listing) deliver(ctx context.Context, recs [][]byte, uncounted int) err
 
 // finish computes duplicates, checks the total against the distinct keys and decides Complete.
 func (l *listing) finish(ended, filtered bool) Outcome {
-	slices.Sort(l.hashes)
-	dups := 0
-	for i := 1; i < len(l.hashes); i++ {
-		if l.hashes[i] == l.hashes[i-1] {
-			dups++
-		}
+	distinct, err := l.received.counts()
+	if err != nil {
+		// Duplicates are unknown: the listing is not taken as complete (nothing is soft-deleted
+		// on its account), and the reason is in Why.
+		l.drift("%v", err)
+		distinct = l.out.Rows
 	}
+	dups := l.out.Rows - distinct
 	l.out.Duplicates = dups
 	if dups > 0 {
 		l.drift("%d records listed again under a key already received", dups)

@@ -1,0 +1,141 @@
+package extract
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// hashesWithRepeats returns n hashes, about one in 50 a repeat of an earlier one (anywhere
+// before it), and the number of distinct ones.
+func hashesWithRepeats(n int, seed uint64) ([]uint64, int) {
+	r := rand.New(rand.NewPCG(seed, 1))
+	hs := make([]uint64, 0, n)
+	seen := make(map[uint64]bool, n)
+	for len(hs) < n {
+		h := r.Uint64()
+		if len(hs) > 0 && r.IntN(50) == 0 {
+			h = hs[r.IntN(len(hs))]
+		}
+		hs = append(hs, h)
+		seen[h] = true
+	}
+	return hs, len(seen)
+}
+
+func TestKeySet_CountsDistinctExactlyAcrossRuns(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		n      int
+		tmpdir string // "" the default; a missing folder: no file can be made
+	}{
+		{"one chunk", 900, ""},
+		{"runs in a temporary file", 10_000, ""},
+		{"no temporary file: runs in memory", 10_000, filepath.Join(t.TempDir(), "missing")},
+		{"empty", 0, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.tmpdir != "" {
+				t.Setenv("TMPDIR", c.tmpdir)
+			}
+			hs, want := hashesWithRepeats(c.n, uint64(c.n))
+			s := keySet{chunk: 1000}
+			for _, h := range hs {
+				s.add(h)
+			}
+			if c.n > 1000 && c.tmpdir == "" && (len(s.runs) != c.n/1000 || len(s.mem) != 0) {
+				t.Fatalf("%d runs in the file, %d in memory; want %d in the file", len(s.runs), len(s.mem), c.n/1000)
+			}
+			if c.tmpdir != "" && (s.file != nil || len(s.mem) != c.n/1000) {
+				t.Fatalf("runs in memory %d, file %v: want %d in memory", len(s.mem), s.file, c.n/1000)
+			}
+			got, err := s.counts()
+			if err != nil || got != want {
+				t.Fatalf("distinct %d (%v), want %d", got, err, want)
+			}
+			if again, err := s.counts(); again != want || err != nil {
+				t.Fatalf("second count %d (%v)", again, err)
+			}
+			if s.file != nil {
+				t.Fatal("the temporary file is still open")
+			}
+		})
+	}
+}
+
+// A run that cannot be read back is an error, not a made-up count.
+func TestKeySet_UnreadableRunIsAnError(t *testing.T) {
+	hs, _ := hashesWithRepeats(3000, 7)
+	s := keySet{chunk: 1000}
+	for _, h := range hs {
+		s.add(h)
+	}
+	if s.file == nil {
+		t.Skip("no temporary file on this machine")
+	}
+	if err := s.file.Truncate(8 * 1500); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.counts(); err == nil {
+		t.Fatal("a truncated run counted without an error")
+	}
+}
+
+// The listing's duplicate count and Complete come from the key set; an error counting makes the
+// listing incomplete with the reason, never a count.
+func TestListing_DuplicatesCountedAcrossSpilledRuns(t *testing.T) {
+	emit := func(context.Context, Page) error { return nil }
+	l := newListing("users", "", emit, "id")
+	l.received.chunk = 100
+	var recs [][]byte
+	for i := range 1000 {
+		recs = append(recs, fmt.Appendf(nil, `{"id":"u%d"}`, i))
+	}
+	for i := 0; i < 1000; i += 7 { // 143 received again, in later runs
+		recs = append(recs, fmt.Appendf(nil, `{"id":"u%d"}`, i))
+	}
+	if err := l.deliver(context.Background(), recs, 0); err != nil {
+		t.Fatal(err)
+	}
+	out := l.finish(true, false)
+	if out.Rows != 1143 || out.Duplicates != 143 || out.Distinct() != 1000 || out.Complete {
+		t.Fatalf("%+v", out)
+	}
+}
+
+// A listing of 2M records keeps about one chunk of key hashes on the heap, not 8 bytes per
+// record (16 MB and more with the slice's growth, 80 MB at 10M rows).
+func TestListing_KeyHashesStayOffTheHeap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates")
+	}
+	emit := func(context.Context, Page) error { return nil }
+	l := newListing("users", "", emit, "id")
+	page := make([][]byte, 1000)
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapAlloc
+	for p := range 2000 {
+		for i := range page {
+			page[i] = fmt.Appendf(page[i][:0], `{"id":"u%d-%d"}`, p, i)
+		}
+		if err := l.deliver(context.Background(), page, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	grown := int64(ms.HeapAlloc) - int64(before)
+	if _, err := os.Stat(os.TempDir()); err == nil && grown > 8<<20 {
+		t.Fatalf("the listing holds %d MB after 2M records", grown>>20)
+	}
+	if out := l.finish(true, false); out.Rows != 2_000_000 || out.Duplicates != 0 {
+		t.Fatalf("%+v", out)
+	}
+	runtime.KeepAlive(l)
+}

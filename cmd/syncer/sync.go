@@ -55,6 +55,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	simAddr := fs.String("sim-addr", "127.0.0.1:0", "embedded simulator: listen `address` (default any free loopback port)")
 	simStart := fs.String("sim-start", "now", "embedded simulator: its clock's `time` (RFC 3339, or now: data dated up to today)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for go tool pprof)")
+	memProfile := fs.String("memprofile", "", "write a heap profile of the run, taken when the Go heap was largest, to `file` (for go tool pprof)")
 	shardFlag := fs.String("shard", "", "take shard `I/N` of the work (streams and HighLevel locations), e.g. $JOB_COMPLETION_INDEX/4")
 	summaryJSON := fs.String("summary-json", "", "write the run's summary as JSON to `file` (\"-\": stdout)")
 	summaryMode := fs.String("summary", "auto", "the human summary table on stdout: auto (when stdout is a terminal), always, never")
@@ -163,6 +164,14 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		p := startHeapPeakProfiler()
+		defer func() {
+			if err := p.writeTo(*memProfile); err != nil {
+				log.Warn("writing the heap profile", "file", *memProfile, "error", err)
+			}
+		}()
 	}
 	pr := newProgressReporter(log, !live)
 	pc.Progress = pr.event

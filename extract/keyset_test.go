@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -138,4 +139,28 @@ func TestListing_KeyHashesStayOffTheHeap(t *testing.T) {
 		t.Fatalf("%+v", out)
 	}
 	runtime.KeepAlive(l)
+}
+
+// A listing whose key hashes cannot be read back is not complete, and says why.
+func TestListing_UnreadableKeysMakeItIncomplete(t *testing.T) {
+	emit := func(context.Context, Page) error { return nil }
+	l := newListing("users", "", emit, "id")
+	l.received.chunk = 100
+	var recs [][]byte
+	for i := range 450 {
+		recs = append(recs, fmt.Appendf(nil, `{"id":"u%d"}`, i))
+	}
+	if err := l.deliver(context.Background(), recs, 0); err != nil {
+		t.Fatal(err)
+	}
+	if l.received.file == nil {
+		t.Skip("no temporary file on this machine")
+	}
+	if err := l.received.file.Truncate(8 * 150); err != nil {
+		t.Fatal(err)
+	}
+	out := l.finish(true, false)
+	if out.Complete || !out.Drift || !strings.Contains(out.Why, "counting the keys received") || out.Duplicates != 0 {
+		t.Fatalf("%+v", out)
+	}
 }

@@ -165,6 +165,13 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 	}
 	if f := d.filters[tableName(w.Table)]; f != nil {
 		f.rows += res.Inserted // the rows its filter covers, now committed
+		// What this write appended (its inserts, and the updates DuckDB makes a delete and an
+		// insert): the next write trusts the filter only if nothing was appended since.
+		if n, err := d.appendedRows(ctx, w.Table); err == nil {
+			f.appended = n
+		} else {
+			f.stale = true
+		}
 	}
 	return res, nil
 }

@@ -25,7 +25,8 @@ import (
 // a key whose transaction rolls back only stays a false positive).
 //
 // The filter is built from one scan of the table's keys on the process's first write of the
-// table, and again whenever the table's row count is not the count the filter covers, or any
+// table, and again whenever rows were appended to the table since this writer's last commit
+// (DuckDB's count of rows ever appended, which an insert always moves), or any
 // handle of this process on the file wrote around upsert since it was built (Append, a reset,
 // handing out Conn or DB for SQL: see sideWrites): such rows make it be rebuilt rather than
 // trusted. The writer holds the file's lock, so no other process writes meanwhile.
@@ -46,6 +47,7 @@ type keyFilter struct {
 	capacity int64                       // keys it was sized for
 	added    int64                       // keys added since the build, an upper bound of the new keys
 	rows     int64                       // rows of the table it covers, as committed
+	appended int64                       // the table's appendedRows after the writer's last commit
 	stale    bool                        // rows were written around it: rebuild before use
 	gen      int64                       // the file's side-write generation it was built at
 	// What building it cost, for KeyFilters.
@@ -126,16 +128,21 @@ func (d *DuckDB) keyFilterFor(ctx context.Context, t *schemas.Table) (*keyFilter
 	if !stringKey(t) {
 		return nil, nil
 	}
-	var rows int64
-	if err := d.conn.QueryRowContext(ctx, "SELECT count(*) FROM "+Quote(t.Name)).Scan(&rows); err != nil {
-		return nil, fmt.Errorf("counting the rows of %s: %w", t.Name, err)
+	// Not count(*): it reads the table (18-29 ms a batch at 10M rows, against 2-3 ms).
+	appended, err := d.appendedRows(ctx, t)
+	if err != nil {
+		return nil, err
 	}
 	f := d.filters[t.Name]
 	// A filter past its capacity is rebuilt larger, unless it is as large as it may be (a table
 	// of over 100M rows): it then stays, with more false positives.
 	gen := d.generation().Load()
-	if f != nil && !f.stale && f.gen == gen && f.rows == rows && (f.built+f.added <= f.capacity || f.bloom.Size() >= maxFilterBytes) {
+	if f != nil && !f.stale && f.gen == gen && f.appended == appended && (f.built+f.added <= f.capacity || f.bloom.Size() >= maxFilterBytes) {
 		return f, nil
+	}
+	var rows int64
+	if err := d.conn.QueryRowContext(ctx, "SELECT count(*) FROM "+Quote(t.Name)).Scan(&rows); err != nil {
+		return nil, fmt.Errorf("counting the rows of %s: %w", t.Name, err)
 	}
 	builds := 0
 	if f != nil {
@@ -151,7 +158,7 @@ func (d *DuckDB) keyFilterFor(ctx context.Context, t *schemas.Table) (*keyFilter
 	if !ok {
 		return nil, fmt.Errorf("arrow-go's Bloom filter has no test (%T)", b)
 	}
-	f = &keyFilter{bloom: b, check: bf.CheckHash, capacity: b.Size() * 8 / filterBitsPerKey, rows: rows, builds: builds + 1, gen: gen}
+	f = &keyFilter{bloom: b, check: bf.CheckHash, capacity: b.Size() * 8 / filterBitsPerKey, rows: rows, appended: appended, builds: builds + 1, gen: gen}
 	if testFilterBytes > 0 {
 		f.capacity = 1 << 62
 	}
@@ -187,6 +194,19 @@ func (d *DuckDB) keyFilterFor(ctx context.Context, t *schemas.Table) (*keyFilter
 	}
 	d.filters[t.Name] = f
 	return f, nil
+}
+
+// appendedRows is how many rows were ever appended to t's table (DuckDB's estimated_size: every
+// insert adds to it, and so does an update DuckDB makes as a delete and an insert, e.g. of a
+// list column; deletes leave it). Read from the catalog, without reading the table.
+func (d *DuckDB) appendedRows(ctx context.Context, t *schemas.Table) (int64, error) {
+	var n int64
+	err := d.conn.QueryRowContext(ctx, `SELECT estimated_size FROM duckdb_tables()
+		WHERE database_name = current_database() AND schema_name = current_schema() AND table_name = ?`, t.Name).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("reading how many rows %s holds: %w", t.Name, err)
+	}
+	return n, nil
 }
 
 // filterBytes is the size of a new filter for a table of rows: filterBitsPerKey bits per key of

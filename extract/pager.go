@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"time"
@@ -153,11 +153,12 @@ func (l *listing) keyOf(rec []byte) []byte {
 	return nil
 }
 
-func hashKey(k []byte) uint64 {
-	h := fnv.New64a()
-	_, _ = h.Write(k)
-	return h.Sum64()
-}
+// hashSeed seeds every hash a listing compares (keys, records, pages): they are compared within
+// one process only. maphash runs ~13x faster than FNV-1a on a 700-byte record (7.8 GB/s against
+// 0.58), and the extractor hashes every record's bytes twice.
+var hashSeed = maphash.MakeSeed()
+
+func hashKey(k []byte) uint64 { return maphash.Bytes(hashSeed, k) }
 
 // keyHash is a record's key hash; a record without a key (ok false) hashes by its bytes.
 func (l *listing) keyHash(rec []byte) (h uint64, ok bool) {
@@ -175,10 +176,11 @@ func (l *listing) repeated(recs [][]byte, at string) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	h := fnv.New64a()
+	var h maphash.Hash
+	h.SetSeed(hashSeed)
 	for _, r := range recs {
 		_, _ = h.Write(r)
-		_, _ = h.Write([]byte{0})
+		_ = h.WriteByte(0)
 	}
 	sum := h.Sum64()
 	firstKey, _ := l.keyHash(recs[0])

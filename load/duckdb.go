@@ -29,6 +29,7 @@ var ErrSchema = errors.New("warehouse schema is incompatible")
 // the pipeline gives it to a single writer goroutine.
 type DuckDB struct {
 	path  string
+	file  string // path, absolute with symbolic links resolved: the key of the file's side writes (keyfilter.go)
 	db    *sql.DB
 	conn  *sql.Conn
 	arrow *duckdb.Arrow
@@ -64,7 +65,7 @@ func Open(ctx context.Context, path string) (*DuckDB, error) {
 		db.Close()
 		return nil, openError(path, err)
 	}
-	d := &DuckDB{path: path, db: db, conn: conn}
+	d := &DuckDB{path: path, file: fileKey(dsn), db: db, conn: conn}
 	if err := conn.Raw(func(dc any) error {
 		a, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
 		d.arrow = a
@@ -104,6 +105,24 @@ func Open(ctx context.Context, path string) (*DuckDB, error) {
 		_ = os.Chmod(dsn, 0o600) // warehouse data is the user's business data: owner-only
 	}
 	return d, nil
+}
+
+// fileKey names the database file whatever the spelling of its path ("w.duckdb", "./w.duckdb",
+// its absolute path, a path through a symbolic link): DuckDB's instance cache gives every one
+// of them the same database, so they must share its side-write generations. "" (in memory)
+// stays "": each in-memory database is its own, and sharing a generation only costs rebuilds.
+func fileKey(dsn string) string {
+	if dsn == "" {
+		return ""
+	}
+	abs, err := filepath.Abs(dsn)
+	if err != nil {
+		return dsn
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		return real
+	}
+	return abs
 }
 
 var lockPID = regexp.MustCompile(`PID (\d+)`)

@@ -112,10 +112,10 @@ func (d *DuckDB) forgetKeys(table string) {
 // sideWrites counts, per database file, the writes of this process that may change a table's
 // keys without going through upsert (a reset, Append, SQL run on Conn or DB): a filter built
 // before the latest one is rebuilt, whatever the row count says.
-var sideWrites sync.Map // path -> *atomic.Int64
+var sideWrites sync.Map // fileKey -> *atomic.Int64
 
 func (d *DuckDB) generation() *atomic.Int64 {
-	g, _ := sideWrites.LoadOrStore(d.path, new(atomic.Int64))
+	g, _ := sideWrites.LoadOrStore(d.file, new(atomic.Int64))
 	return g.(*atomic.Int64)
 }
 

@@ -164,3 +164,41 @@ func TestListing_UnreadableKeysMakeItIncomplete(t *testing.T) {
 		t.Fatalf("%+v", out)
 	}
 }
+
+// The temporary file stops taking writes after two runs (as a full disk would): the runs
+// written before stay in the file, the failed run and the next ones stay in memory, and the
+// count over both (keys repeated across them) is exact. A listing of fewer records than a
+// chunk makes no file.
+func TestKeySet_WriteFailingMidwayKeepsTheCountExact(t *testing.T) {
+	small := keySet{chunk: 1000}
+	for i := range 999 {
+		small.add(uint64(i))
+	}
+	if small.file != nil || len(small.mem) != 0 {
+		t.Fatal("a listing of fewer records than a chunk made a temporary file")
+	}
+	hs, want := hashesWithRepeats(6000, 11)
+	s := keySet{chunk: 1000}
+	for _, h := range hs[:2000] {
+		s.add(h)
+	}
+	if s.file == nil || len(s.runs) != 2 {
+		t.Skipf("no temporary file on this machine (%d runs)", len(s.runs))
+	}
+	// The same file, read-only from now on: the next run's write fails (as on a full disk).
+	ro, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", s.file.Fd()))
+	if err != nil {
+		t.Skipf("cannot reopen the file read-only: %v", err)
+	}
+	s.file.Close()
+	s.file = ro
+	for _, h := range hs[2000:] {
+		s.add(h)
+	}
+	if !s.noFile || len(s.runs) != 2 || len(s.mem) != 4 {
+		t.Fatalf("runs in the file %d, in memory %d, noFile %v: want 2, 4, true", len(s.runs), len(s.mem), s.noFile)
+	}
+	if got, err := s.counts(); err != nil || got != want {
+		t.Fatalf("distinct %d (%v), want %d", got, err, want)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 
 	"github.com/duckdb/duckdb-go/v2"
 
@@ -110,10 +111,10 @@ func Open(ctx context.Context, path string) (*DuckDB, error) {
 // fileKey names the database file whatever the spelling of its path ("w.duckdb", "./w.duckdb",
 // its absolute path, a path through a symbolic link): DuckDB's instance cache gives every one
 // of them the same database, so they must share its side-write generations. "" (in memory)
-// stays "": each in-memory database is its own, and sharing a generation only costs rebuilds.
+// is a name of its own: each in-memory database is another database.
 func fileKey(dsn string) string {
 	if dsn == "" {
-		return ""
+		return fmt.Sprintf(":memory:%d", memoryDBs.Add(1))
 	}
 	abs, err := filepath.Abs(dsn)
 	if err != nil {
@@ -124,6 +125,8 @@ func fileKey(dsn string) string {
 	}
 	return abs
 }
+
+var memoryDBs atomic.Int64
 
 var lockPID = regexp.MustCompile(`PID (\d+)`)
 

@@ -185,11 +185,14 @@ func (d *DuckDB) Close() error {
 
 // DB exposes the database for read queries (status, query, tests).
 // Handing it out makes every key filter of the file be rebuilt at its next use: SQL run on it
-// may change keys around upsert.
+// may change keys around upsert. Only SQL run before that use: a write through a kept handle
+// after the next Apply is seen only if it moves the table's estimated_size, which an UPDATE of
+// a key in place does not (call DB or Conn again for each such write).
 func (d *DuckDB) DB() *sql.DB { d.sideWrite(); return d.db }
 
 // Conn exposes the writer connection; reads through it see committed data.
-// Handing it out makes every key filter of the file be rebuilt at its next use (see DB).
+// Handing it out makes every key filter of the file be rebuilt at its next use (see DB: only
+// SQL run before that use is covered).
 func (d *DuckDB) Conn() *sql.Conn { d.sideWrite(); return d.conn }
 
 // Quote quotes an SQL identifier.

@@ -202,3 +202,30 @@ func TestKeySet_WriteFailingMidwayKeepsTheCountExact(t *testing.T) {
 		t.Fatalf("distinct %d (%v), want %d", got, err, want)
 	}
 }
+
+// Where an open file cannot be removed (Windows), the temporary file is removed when the count
+// closes it, and the count is the same.
+func TestKeySet_FileThatCannotBeRemovedWhileOpen(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	removeTemp = func(string) error { return fmt.Errorf("the file is open") }
+	t.Cleanup(func() { removeTemp = os.Remove })
+	hs, want := hashesWithRepeats(3500, 5)
+	s := keySet{chunk: 1000}
+	for _, h := range hs {
+		s.add(h)
+	}
+	if s.file == nil || s.name == "" {
+		t.Fatalf("file %v, name %q: want a file kept by its name", s.file, s.name)
+	}
+	name := s.name
+	if _, err := os.Stat(name); err != nil {
+		t.Fatal(err)
+	}
+	removeTemp = os.Remove
+	if got, err := s.counts(); err != nil || got != want {
+		t.Fatalf("distinct %d (%v), want %d", got, err, want)
+	}
+	if _, err := os.Stat(name); !os.IsNotExist(err) {
+		t.Fatalf("the temporary file is still there after the count: %v", err)
+	}
+}

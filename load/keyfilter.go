@@ -229,9 +229,9 @@ func (d *DuckDB) keyFilterFor(ctx context.Context, t *schemas.Table) (*keyFilter
 // appendedRows is DuckDB's estimated_size of t's table: the rows appended to its row groups.
 // Every committed insert adds to it, and so does an update DuckDB makes as a delete and an
 // insert (e.g. of a list column); a DELETE leaves it, but a checkpoint that vacuums deleted row
-// versions lowers it (100 rows, their lists updated: 200; 100 inserted: 300; CHECKPOINT: 200
-// again), so an equal value does not prove nothing was appended. Read from the catalog, without
-// reading the table.
+// versions lowers it (100 rows checkpointed, their lists updated: 200; 100 inserted: 300;
+// CHECKPOINT: 200 again), so an equal value does not prove nothing was appended. Read from the
+// catalog, without reading the table.
 func (d *DuckDB) appendedRows(ctx context.Context, t *schemas.Table) (int64, error) {
 	var n int64
 	err := d.conn.QueryRowContext(ctx, `SELECT estimated_size FROM duckdb_tables()

@@ -54,7 +54,7 @@ func (s *keySet) spill() {
 			s.noFile = true
 		} else {
 			s.file = f
-			if os.Remove(f.Name()) != nil {
+			if removeTemp(f.Name()) != nil {
 				s.name = f.Name() // removed at the end instead (a system that keeps open files)
 			}
 		}
@@ -110,6 +110,10 @@ func (s *keySet) counts() (distinct int, err error) {
 	s.closeFile()
 	return s.dist, s.err
 }
+
+// removeTemp removes the temporary file (a variable: tests make it fail as Windows does for a
+// file still open).
+var removeTemp = os.Remove
 
 func (s *keySet) closeFile() {
 	if s.file != nil {

@@ -164,3 +164,68 @@ func TestListing_UnreadableKeysMakeItIncomplete(t *testing.T) {
 		t.Fatalf("%+v", out)
 	}
 }
+
+// The temporary file stops taking writes after two runs (as a full disk would): the runs
+// written before stay in the file, the failed run and the next ones stay in memory, and the
+// count over both (keys repeated across them) is exact. A listing of fewer records than a
+// chunk makes no file.
+func TestKeySet_WriteFailingMidwayKeepsTheCountExact(t *testing.T) {
+	small := keySet{chunk: 1000}
+	for i := range 999 {
+		small.add(uint64(i))
+	}
+	if small.file != nil || len(small.mem) != 0 {
+		t.Fatal("a listing of fewer records than a chunk made a temporary file")
+	}
+	hs, want := hashesWithRepeats(6000, 11)
+	s := keySet{chunk: 1000}
+	for _, h := range hs[:2000] {
+		s.add(h)
+	}
+	if s.file == nil || len(s.runs) != 2 {
+		t.Skipf("no temporary file on this machine (%d runs)", len(s.runs))
+	}
+	// The same file, read-only from now on: the next run's write fails (as on a full disk).
+	ro, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", s.file.Fd()))
+	if err != nil {
+		t.Skipf("cannot reopen the file read-only: %v", err)
+	}
+	s.file.Close()
+	s.file = ro
+	for _, h := range hs[2000:] {
+		s.add(h)
+	}
+	if !s.noFile || len(s.runs) != 2 || len(s.mem) != 4 {
+		t.Fatalf("runs in the file %d, in memory %d, noFile %v: want 2, 4, true", len(s.runs), len(s.mem), s.noFile)
+	}
+	if got, err := s.counts(); err != nil || got != want {
+		t.Fatalf("distinct %d (%v), want %d", got, err, want)
+	}
+}
+
+// Where an open file cannot be removed (Windows), the temporary file is removed when the count
+// closes it, and the count is the same.
+func TestKeySet_FileThatCannotBeRemovedWhileOpen(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	removeTemp = func(string) error { return fmt.Errorf("the file is open") }
+	t.Cleanup(func() { removeTemp = os.Remove })
+	hs, want := hashesWithRepeats(3500, 5)
+	s := keySet{chunk: 1000}
+	for _, h := range hs {
+		s.add(h)
+	}
+	if s.file == nil || s.name == "" {
+		t.Fatalf("file %v, name %q: want a file kept by its name", s.file, s.name)
+	}
+	name := s.name
+	if _, err := os.Stat(name); err != nil {
+		t.Fatal(err)
+	}
+	removeTemp = os.Remove
+	if got, err := s.counts(); err != nil || got != want {
+		t.Fatalf("distinct %d (%v), want %d", got, err, want)
+	}
+	if _, err := os.Stat(name); !os.IsNotExist(err) {
+		t.Fatalf("the temporary file is still there after the count: %v", err)
+	}
+}

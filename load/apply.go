@@ -84,12 +84,14 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 			}
 		}
 	}()
+	var checked *keyFilter // the table's key filter, if this transaction checked it
 	if w.Batch != nil && w.Batch.NumRows() > 0 {
 		c, err := d.upsert(ctx, w.Table, w.Batch)
 		if err != nil {
 			return Result{}, err
 		}
 		res.Inserted, res.Updated, res.Unchanged = c.Inserted, c.Updated, c.Unchanged
+		checked = d.filters[w.Table.Name]
 	}
 	for _, r := range w.Rejected {
 		// One row per record per run, however many scans of the run met it.
@@ -163,15 +165,20 @@ func (d *DuckDB) Apply(ctx context.Context, w Write) (res Result, err error) {
 	if _, err := d.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return Result{}, fmt.Errorf("committing %s: %w", w.Table.Name, err)
 	}
-	if f := d.filters[tableName(w.Table)]; f != nil {
+	if f := d.filters[tableName(w.Table)]; f != nil && f == checked {
 		f.rows += res.Inserted // the rows its filter covers, now committed
 		// What this write appended (its inserts, and the updates DuckDB makes a delete and an
-		// insert): the next write trusts the filter only if nothing was appended since.
+		// insert): the next write trusts the filter only if nothing was appended since. Only
+		// after a write that checked the filter: a write without rows (a closing cursor) would
+		// take whatever was appended since the last check for its own.
 		if n, err := d.appendedRows(ctx, w.Table); err == nil {
 			f.appended = n
 		} else {
 			f.stale = true
 		}
+	}
+	if res.Inserted > 0 {
+		d.inserted(w.Table.Name, checked)
 	}
 	return res, nil
 }

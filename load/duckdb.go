@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 
 	"github.com/duckdb/duckdb-go/v2"
 
@@ -29,6 +30,7 @@ var ErrSchema = errors.New("warehouse schema is incompatible")
 // the pipeline gives it to a single writer goroutine.
 type DuckDB struct {
 	path  string
+	file  string // path, absolute with symbolic links resolved: the key of the file's side writes (keyfilter.go)
 	db    *sql.DB
 	conn  *sql.Conn
 	arrow *duckdb.Arrow
@@ -64,7 +66,7 @@ func Open(ctx context.Context, path string) (*DuckDB, error) {
 		db.Close()
 		return nil, openError(path, err)
 	}
-	d := &DuckDB{path: path, db: db, conn: conn}
+	d := &DuckDB{path: path, file: fileKey(dsn), db: db, conn: conn}
 	if err := conn.Raw(func(dc any) error {
 		a, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
 		d.arrow = a
@@ -105,6 +107,26 @@ func Open(ctx context.Context, path string) (*DuckDB, error) {
 	}
 	return d, nil
 }
+
+// fileKey names the database file whatever the spelling of its path ("w.duckdb", "./w.duckdb",
+// its absolute path, a path through a symbolic link): DuckDB's instance cache gives every one
+// of them the same database, so they must share its side-write generations. "" (in memory)
+// is a name of its own: each in-memory database is another database.
+func fileKey(dsn string) string {
+	if dsn == "" {
+		return fmt.Sprintf(":memory:%d", memoryDBs.Add(1))
+	}
+	abs, err := filepath.Abs(dsn)
+	if err != nil {
+		return dsn
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		return real
+	}
+	return abs
+}
+
+var memoryDBs atomic.Int64
 
 var lockPID = regexp.MustCompile(`PID (\d+)`)
 
@@ -163,11 +185,14 @@ func (d *DuckDB) Close() error {
 
 // DB exposes the database for read queries (status, query, tests).
 // Handing it out makes every key filter of the file be rebuilt at its next use: SQL run on it
-// may change keys around upsert.
+// may change keys around upsert. Only SQL run before that use: a write through a kept handle
+// after the next Apply is seen only if it moves the table's estimated_size, which an UPDATE of
+// a key in place does not (call DB or Conn again for each such write).
 func (d *DuckDB) DB() *sql.DB { d.sideWrite(); return d.db }
 
 // Conn exposes the writer connection; reads through it see committed data.
-// Handing it out makes every key filter of the file be rebuilt at its next use (see DB).
+// Handing it out makes every key filter of the file be rebuilt at its next use (see DB: only
+// SQL run before that use is covered).
 func (d *DuckDB) Conn() *sql.Conn { d.sideWrite(); return d.conn }
 
 // Quote quotes an SQL identifier.

@@ -25,11 +25,13 @@ import (
 // a key whose transaction rolls back only stays a false positive).
 //
 // The filter is built from one scan of the table's keys on the process's first write of the
-// table, and again whenever rows were appended to the table since this writer's last commit
-// (DuckDB's count of rows ever appended, which an insert always moves), or any
-// handle of this process on the file wrote around upsert since it was built (Append, a reset,
-// handing out Conn or DB for SQL: see sideWrites): such rows make it be rebuilt rather than
-// trusted. The writer holds the file's lock, so no other process writes meanwhile.
+// table, and again whenever another handle of this process on the file inserted rows into the
+// table since this writer's last commit (see insertGens), any handle wrote around upsert since
+// it was built (Append, a reset, handing out Conn or DB for SQL: see sideWrites), or the
+// table's estimated_size moved since this writer's last commit (see appendedRows: it catches
+// rows appended otherwise, unless deletes and a checkpoint bring it back): such rows make it be
+// rebuilt rather than trusted. The writer holds the file's lock, so no other process writes
+// meanwhile.
 //
 // The filter is Parquet's split-block Bloom filter (arrow-go's parquet/metadata, already a
 // dependency): the 8 bits of a key are in one 32-byte block, so a test or an insert touches one
@@ -48,6 +50,7 @@ type keyFilter struct {
 	added    int64                       // keys added since the build, an upper bound of the new keys
 	rows     int64                       // rows of the table it covers, as committed
 	appended int64                       // the table's appendedRows after the writer's last commit
+	inserts  int64                       // the table's insert generation after the writer's last commit
 	stale    bool                        // rows were written around it: rebuild before use
 	gen      int64                       // the file's side-write generation it was built at
 	// What building it cost, for KeyFilters.
@@ -112,14 +115,41 @@ func (d *DuckDB) forgetKeys(table string) {
 // sideWrites counts, per database file, the writes of this process that may change a table's
 // keys without going through upsert (a reset, Append, SQL run on Conn or DB): a filter built
 // before the latest one is rebuilt, whatever the row count says.
-var sideWrites sync.Map // path -> *atomic.Int64
+var sideWrites sync.Map // fileKey -> *atomic.Int64
 
 func (d *DuckDB) generation() *atomic.Int64 {
-	g, _ := sideWrites.LoadOrStore(d.path, new(atomic.Int64))
+	g, _ := sideWrites.LoadOrStore(d.file, new(atomic.Int64))
 	return g.(*atomic.Int64)
 }
 
 func (d *DuckDB) sideWrite() { d.generation().Add(1) }
+
+// insertGens counts, per database file and table, the commits of this process that inserted
+// rows into the table, by any handle: another handle's upserts are not side writes, and
+// estimated_size alone does not show them, since a checkpoint that vacuums deleted row versions
+// (of DELETEs, of list updates) lowers it and can bring it back to the value a filter read.
+var insertGens sync.Map // [2]string{fileKey, table} -> *atomic.Int64
+
+func (d *DuckDB) insertGeneration(table string) *atomic.Int64 {
+	g, _ := insertGens.LoadOrStore([2]string{d.file, table}, new(atomic.Int64))
+	return g.(*atomic.Int64)
+}
+
+// inserted records a commit that inserted rows into table. f is this handle's filter of table
+// if this write checked it (keyFilterFor) in its transaction: it stays trusted when no other
+// commit inserted into the table since; every other filter of the table is rebuilt at its next
+// use.
+func (d *DuckDB) inserted(table string, f *keyFilter) {
+	g := d.insertGeneration(table)
+	if f != nil && g.CompareAndSwap(f.inserts, f.inserts+1) {
+		f.inserts++
+		return
+	}
+	g.Add(1)
+	if f != nil {
+		f.stale = true
+	}
+}
 
 // keyFilterFor returns the table's key filter, built or rebuilt if needed, inside the write's
 // transaction (its scan sees what the transaction sees). It returns nil, and the batch goes
@@ -136,8 +166,8 @@ func (d *DuckDB) keyFilterFor(ctx context.Context, t *schemas.Table) (*keyFilter
 	f := d.filters[t.Name]
 	// A filter past its capacity is rebuilt larger, unless it is as large as it may be (a table
 	// of over 100M rows): it then stays, with more false positives.
-	gen := d.generation().Load()
-	if f != nil && !f.stale && f.gen == gen && f.appended == appended && (f.built+f.added <= f.capacity || f.bloom.Size() >= maxFilterBytes) {
+	gen, inserts := d.generation().Load(), d.insertGeneration(t.Name).Load()
+	if f != nil && !f.stale && f.gen == gen && f.inserts == inserts && f.appended == appended && (f.built+f.added <= f.capacity || f.bloom.Size() >= maxFilterBytes) {
 		return f, nil
 	}
 	var rows int64
@@ -158,7 +188,7 @@ func (d *DuckDB) keyFilterFor(ctx context.Context, t *schemas.Table) (*keyFilter
 	if !ok {
 		return nil, fmt.Errorf("arrow-go's Bloom filter has no test (%T)", b)
 	}
-	f = &keyFilter{bloom: b, check: bf.CheckHash, capacity: b.Size() * 8 / filterBitsPerKey, rows: rows, appended: appended, builds: builds + 1, gen: gen}
+	f = &keyFilter{bloom: b, check: bf.CheckHash, capacity: b.Size() * 8 / filterBitsPerKey, rows: rows, appended: appended, builds: builds + 1, gen: gen, inserts: inserts}
 	if testFilterBytes > 0 {
 		f.capacity = 1 << 62
 	}
@@ -196,9 +226,12 @@ func (d *DuckDB) keyFilterFor(ctx context.Context, t *schemas.Table) (*keyFilter
 	return f, nil
 }
 
-// appendedRows is how many rows were ever appended to t's table (DuckDB's estimated_size: every
-// insert adds to it, and so does an update DuckDB makes as a delete and an insert, e.g. of a
-// list column; deletes leave it). Read from the catalog, without reading the table.
+// appendedRows is DuckDB's estimated_size of t's table: the rows appended to its row groups.
+// Every committed insert adds to it, and so does an update DuckDB makes as a delete and an
+// insert (e.g. of a list column); a DELETE leaves it, but a checkpoint that vacuums deleted row
+// versions lowers it (100 rows checkpointed, their lists updated: 200; 100 inserted: 300;
+// CHECKPOINT: 200 again), so an equal value does not prove nothing was appended. Read from the
+// catalog, without reading the table.
 func (d *DuckDB) appendedRows(ctx context.Context, t *schemas.Table) (int64, error) {
 	var n int64
 	err := d.conn.QueryRowContext(ctx, `SELECT estimated_size FROM duckdb_tables()

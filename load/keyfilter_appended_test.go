@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/marketsync/marketsync/schemas"
+	"github.com/marketsync/marketsync/state"
 	"github.com/marketsync/marketsync/transform"
 )
 
@@ -111,5 +112,28 @@ func TestKeyFilter_WritersOwnUpdatesKeepTheFilter(t *testing.T) {
 	f := d.filters["users"]
 	if res.Inserted != 100 || f == nil || f.builds != 1 || f.passed != 200 {
 		t.Fatalf("inserted %d; filter %+v: want one build, and the 200 new keys (first batch and last) passed without the join", res.Inserted, f)
+	}
+}
+
+// The same rows appended behind the writer's back, then a write without rows (a stream's
+// closing cursor): reading the table's appended rows after that commit must not take them for
+// the writer's own, and the next write of the key updates it.
+func TestKeyFilter_WriteWithoutRowsDoesNotAdoptRowsAppendedBehind(t *testing.T) {
+	ctx := context.Background()
+	d, users := openAppendedTest(t)
+	applyUsers(t, d, users, "a", seq(1, 100)...)
+	if _, err := d.conn.ExecContext(ctx, `INSERT INTO users SELECT * REPLACE ('k00500' AS id) FROM users WHERE id = 'k00002'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Apply(ctx, Write{Table: users, Stream: "users", Cursor: &state.Cursor{V: 1, Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	res := applyUsers(t, d, users, "b", 500)
+	var rows int
+	if err := d.conn.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE id = 'k00500'`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || res.Inserted != 0 || res.Updated != 1 {
+		t.Fatalf("k00500: %d rows; the write inserted %d, updated %d (want 1 row, 0 inserted, 1 updated)", rows, res.Inserted, res.Updated)
 	}
 }

@@ -10,6 +10,25 @@ import (
 	"time"
 )
 
+// openLoaderCopy opens a copy (with its WAL) of a warehouse a loader bench left in src.
+func openLoaderCopy(t *testing.T, src, file string) *DuckDB {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), file)
+	for _, suffix := range []string{"", ".wal"} {
+		if _, err := os.Stat(filepath.Join(src, file) + suffix); suffix != "" && err != nil {
+			continue
+		}
+		if out, err := exec.Command("cp", filepath.Join(src, file)+suffix, dst+suffix).CombinedOutput(); err != nil {
+			t.Fatal(err, string(out))
+		}
+	}
+	d, err := Open(context.Background(), dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // Experiment (not CI): where one probe upsert's time goes in the 1M and 10M loader tables that
 // `syncer bench --only loader --dir EXP16_DIR` leaves: the classifying join by strings against a
 // stored key hash, the UPDATE of 12.5k spread rows by rowid against a DELETE and INSERT.
@@ -20,19 +39,7 @@ func TestExp16Classify(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, file := range []string{"loader-small.duckdb", "loader-big.duckdb"} {
-		dst := filepath.Join(t.TempDir(), file)
-		if out, err := exec.Command("cp", filepath.Join(src, file), dst).CombinedOutput(); err != nil {
-			t.Fatal(err, string(out))
-		}
-		if _, err := os.Stat(filepath.Join(src, file) + ".wal"); err == nil {
-			if out, err := exec.Command("cp", filepath.Join(src, file)+".wal", dst+".wal").CombinedOutput(); err != nil {
-				t.Fatal(err, string(out))
-			}
-		}
-		d, err := Open(ctx, dst)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := openLoaderCopy(t, src, file)
 		_ = d.SetMemoryLimit(ctx, "128MB")
 		c := d.Conn()
 		run := func(q string) time.Duration {

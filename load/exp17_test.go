@@ -3,8 +3,6 @@ package load
 import (
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -17,15 +15,7 @@ func TestExp17Count(t *testing.T) {
 		t.Skip("experiment")
 	}
 	ctx := context.Background()
-	dst := filepath.Join(t.TempDir(), "big.duckdb")
-	if out, err := exec.Command("cp", filepath.Join(src, "loader-big.duckdb"), dst).CombinedOutput(); err != nil {
-		t.Fatal(err, string(out))
-	}
-	_ = exec.Command("cp", filepath.Join(src, "loader-big.duckdb.wal"), dst+".wal").Run()
-	d, err := Open(ctx, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openLoaderCopy(t, src, "loader-big.duckdb")
 	defer d.Close()
 	c := d.Conn()
 	q := func(s string) (int64, time.Duration) {

@@ -106,18 +106,40 @@ func newWire(dial func(ctx context.Context, network, addr string) (net.Conn, err
 // on a new connection, as it does when it notices the close first.
 type sentConn struct {
 	net.Conn
-	sent   atomic.Int64
-	closed atomic.Bool // a read failed: the peer closed or reset the connection
-	reset  atomic.Bool // a read failed with a reset: the peer closed with our data unread
+	sent     atomic.Int64
+	answered atomic.Int64 // sent as of the last read that returned data
+	closed   atomic.Bool  // a read failed: the peer closed or reset the connection
+	reset    atomic.Bool  // a read failed with a reset: the peer closed with our data unread
 }
+
+// A request written just as the server closed an idle connection reaches a socket the server
+// closed: its reset comes back a round trip after the FIN the read already returned. Before the
+// read reports the close (net/http then decides whether to resend), it waits that long for the
+// reset, and only when a request went unanswered. Enough for loopback and a LAN (a loaded test
+// machine took over 1 ms); farther away such a race still counts as a request and a retry.
+const (
+	resetWait = 5 * time.Millisecond
+	resetPoll = 250 * time.Microsecond
+)
 
 func (c *sentConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.answered.Store(c.sent.Load())
+	}
 	if err != nil {
 		c.closed.Store(true)
 		// A reset says the server closed with our data unread; so does one that came after its
 		// FIN (the request reached a socket it had closed), which the EOF read hides.
-		if errors.Is(err, syscall.ECONNRESET) || (errors.Is(err, io.EOF) && resetPending(c.Conn)) {
+		reset := errors.Is(err, syscall.ECONNRESET)
+		if !reset && errors.Is(err, io.EOF) {
+			reset = resetPending(c.Conn)
+			for waited := time.Duration(0); !reset && waited < resetWait && c.sent.Load() > c.answered.Load(); waited += resetPoll {
+				time.Sleep(resetPoll)
+				reset = resetPending(c.Conn)
+			}
+		}
+		if reset {
 			c.reset.Store(true)
 		}
 	}

@@ -33,12 +33,7 @@ func TestKeyFilter_SideWriteOnAnotherSpellingOfThePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec = keyedUsers(t, mem, "a", "r2", "v2", 9998)
-	res := applyUsers(t, a, rec, "r2", "a")
-	rec.Release()
-	if res.Inserted != 0 || res.Updated != 1 {
-		t.Errorf("%+v, filter %+v: want the row changed by SQL on the other handle updated, not inserted again", res, filterOf(a, "users"))
-	}
-	noDupKeys(t, a)
+	wantUpdatedNotInserted(t, a, rec, "r2", "the row changed by SQL on the other handle")
 }
 
 // A write without rows (a stream's closing cursor) on handle A, after handle B of the same
@@ -65,12 +60,7 @@ func TestKeyFilter_WriteWithoutRowsAfterAnotherHandlesInsert(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec = keyedUsers(t, mem, "a", "r3", "a2", 500)
-	res := applyUsers(t, a, rec, "r3", "a")
-	rec.Release()
-	if res.Inserted != 0 || res.Updated != 1 {
-		t.Errorf("%+v, filter %+v: want the row handle B wrote updated, not inserted again", res, filterOf(a, "users"))
-	}
-	noDupKeys(t, a)
+	wantUpdatedNotInserted(t, a, rec, "r3", "the row handle B wrote")
 }
 
 // Handle A updates list columns of checkpointed rows (DuckDB: a delete and an insert each);
@@ -111,12 +101,7 @@ func TestKeyFilter_AnotherHandlesInsertsAndACheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec = layoutUsers(t, mem, "a", "r4", func(string) int { return 3 }, newIDs[50])
-	res := applyUsers(t, a, rec, "r4", "a")
-	rec.Release()
-	if res.Inserted != 0 || res.Updated != 1 {
-		t.Errorf("%+v, filter %+v: want the row handle B wrote updated, not inserted again", res, filterOf(a, "users"))
-	}
-	noDupKeys(t, a)
+	wantUpdatedNotInserted(t, a, rec, "r4", "the row handle B wrote")
 }
 
 func keyID(i int) string { return "id" + string(rune('a'+i/26%26)) + string(rune('a'+i%26)) }

@@ -113,12 +113,7 @@ func TestKeyFilter_SideWriteKeepingTheCountIsNotTrusted(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec = keyedUsers(t, mem, "a", "r2", "v2", 9999)
-	res := applyUsers(t, d, rec, "r2", "a")
-	rec.Release()
-	if res.Inserted != 0 || res.Updated != 1 {
-		t.Errorf("result %+v, filter %+v: want the row written by SQL updated, not inserted again", res, filterOf(d, "users"))
-	}
-	noDupKeys(t, d)
+	wantUpdatedNotInserted(t, d, rec, "r2", "the row written by SQL")
 }
 
 // Rowids after deletes, a checkpoint (vacuum) and LIST updates: a mixed batch writes
@@ -330,12 +325,7 @@ func TestKeyFilter_KeyUpdatedByRawSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec = keyedUsers(t, mem, "a", "r2", "v2", 9998)
-	res := applyUsers(t, d, rec, "r2", "a")
-	rec.Release()
-	if res.Inserted != 0 || res.Updated != 1 {
-		t.Errorf("result %+v, filter %+v: want the row written by SQL updated, not inserted again", res, filterOf(d, "users"))
-	}
-	noDupKeys(t, d)
+	wantUpdatedNotInserted(t, d, rec, "r2", "the row written by SQL")
 }
 
 // Two handles of one file in one process (serve's instance cache): B inserts a key, then A
@@ -393,10 +383,17 @@ func TestKeyFilter_ResetOnAnotherHandle(t *testing.T) {
 	applyUsers(t, b, rec, "r2", "a")
 	rec.Release()
 	rec = keyedUsers(t, mem, "a", "r3", "a1", 1050)
-	res := applyUsers(t, a, rec, "r3", "a")
+	wantUpdatedNotInserted(t, a, rec, "r3", "the row the other handle wrote")
+}
+
+// wantUpdatedNotInserted applies rec, one key the table already holds (written by some other
+// path: what), on d, and checks that the row was updated, not inserted a second time.
+func wantUpdatedNotInserted(t *testing.T, d *load.DuckDB, rec arrow.RecordBatch, run, what string) {
+	t.Helper()
+	res := applyUsers(t, d, rec, run, "a")
 	rec.Release()
 	if res.Inserted != 0 || res.Updated != 1 {
-		t.Errorf("%+v filter %+v: want the row the other handle wrote updated, not inserted again", res, filterOf(a, "users"))
+		t.Errorf("result %+v, filter %+v: want %s updated, not inserted again", res, filterOf(d, "users"), what)
 	}
-	noDupKeys(t, a)
+	noDupKeys(t, d)
 }

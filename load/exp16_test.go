@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +30,19 @@ func openLoaderCopy(t *testing.T, src, file string) *DuckDB {
 	return d
 }
 
+// timedExec returns a function that runs a statement on c (failing the test on an error) and
+// returns how long it took.
+func timedExec(t *testing.T, c *sql.Conn) func(q string) time.Duration {
+	return func(q string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		if _, err := c.ExecContext(context.Background(), q); err != nil {
+			t.Fatalf("%.80s: %v", q, err)
+		}
+		return time.Since(start)
+	}
+}
+
 // Experiment (not CI): where one probe upsert's time goes in the 1M and 10M loader tables that
 // `syncer bench --only loader --dir EXP16_DIR` leaves: the classifying join by strings against a
 // stored key hash, the UPDATE of 12.5k spread rows by rowid against a DELETE and INSERT.
@@ -42,14 +56,7 @@ func TestExp16Classify(t *testing.T) {
 		d := openLoaderCopy(t, src, file)
 		_ = d.SetMemoryLimit(ctx, "128MB")
 		c := d.Conn()
-		run := func(q string) time.Duration {
-			t.Helper()
-			start := time.Now()
-			if _, err := c.ExecContext(ctx, q); err != nil {
-				t.Fatalf("%.80s: %v", q, err)
-			}
-			return time.Since(start)
-		}
+		run := timedExec(t, c)
 		var n int64
 		_ = c.QueryRowContext(ctx, "SELECT count(*) FROM users").Scan(&n)
 		// the probe: 12.5k existing keys spread over the table, 12.5k new

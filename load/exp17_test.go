@@ -32,34 +32,23 @@ func TestExp17Count(t *testing.T) {
 		n2, t2 := q(est)
 		t.Logf("count %d in %v; estimated_size %d in %v", n1, t1, n2, t2)
 	}
-	exec1 := func(s string) {
-		if _, err := c.ExecContext(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
+	run := timedExec(t, c)
+	counts := func(when string) {
+		n1, _ := q("SELECT count(*) FROM users")
+		n2, _ := q(est)
+		t.Logf("%s: count %d, estimated %d", when, n1, n2)
 	}
-	exec1("BEGIN")
-	exec1("INSERT INTO users SELECT * REPLACE (id || 'x' AS id) FROM users LIMIT 10")
-	n1, _ := q("SELECT count(*) FROM users")
-	n2, _ := q(est)
-	t.Logf("in a transaction after 10 inserts: count %d, estimated %d", n1, n2)
-	exec1("COMMIT")
-	n1, _ = q("SELECT count(*) FROM users")
-	n2, _ = q(est)
-	t.Logf("after commit: count %d, estimated %d", n1, n2)
-	exec1("DELETE FROM users WHERE id IN (SELECT id FROM users LIMIT 5)")
-	n1, _ = q("SELECT count(*) FROM users")
-	n2, _ = q(est)
-	t.Logf("after 5 deletes: count %d, estimated %d", n1, n2)
-	exec1("INSERT INTO users SELECT * REPLACE (id || 'y' AS id) FROM users LIMIT 5")
-	n1, _ = q("SELECT count(*) FROM users")
-	n2, _ = q(est)
-	t.Logf("after 5 inserts: count %d, estimated %d", n1, n2)
-	exec1("UPDATE users SET roles = list_append(roles, 'z'), email = email || 'q' WHERE id IN (SELECT id FROM users LIMIT 7)")
-	n1, _ = q("SELECT count(*) FROM users")
-	n2, _ = q(est)
-	t.Logf("after 7 list updates: count %d, estimated %d", n1, n2)
-	exec1("CHECKPOINT")
-	n1, _ = q("SELECT count(*) FROM users")
-	n2, _ = q(est)
-	t.Logf("after checkpoint: count %d, estimated %d", n1, n2)
+	run("BEGIN")
+	run("INSERT INTO users SELECT * REPLACE (id || 'x' AS id) FROM users LIMIT 10")
+	counts("in a transaction after 10 inserts")
+	for _, step := range []struct{ q, when string }{
+		{"COMMIT", "after commit"},
+		{"DELETE FROM users WHERE id IN (SELECT id FROM users LIMIT 5)", "after 5 deletes"},
+		{"INSERT INTO users SELECT * REPLACE (id || 'y' AS id) FROM users LIMIT 5", "after 5 inserts"},
+		{"UPDATE users SET roles = list_append(roles, 'z'), email = email || 'q' WHERE id IN (SELECT id FROM users LIMIT 7)", "after 7 list updates"},
+		{"CHECKPOINT", "after checkpoint"},
+	} {
+		run(step.q)
+		counts(step.when)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // Experiment (not CI): the cost of DuckDB's JSON type on insert (VARCHAR -> JSON casts parse
@@ -20,15 +19,7 @@ func TestExp18JSONInsert(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	c := d.Conn()
-	run := func(q string) time.Duration {
-		t.Helper()
-		start := time.Now()
-		if _, err := c.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%.80s: %v", q, err)
-		}
-		return time.Since(start)
-	}
+	run := timedExec(t, d.Conn())
 	// 250k rows, 6 JSON-ish columns of ~120 bytes each
 	run(`CREATE TEMP TABLE src AS SELECT i, '{"id":"' || i || '","name":"company ' || i || '","address":{"street":"' || i || ' Main St","city":"Springfield","country":"US"},"tags":["a","b","c"]}' AS j FROM range(250000) t(i)`)
 	run(`CREATE TABLE tj (i BIGINT, a JSON, b JSON, c JSON, d JSON, e JSON, f JSON)`)
